@@ -1,0 +1,243 @@
+/*
+ * alloc.c — om_malloc & co.: the fast paths, nothing else.
+ *
+ * om_malloc of 1..512 bytes: TLS heap → used[class] → pop the pool's free
+ * list.  One branch decides; everything else (carving, exhausted pools,
+ * medium and large sizes, the first call of a thread) is om_malloc_slow.
+ *
+ * om_free: the ownership map says which kind of memory p is in; a small
+ * block of the calling thread's heap, 16-byte aligned, not suspected free
+ * (its check word is not the cookie), is pushed on its pool's free list.
+ * Everything else goes to om_free_slow, which validates the pointer fully
+ * before it frees: foreign, misaligned, interior and double frees are
+ * reported (error.c) and then ignored.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+#include "sizeclass.h"
+
+/* ---- allocation ---------------------------------------------------------- */
+static inline void *heap_pop(om_pool *pool) {
+    om_block *b = pool->freeblock;
+    pool->freeblock = b->next;
+    pool->nused++;
+    b->check = 0;
+    return b;
+}
+
+__attribute__((noinline)) static void *om_malloc_slow(size_t n) {
+    om_heap *h = om_tls_heap;
+    if (n <= OM_MEDIUM_MAX) {
+        unsigned cls = om_size_class(n);
+        om_pool *pool = h->used[cls];
+        if (pool->freeblock)
+            return heap_pop(pool);
+        return om_pool_alloc_slow(h, cls);
+    }
+    return om_large_alloc(n, OM_ALIGNMENT);
+}
+
+void *om_malloc(size_t n) {
+    if (om_likely(n - 1 < OM_SMALL_MAX)) {
+        om_pool *pool = om_tls_heap->used[om_small_class(n)];
+        if (om_likely(pool->freeblock != NULL))
+            return heap_pop(pool);
+    }
+    return om_malloc_slow(n);
+}
+
+void *om_calloc(size_t count, size_t size) {
+    size_t n;
+    if (om_unlikely(__builtin_mul_overflow(count, size, &n))) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *p = om_malloc(n);
+    /* Large blocks are always handed out zeroed (large.c). */
+    if (p && n <= OM_MEDIUM_MAX)
+        memset(p, 0, n);
+    return p;
+}
+
+/* ---- freeing -------------------------------------------------------------- */
+void om_free(void *p) {
+    uintptr_t a = (uintptr_t)p;
+    uintptr_t e = om_map_lookup(a);
+    if (om_likely((e & OM_MAP_TAG) == OM_MAP_SMALL)) {
+        om_pool *pool = (om_pool *)(a & ~(OM_POOL_SIZE - 1));
+        om_block *b = p;
+        if (om_likely(pool->heap == om_tls_heap && (a & (OM_ALIGNMENT - 1)) == 0 &&
+                      b->check != om_fast.cookie &&
+                      !atomic_load_explicit(&om_fast.checked, memory_order_relaxed))) {
+            om_block *old = pool->freeblock;
+            b->next = old;
+            b->check = om_fast.cookie;
+            pool->freeblock = b;
+            if (om_likely(--pool->nused != 0 && old != NULL))
+                return;
+            om_pool_free_transition(pool->heap, pool, old);
+            return;
+        }
+    }
+    om_free_slow(p, e, "om_free");
+}
+
+/* Find and validate the block p; NULL (after a report) if it is bad. */
+static om_pool *checked_pool(void *p, uintptr_t e, const char *op) {
+    uintptr_t a = (uintptr_t)p;
+    om_arena *ar = (om_arena *)(e & ~(uintptr_t)OM_MAP_TAG);
+    om_pool *pool;
+    unsigned idx;
+    if ((e & OM_MAP_TAG) == OM_MAP_SMALL) {
+        idx = (unsigned)((a - (uintptr_t)ar->base) >> OM_POOL_SHIFT);
+        pool = (om_pool *)(a & ~(OM_POOL_SIZE - 1));
+    } else {
+        idx = (unsigned)((a - (uintptr_t)ar->base) >> OM_MPOOL_SHIFT);
+        pool = &ar->mpools[idx];
+    }
+    if (a & (OM_ALIGNMENT - 1)) {
+        om_report(OM_ERR_MISALIGNED_POINTER, op, p);
+        return NULL;
+    }
+    if (ar->free_mask >> idx & 1) {
+        om_report(OM_ERR_DOUBLE_FREE, op, p); /* its whole pool is free */
+        return NULL;
+    }
+    if (!om_pool_block_offset_ok(pool, a)) {
+        om_report(OM_ERR_INTERIOR_POINTER, op, p);
+        return NULL;
+    }
+    om_block *b = p;
+    if (b->check == om_fast.cookie && (pool->heap != om_tls_heap || om_pool_block_is_free(pool, b))) {
+        om_report(OM_ERR_DOUBLE_FREE, op, p);
+        return NULL;
+    }
+    return pool;
+}
+
+void om_free_slow(void *p, uintptr_t e, const char *op) {
+    if (!p)
+        return;
+    if (e == 0) {
+        om_report(OM_ERR_FOREIGN_POINTER, op, p);
+        return;
+    }
+    if ((e & OM_MAP_TAG) == OM_MAP_LARGE) {
+        om_large *l = (om_large *)(e & ~(uintptr_t)OM_MAP_TAG);
+        if (l->cached)
+            om_report(OM_ERR_DOUBLE_FREE, op, p);
+        else if ((char *)p != l->user)
+            om_report(((uintptr_t)p & (OM_ALIGNMENT - 1)) ? OM_ERR_MISALIGNED_POINTER : OM_ERR_INTERIOR_POINTER, op, p);
+        else
+            om_large_free(l);
+        return;
+    }
+    om_pool *pool = checked_pool(p, e, op);
+    if (!pool)
+        return;
+    om_heap *h = om_tls_heap;
+    if (pool->heap == h)
+        om_pool_free_local(h, pool, p);
+    else
+        om_heap_free_remote(pool->heap, pool, p);
+}
+
+/* ---- sizes -------------------------------------------------------------------- */
+/* Usable size of a block objmem handed out, or 0 if p is not one. */
+static size_t block_size_of(const void *p, uintptr_t e) {
+    switch (e & OM_MAP_TAG) {
+    case OM_MAP_SMALL:
+        return ((const om_pool *)((uintptr_t)p & ~(OM_POOL_SIZE - 1)))->block_size;
+    case OM_MAP_MEDIUM: {
+        om_arena *ar = (om_arena *)(e & ~(uintptr_t)OM_MAP_TAG);
+        return ar->mpools[((uintptr_t)p - (uintptr_t)ar->base) >> OM_MPOOL_SHIFT].block_size;
+    }
+    case OM_MAP_LARGE: {
+        om_large *l = (om_large *)(e & ~(uintptr_t)OM_MAP_TAG);
+        return l->usable - (size_t)((const char *)p - l->user);
+    }
+    default:
+        return 0;
+    }
+}
+
+size_t om_usable_size(const void *p) {
+    if (!p)
+        return 0;
+    return block_size_of(p, om_map_lookup((uintptr_t)p));
+}
+
+int om_owns(const void *p) {
+    om_block_info info;
+    return p && om_describe(p, &info) == 0 && info.block == p && info.pool_state != OM_POOL_EMPTY &&
+           !(info.kind != OM_BLOCK_LARGE && ((const om_block *)p)->check == om_fast.cookie);
+}
+
+void *om_realloc(void *p, size_t n) {
+    if (!p)
+        return om_malloc(n);
+    uintptr_t e = om_map_lookup((uintptr_t)p);
+    if (om_unlikely(e == 0)) {
+        om_report(OM_ERR_FOREIGN_POINTER, "om_realloc", p);
+        errno = EINVAL;
+        return NULL;
+    }
+    if ((e & OM_MAP_TAG) == OM_MAP_LARGE) {
+        om_large *l = (om_large *)(e & ~(uintptr_t)OM_MAP_TAG);
+        if (l->cached || (char *)p != l->user) {
+            om_free_slow(p, e, "om_realloc"); /* reports, frees nothing */
+            return NULL;
+        }
+    } else if (!checked_pool(p, e, "om_realloc")) {
+        return NULL;
+    }
+    size_t have = block_size_of(p, e);
+    /* In place while the block fits and is not more than half empty. */
+    if (n <= have && n >= have / 2)
+        return p;
+    void *q = om_malloc(n);
+    if (!q)
+        return NULL;
+    memcpy(q, p, n < have ? n : have);
+    om_free_slow(p, e, "om_realloc");
+    return q;
+}
+
+/* ---- alignment ------------------------------------------------------------- */
+void *om_aligned_alloc(size_t align, size_t size) {
+    if (align == 0 || (align & (align - 1))) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (align <= OM_ALIGNMENT)
+        return om_malloc(size);
+    /* Small blocks of a class whose size is a multiple of align ≤ 64 are
+     * align-aligned (the pool header is 64 bytes); medium power-of-two
+     * classes are naturally aligned (their pools have no header). */
+    if (align <= OM_POOL_HEADER && size <= OM_SMALL_MAX) {
+        size_t n = (size + align - 1) & ~(align - 1);
+        return om_malloc(n ? n : align);
+    }
+    if (align <= OM_MEDIUM_MAX && size <= OM_MEDIUM_MAX) {
+        size_t n = size < 1024 ? 1024 : size;
+        n = (size_t)1 << (64 - __builtin_clzll((unsigned long long)(n - 1)));
+        if (n < align)
+            n = align;
+        return om_malloc(n);
+    }
+    return om_large_alloc(size, align);
+}
+
+int om_posix_memalign(void **out, size_t align, size_t size) {
+    if (align < sizeof(void *) || (align & (align - 1)))
+        return EINVAL;
+    int saved = errno;
+    void *p = om_aligned_alloc(align, size);
+    if (!p)
+        return ENOMEM;
+    errno = saved;
+    *out = p;
+    return 0;
+}

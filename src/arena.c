@@ -1,0 +1,243 @@
+/*
+ * arena.c — the arenas of a heap: where pools come from and go back to.
+ *
+ * Each heap keeps, per geometry, CPython's `usable_arenas`: the arenas that
+ * have at least one empty pool, doubly linked and sorted by ascending number
+ * of free pools.  Pools are always taken from the head, the fullest arena,
+ * so nearly-empty arenas drain and can be returned to the OS.  lasta[k]
+ * (CPython's nfp2lasta) is the last arena on the list with exactly k free
+ * pools, which makes re-sorting O(1) when one pool changes state:
+ *
+ *   head ─▶ [nf=1] ─▶ [nf=1] ─▶ [nf=3] ─▶ [nf=64: spare]
+ *                        ▲ lasta[1]  ▲ lasta[3]      ▲ lasta[64]
+ *
+ * Invariants (checked by om_heap_check):
+ *   - an arena is on the list iff nfree > 0 (in_usable);
+ *   - nfree == popcount(free_mask); dirty_mask ⊆ free_mask;
+ *   - at most one wholly free arena per geometry (the spare) stays mapped;
+ *     another that becomes wholly free is returned to the OS at once;
+ *   - empty pools are "dirty" until purged (madvise) after the purge delay.
+ * Only the owning thread (or the holder of an abandoned heap's lock) calls
+ * these; om_rt.lock is taken only to map, unmap and register arenas.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+static const struct {
+    size_t size;
+    unsigned shift, pool_shift, npools;
+} geometry[OM_NGEOM] = {
+    {OM_ARENA_SIZE, OM_ARENA_SHIFT, OM_POOL_SHIFT, OM_SMALL_POOLS},
+    {OM_MARENA_SIZE, OM_MARENA_SHIFT, OM_MPOOL_SHIFT, OM_MEDIUM_POOLS},
+};
+
+om_pool *om_arena_pool_at(om_arena *a, unsigned idx) {
+    if (a->geom == OM_GEOM_MEDIUM)
+        return &a->mpools[idx];
+    return (om_pool *)(a->base + ((size_t)idx << OM_POOL_SHIFT));
+}
+
+char *om_pool_block_base(const om_pool *pool) {
+    const om_arena *a = pool->arena;
+    if (a->geom == OM_GEOM_MEDIUM)
+        return a->base + ((size_t)pool->index << OM_MPOOL_SHIFT);
+    return (char *)pool + OM_POOL_HEADER;
+}
+
+/* ---- the sorted list -------------------------------------------------- */
+static void list_unlink(om_arena_list *L, om_arena *a) {
+    if (L->lasta[a->nfree] == a)
+        L->lasta[a->nfree] = (a->prev && a->prev->nfree == a->nfree) ? a->prev : NULL;
+    if (a->prev)
+        a->prev->next = a->next;
+    else
+        L->head = a->next;
+    if (a->next)
+        a->next->prev = a->prev;
+    a->next = a->prev = NULL;
+    a->in_usable = 0;
+}
+
+static void list_insert_after(om_arena_list *L, om_arena *after, om_arena *a) {
+    a->prev = after;
+    a->next = after ? after->next : L->head;
+    if (a->next)
+        a->next->prev = a;
+    if (after)
+        after->next = a;
+    else
+        L->head = a;
+    a->in_usable = 1;
+}
+
+/* ---- mapping and unmapping ------------------------------------------------ */
+static om_arena *arena_new(om_heap *h, int geom) {
+    size_t size = geometry[geom].size;
+    char *base = om_os_reserve(size, size);
+    if (!base)
+        return NULL;
+    pthread_mutex_lock(&om_rt.lock);
+    om_arena *a = om_rt.free_arena_descs;
+    if (a)
+        om_rt.free_arena_descs = a->next;
+    else
+        a = om_meta_alloc(sizeof(om_arena));
+    if (!a || om_map_set((uintptr_t)base, size, (uintptr_t)a | (uintptr_t)(geom == OM_GEOM_SMALL ? OM_MAP_SMALL : OM_MAP_MEDIUM))) {
+        if (a) {
+            a->next = om_rt.free_arena_descs;
+            om_rt.free_arena_descs = a;
+        }
+        pthread_mutex_unlock(&om_rt.lock);
+        om_os_release(base, size);
+        return NULL;
+    }
+    memset(a, 0, sizeof *a);
+    a->base = base;
+    a->heap = h;
+    a->geom = (uint8_t)geom;
+    a->ntotal = a->nfree = geometry[geom].npools;
+    a->free_mask = a->ntotal == 64 ? ~(uint64_t)0 : (((uint64_t)1 << a->ntotal) - 1);
+    a->gnext = om_rt.arenas;
+    if (om_rt.arenas)
+        om_rt.arenas->gprev = a;
+    om_rt.arenas = a;
+    om_rt.arenas_allocated++;
+    if (++om_rt.arenas_current > om_rt.arenas_highwater)
+        om_rt.arenas_highwater = om_rt.arenas_current;
+    pthread_mutex_unlock(&om_rt.lock);
+    return a;
+}
+
+static void arena_release(om_heap *h, om_arena *a) {
+    om_arena_list *L = &h->arenas[a->geom];
+    if (a->in_usable)
+        list_unlink(L, a);
+    if (L->spare == a)
+        L->spare = NULL;
+    h->ndirty -= (uint64_t)__builtin_popcountll(a->dirty_mask);
+    char *base = a->base;
+    size_t size = geometry[a->geom].size;
+    pthread_mutex_lock(&om_rt.lock);
+    om_map_clear((uintptr_t)base, size);
+    if (a->gprev)
+        a->gprev->gnext = a->gnext;
+    else
+        om_rt.arenas = a->gnext;
+    if (a->gnext)
+        a->gnext->gprev = a->gprev;
+    a->heap = NULL;
+    a->base = NULL;
+    a->next = om_rt.free_arena_descs;
+    om_rt.free_arena_descs = a;
+    om_rt.arenas_reclaimed++;
+    om_rt.arenas_current--;
+    pthread_mutex_unlock(&om_rt.lock);
+    om_os_release(base, size);
+}
+
+/* ---- pools out and back ------------------------------------------------- */
+om_pool *om_arena_take_pool(om_heap *h, int geom) {
+    om_arena_list *L = &h->arenas[geom];
+    om_arena *a = L->head;
+    if (!a) {
+        a = arena_new(h, geom);
+        if (!a)
+            return NULL;
+        list_insert_after(L, NULL, a);
+        L->lasta[a->nfree] = a;
+    }
+    if (L->spare == a)
+        L->spare = NULL;
+    /* Prefer a pool whose pages are still resident. */
+    uint64_t pick = a->dirty_mask ? a->dirty_mask : a->free_mask;
+    unsigned idx = (unsigned)__builtin_ctzll(pick);
+    uint64_t bit = (uint64_t)1 << idx;
+    if (a->dirty_mask & bit)
+        h->ndirty--;
+    a->free_mask &= ~bit;
+    a->dirty_mask &= ~bit;
+    /* a is the head, with the fewest free pools: it stays first. */
+    unsigned nf = a->nfree;
+    if (L->lasta[nf] == a)
+        L->lasta[nf] = NULL;
+    a->nfree = nf - 1;
+    if (nf - 1 == 0) {
+        L->head = a->next;
+        if (a->next)
+            a->next->prev = NULL;
+        a->next = a->prev = NULL;
+        a->in_usable = 0;
+    } else if (!L->lasta[nf - 1]) {
+        L->lasta[nf - 1] = a;
+    }
+    om_pool *pool = om_arena_pool_at(a, idx);
+    pool->index = (uint8_t)idx;
+    pool->arena = a;
+    pool->heap = h;
+    return pool;
+}
+
+void om_arena_return_pool(om_heap *h, om_arena *a, unsigned idx) {
+    om_arena_list *L = &h->arenas[a->geom];
+    uint64_t bit = (uint64_t)1 << idx;
+    a->free_mask |= bit;
+    a->dirty_mask |= bit;
+    h->ndirty++;
+    unsigned nf = a->nfree;
+    if (!a->in_usable) {
+        a->nfree = 1;
+        list_insert_after(L, NULL, a);
+        if (!L->lasta[1])
+            L->lasta[1] = a;
+    } else {
+        om_arena *last = L->lasta[nf];
+        if (last == a)
+            L->lasta[nf] = (a->prev && a->prev->nfree == nf) ? a->prev : NULL;
+        a->nfree = nf + 1;
+        if (last != a) {
+            /* unlink without touching lasta (a is not the last with nf) */
+            if (a->prev)
+                a->prev->next = a->next;
+            else
+                L->head = a->next;
+            if (a->next)
+                a->next->prev = a->prev;
+            list_insert_after(L, last, a);
+        }
+        if (!L->lasta[nf + 1])
+            L->lasta[nf + 1] = a;
+    }
+    if (a->nfree == a->ntotal) {
+        if (L->spare && L->spare != a)
+            arena_release(h, a);
+        else
+            L->spare = a;
+    }
+    om_heap_note_dirty(h);
+}
+
+/* ---- giving memory back ------------------------------------------------- */
+void om_arena_purge_dirty(om_heap *h) {
+    for (int g = 0; g < OM_NGEOM; g++) {
+        size_t psize = (size_t)1 << geometry[g].pool_shift;
+        for (om_arena *a = h->arenas[g].head; a; a = a->next) {
+            uint64_t m = a->dirty_mask;
+            while (m) {
+                unsigned start = (unsigned)__builtin_ctzll(m);
+                uint64_t run = m >> start;
+                unsigned len = ~run ? (unsigned)__builtin_ctzll(~run) : 64 - start;
+                om_os_purge(a->base + start * psize, len * psize);
+                m = len >= 64 ? 0 : m & ~((((uint64_t)1 << len) - 1) << start);
+            }
+            a->dirty_mask = 0;
+        }
+    }
+    h->ndirty = 0;
+}
+
+void om_arena_release_spares(om_heap *h) {
+    for (int g = 0; g < OM_NGEOM; g++)
+        if (h->arenas[g].spare)
+            arena_release(h, h->arenas[g].spare);
+}

@@ -1,0 +1,210 @@
+/*
+ * heap.c — one heap per thread (mimalloc's shape on pymalloc's pools).
+ *
+ *   thread ──TLS──▶ om_heap ──used[class]──▶ pools ──▶ blocks
+ *                     │ remote: atomic stack of blocks other threads freed
+ *                     └ arenas[small|medium]: usable lists, spares
+ *
+ * A thread's first allocation finds om_tls_heap pointing at om_heap_empty,
+ * whose used lists are all the empty pool, so the fast path fails into
+ * om_pool_alloc_slow, which calls om_heap_init_thread: adopt an abandoned
+ * heap if there is one, else make a new one.
+ *
+ * Frees: a block whose pool belongs to the calling thread's heap is freed
+ * in place; any other is pushed on its owner's `remote` stack (lock-free
+ * push; the owner takes the whole stack with one exchange, so no ABA), and
+ * the owner frees it at its next slow path.  When a thread exits, its heap
+ * is abandoned: state ABANDONED, remote stack drained, spares released.
+ * From then on, whoever frees into it takes heap->lock and frees in place;
+ * a new thread may adopt it (under the same lock) and own it again.
+ * Heaps are never destroyed, so a racing free never touches freed memory.
+ *
+ * Purge timing: the first pool to become empty after a purge arms
+ * purge_deadline_ns = now + OBJMEM_PURGE_DELAY_MS; the next slow path after
+ * the deadline purges every dirty pool of the heap (and old large-cache
+ * entries).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+#include "sizeclass.h"
+
+#define P1 &om_pool_empty
+#define P8 P1, P1, P1, P1, P1, P1, P1, P1
+#define P64 P8, P8, P8, P8, P8, P8, P8, P8
+
+om_pool om_pool_empty;
+om_heap om_heap_empty = {.used = {P64}};
+_Static_assert(OM_NUM_CLASSES == 64, "om_heap_empty's initializer lists 64 classes");
+__thread om_heap *om_tls_heap __attribute__((tls_model("initial-exec"))) = &om_heap_empty;
+
+om_runtime om_rt = {.lock = PTHREAD_MUTEX_INITIALIZER};
+om_fast_state om_fast;
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+static void heap_thread_exit(void *arg);
+
+static void runtime_init_once(void) {
+    om_options_init();
+    om_rt.page_size = om_os_page_size();
+    /* A per-process random cookie marks free blocks (see types.h). */
+    uintptr_t c = (uintptr_t)&om_rt ^ ((uintptr_t)om_os_now_ns() * 0x9E3779B97F4A7C15u);
+    om_fast.cookie = c | 1; /* never 0: allocated blocks hold 0 */
+    atomic_store(&om_fast.checked, (int)om_option_value(OM_OPTION_CHECKED));
+    pthread_key_create(&om_rt.heap_key, heap_thread_exit);
+    om_rt.initialised = 1;
+}
+
+void om_runtime_init(void) { pthread_once(&init_once, runtime_init_once); }
+
+static om_heap *heap_create(void) {
+    om_heap *h = om_meta_alloc(sizeof(om_heap));
+    if (!h)
+        return NULL;
+    memset(h, 0, sizeof *h);
+    for (unsigned c = 0; c < OM_NUM_CLASSES; c++)
+        h->used[c] = &om_pool_empty;
+    pthread_mutex_init(&h->lock, NULL);
+    h->next_all = om_rt.heaps;
+    om_rt.heaps = h;
+    return h;
+}
+
+om_heap *om_heap_init_thread(void) {
+    om_runtime_init();
+    pthread_mutex_lock(&om_rt.lock);
+    om_heap *h = om_rt.abandoned;
+    if (h) {
+        om_rt.abandoned = h->next_abandoned;
+        om_rt.heaps_abandoned--;
+    } else {
+        h = heap_create();
+    }
+    if (h)
+        om_rt.heaps_active++;
+    pthread_mutex_unlock(&om_rt.lock);
+    if (!h) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    pthread_mutex_lock(&h->lock);
+    atomic_store(&h->state, OM_HEAP_ACTIVE);
+    pthread_mutex_unlock(&h->lock);
+    om_tls_heap = h;
+    pthread_setspecific(om_rt.heap_key, h);
+    om_heap_drain_remote(h);
+    return h;
+}
+
+static void heap_thread_exit(void *arg) {
+    om_heap *h = arg;
+    om_tls_heap = &om_heap_empty;
+    pthread_mutex_lock(&h->lock);
+    atomic_store(&h->state, OM_HEAP_ABANDONED);
+    om_heap_drain_remote(h);
+    om_arena_purge_dirty(h);
+    h->purge_deadline_ns = 0;
+    om_arena_release_spares(h);
+    pthread_mutex_unlock(&h->lock);
+    pthread_mutex_lock(&om_rt.lock);
+    h->next_abandoned = om_rt.abandoned;
+    om_rt.abandoned = h;
+    om_rt.heaps_active--;
+    om_rt.heaps_abandoned++;
+    pthread_mutex_unlock(&om_rt.lock);
+}
+
+/* ---- frees from other threads ----------------------------------------- */
+static om_pool *pool_of(uintptr_t a) {
+    uintptr_t e = om_map_lookup(a);
+    if ((e & OM_MAP_TAG) == OM_MAP_SMALL)
+        return (om_pool *)(a & ~(OM_POOL_SIZE - 1));
+    om_arena *ar = (om_arena *)(e & ~(uintptr_t)OM_MAP_TAG);
+    return &ar->mpools[(a - (uintptr_t)ar->base) >> OM_MPOOL_SHIFT];
+}
+
+void om_heap_drain_remote(om_heap *h) {
+    om_block *b = atomic_exchange_explicit(&h->remote, NULL, memory_order_acquire);
+    while (b) {
+        om_block *next = b->next;
+        om_pool_free_local(h, pool_of((uintptr_t)b), b);
+        b = next;
+    }
+}
+
+static _Atomic uint64_t remote_free_count;
+
+uint64_t om_heap_remote_frees(void) { return atomic_load(&remote_free_count); }
+
+void om_heap_free_remote(om_heap *owner, om_pool *pool, om_block *b) {
+    atomic_fetch_add_explicit(&remote_free_count, 1, memory_order_relaxed);
+    if (atomic_load_explicit(&owner->state, memory_order_acquire) == OM_HEAP_ABANDONED) {
+        pthread_mutex_lock(&owner->lock);
+        if (atomic_load(&owner->state) == OM_HEAP_ABANDONED) {
+            om_heap_drain_remote(owner);
+            om_pool_free_local(owner, pool, b);
+            if (owner->ndirty)
+                om_heap_maybe_purge(owner);
+            pthread_mutex_unlock(&owner->lock);
+            return;
+        }
+        pthread_mutex_unlock(&owner->lock);
+    }
+    b->check = om_fast.cookie;
+    om_block *old = atomic_load_explicit(&owner->remote, memory_order_relaxed);
+    do {
+        b->next = old;
+    } while (!atomic_compare_exchange_weak_explicit(&owner->remote, &old, b, memory_order_release,
+                                                    memory_order_relaxed));
+}
+
+/* ---- purging ------------------------------------------------------------- */
+void om_heap_note_dirty(om_heap *h) {
+    if (h->purge_deadline_ns)
+        return;
+    long delay = om_option_value(OM_OPTION_PURGE_DELAY_MS);
+    h->purge_deadline_ns = om_os_now_ns() + (uint64_t)(delay > 0 ? delay : 0) * 1000000u;
+    if (delay <= 0)
+        om_heap_maybe_purge(h);
+}
+
+void om_heap_maybe_purge(om_heap *h) {
+    uint64_t now = om_os_now_ns();
+    if (!h->purge_deadline_ns || now < h->purge_deadline_ns)
+        return;
+    om_arena_purge_dirty(h);
+    h->purge_deadline_ns = 0;
+    om_large_purge_old(now);
+}
+
+/* ---- om_collect ------------------------------------------------------------ */
+static void heap_collect(om_heap *h, int force) {
+    om_heap_drain_remote(h);
+    om_arena_purge_dirty(h);
+    h->purge_deadline_ns = 0;
+    if (force)
+        om_arena_release_spares(h);
+}
+
+void om_collect(int force) {
+    om_heap *h = om_tls_heap;
+    if (h != &om_heap_empty)
+        heap_collect(h, force);
+    if (!om_rt.initialised)
+        return;
+    /* Abandoned heaps have no owner to do this for them. */
+    pthread_mutex_lock(&om_rt.lock);
+    om_heap *list = om_rt.heaps;
+    pthread_mutex_unlock(&om_rt.lock);
+    for (om_heap *a = list; a; a = a->next_all) {
+        if (atomic_load(&a->state) != OM_HEAP_ABANDONED)
+            continue;
+        pthread_mutex_lock(&a->lock);
+        if (atomic_load(&a->state) == OM_HEAP_ABANDONED)
+            heap_collect(a, 1);
+        pthread_mutex_unlock(&a->lock);
+    }
+    om_large_collect();
+}

@@ -1,0 +1,121 @@
+/*
+ * internal.h — cross-file prototypes, grouped by the file that defines them,
+ * and the runtime struct that holds all global state.
+ *
+ * Locking order: heap->lock (abandoned heaps only) before om_rt.lock.
+ * om_rt.lock guards: metadata, the ownership map's writes, the live-arena
+ * list, the heap lists, large blocks and the large cache, statistics walks.
+ */
+#ifndef OM_INTERNAL_H
+#define OM_INTERNAL_H
+
+#include "types.h"
+
+#define OM_HIDDEN __attribute__((visibility("hidden")))
+#define om_likely(x) __builtin_expect(!!(x), 1)
+#define om_unlikely(x) __builtin_expect(!!(x), 0)
+
+/* ---- runtime state (one per process) --------------------------------- */
+typedef struct om_runtime {
+    pthread_mutex_t lock;
+    int initialised;
+    size_t page_size;
+    pthread_key_t heap_key;
+    om_heap *heaps;              /* every heap ever created */
+    om_heap *abandoned;          /* heaps waiting for adoption */
+    om_arena *arenas;            /* every live arena (gnext/gprev) */
+    om_arena *free_arena_descs;
+    om_large *large_live;
+    om_large *large_cache;       /* most recent first */
+    om_large *free_large_descs;
+    /* statistics kept under the lock */
+    uint64_t arenas_allocated, arenas_reclaimed, arenas_current, arenas_highwater;
+    uint64_t large_count, large_bytes, large_cached, large_cached_bytes;
+    uint64_t heaps_active, heaps_abandoned;
+} om_runtime;
+
+extern OM_HIDDEN om_runtime om_rt;
+extern OM_HIDDEN om_fast_state om_fast;
+extern OM_HIDDEN om_pool om_pool_empty;
+extern OM_HIDDEN om_heap om_heap_empty;
+extern OM_HIDDEN __thread om_heap *om_tls_heap;
+
+/* ---- os.c: kernel memory behind the hooks ----------------------------- */
+OM_HIDDEN void *om_os_reserve(size_t size, size_t align);
+OM_HIDDEN int om_os_release(void *p, size_t size);
+OM_HIDDEN int om_os_purge(void *p, size_t size);
+OM_HIDDEN size_t om_os_page_size(void);
+OM_HIDDEN uint64_t om_os_now_ns(void);
+OM_HIDDEN void om_os_stats(om_stats *out);
+
+/* ---- meta.c: descriptor memory (om_rt.lock held) ----------------------- */
+OM_HIDDEN void *om_meta_alloc(size_t size);
+OM_HIDDEN uint64_t om_meta_bytes(void);
+
+/* ---- arena_map.c: "is this pointer ours?" ----------------------------- */
+enum { OM_MAP_NONE = 0, OM_MAP_SMALL = 1, OM_MAP_MEDIUM = 2, OM_MAP_LARGE = 3, OM_MAP_TAG = 3 };
+OM_HIDDEN int om_map_set(uintptr_t start, size_t size, uintptr_t value);
+OM_HIDDEN void om_map_clear(uintptr_t start, size_t size);
+
+#define OM_MAP_ROOT_BITS 14
+#define OM_MAP_LEAF_BITS 14
+#define OM_MAP_ADDR_BITS (OM_ARENA_SHIFT + OM_MAP_ROOT_BITS + OM_MAP_LEAF_BITS) /* 48 */
+typedef _Atomic(uintptr_t) om_map_leaf[(size_t)1 << OM_MAP_LEAF_BITS];
+extern OM_HIDDEN _Atomic(om_map_leaf *) om_map_root[(size_t)1 << OM_MAP_ROOT_BITS];
+
+/* Descriptor of the 1 MiB slot holding a, tagged with OM_MAP_*; 0 if not ours. */
+static inline uintptr_t om_map_lookup(uintptr_t a) {
+    if (om_unlikely(a >> OM_MAP_ADDR_BITS))
+        return 0;
+    om_map_leaf *leaf = atomic_load_explicit(&om_map_root[a >> (OM_ARENA_SHIFT + OM_MAP_LEAF_BITS)],
+                                             memory_order_acquire);
+    if (om_unlikely(!leaf))
+        return 0;
+    return atomic_load_explicit(&(*leaf)[(a >> OM_ARENA_SHIFT) & (((size_t)1 << OM_MAP_LEAF_BITS) - 1)],
+                                memory_order_relaxed);
+}
+
+/* ---- arena.c: arenas of a heap ----------------------------------------- */
+OM_HIDDEN om_pool *om_arena_take_pool(om_heap *h, int geom);
+OM_HIDDEN void om_arena_return_pool(om_heap *h, om_arena *a, unsigned idx);
+OM_HIDDEN void om_arena_purge_dirty(om_heap *h);
+OM_HIDDEN void om_arena_release_spares(om_heap *h);
+OM_HIDDEN om_pool *om_arena_pool_at(om_arena *a, unsigned idx);
+OM_HIDDEN char *om_pool_block_base(const om_pool *pool);
+
+/* ---- pool.c: blocks inside pools --------------------------------------- */
+OM_HIDDEN void *om_pool_alloc_slow(om_heap *h, unsigned cls);
+OM_HIDDEN void om_pool_free_transition(om_heap *h, om_pool *pool, om_block *old_head);
+OM_HIDDEN int om_pool_block_offset_ok(const om_pool *pool, uintptr_t a);
+OM_HIDDEN int om_pool_block_is_free(const om_pool *pool, const om_block *b);
+OM_HIDDEN void om_pool_free_local(om_heap *h, om_pool *pool, om_block *b);
+
+/* ---- large.c: requests above the medium classes ------------------------ */
+OM_HIDDEN void *om_large_alloc(size_t size, size_t align);
+OM_HIDDEN void om_large_free(om_large *l);
+OM_HIDDEN void om_large_collect(void);
+OM_HIDDEN void om_large_purge_old(uint64_t now);
+
+/* ---- heap.c: thread heaps ------------------------------------------------ */
+OM_HIDDEN om_heap *om_heap_init_thread(void);
+OM_HIDDEN void om_heap_drain_remote(om_heap *h);
+OM_HIDDEN void om_heap_free_remote(om_heap *owner, om_pool *pool, om_block *b);
+OM_HIDDEN void om_heap_maybe_purge(om_heap *h);
+OM_HIDDEN void om_heap_note_dirty(om_heap *h);
+OM_HIDDEN uint64_t om_heap_remote_frees(void);
+OM_HIDDEN void om_runtime_init(void);
+
+/* ---- error.c: one place for bad-pointer reports ------------------------ */
+OM_HIDDEN void om_report(om_error_code code, const char *op, const void *p);
+
+/* ---- check.c: describing blocks, checking heaps ------------------------- */
+OM_HIDDEN int om_describe(const void *p, om_block_info *out);
+
+/* ---- options.c ------------------------------------------------------------ */
+OM_HIDDEN void om_options_init(void);
+OM_HIDDEN long om_option_value(om_option opt);
+
+/* ---- alloc.c --------------------------------------------------------------- */
+OM_HIDDEN void om_free_slow(void *p, uintptr_t entry, const char *op);
+
+#endif /* OM_INTERNAL_H */

@@ -1,0 +1,161 @@
+/*
+ * pool.c — blocks inside pools (pymalloc's heart).
+ *
+ * A pool serves one size class.  Its blocks are carved lazily: nextoffset
+ * marks the first block never handed out, so memory is touched only when
+ * needed; each carve links the blocks up to the end of the current OS page
+ * onto the free list.  Free blocks are a singly linked list threaded through
+ * the blocks themselves, newest first.
+ *
+ *   state   where                          transition
+ *   USED    heap->used[class] list         last block taken → FULL (noticed
+ *                                          lazily by the next allocation)
+ *   FULL    no list                        a block freed → USED, list front
+ *   EMPTY   bit in arena->free_mask        first block taken → USED
+ *
+ * USED pools hold nused + len(freelist) + uncarved == capacity.  The head
+ * of a used list may be exhausted (freeblock == NULL, nothing to carve):
+ * om_malloc's fast path then falls here, and the pool moves to FULL.
+ */
+#include <errno.h>
+
+#include "internal.h"
+#include "sizeclass.h"
+
+/* ---- the used lists ------------------------------------------------------ */
+static void used_push(om_heap *h, om_pool *p) {
+    om_pool *head = h->used[p->szidx];
+    p->prev = NULL;
+    p->next = head == &om_pool_empty ? NULL : head;
+    if (p->next)
+        p->next->prev = p;
+    h->used[p->szidx] = p;
+    p->state = OM_POOL_USED;
+}
+
+static void used_remove(om_heap *h, om_pool *p) {
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        h->used[p->szidx] = p->next ? p->next : &om_pool_empty;
+    if (p->next)
+        p->next->prev = p->prev;
+    p->next = p->prev = NULL;
+}
+
+/* ---- carving ------------------------------------------------------------------ */
+static void pool_init(om_pool *pool, unsigned cls) {
+    size_t size = om_class_size(cls);
+    pool->freeblock = NULL;
+    pool->nused = 0;
+    pool->block_size = (uint32_t)size;
+    pool->szidx = (uint8_t)cls;
+    pool->nextoffset = 0;
+    pool->maxnextoffset = (uint32_t)(om_class_pool_bytes(cls) - size);
+}
+
+/* Link the blocks from nextoffset to the end of its page (at least one). */
+static int pool_extend(om_pool *pool) {
+    if (pool->nextoffset > pool->maxnextoffset)
+        return 0;
+    char *base = om_pool_block_base(pool);
+    size_t size = pool->block_size, page = om_os_page_size();
+    char *first = base + pool->nextoffset;
+    char *page_end = (char *)(((uintptr_t)first + page) & ~(uintptr_t)(page - 1));
+    size_t n = (size_t)(page_end - first) / size;
+    size_t left = (pool->maxnextoffset - pool->nextoffset) / size + 1;
+    if (n == 0)
+        n = 1;
+    if (n > left)
+        n = left;
+    om_block *b = (om_block *)first;
+    for (size_t i = 1; i < n; i++) {
+        om_block *nx = (om_block *)((char *)b + size);
+        b->next = nx;
+        b->check = om_fast.cookie;
+        b = nx;
+    }
+    b->next = pool->freeblock;
+    b->check = om_fast.cookie;
+    pool->freeblock = (om_block *)first;
+    pool->nextoffset += (uint32_t)(n * size);
+    return 1;
+}
+
+static inline void *pool_pop(om_pool *pool) {
+    om_block *b = pool->freeblock;
+    pool->freeblock = b->next;
+    pool->nused++;
+    b->check = 0;
+    return b;
+}
+
+/* The fast path found nothing at the head of used[cls]. */
+void *om_pool_alloc_slow(om_heap *h, unsigned cls) {
+    if (om_unlikely(h == &om_heap_empty)) {
+        h = om_heap_init_thread();
+        if (!h)
+            return NULL;
+    }
+    if (atomic_load_explicit(&h->remote, memory_order_relaxed))
+        om_heap_drain_remote(h);
+    if (h->purge_deadline_ns)
+        om_heap_maybe_purge(h);
+    for (;;) {
+        om_pool *pool = h->used[cls];
+        if (pool == &om_pool_empty)
+            break;
+        if (pool->freeblock || pool_extend(pool))
+            return pool_pop(pool);
+        used_remove(h, pool);
+        pool->state = OM_POOL_FULL;
+    }
+    om_pool *pool = om_arena_take_pool(h, om_class_is_medium(cls) ? OM_GEOM_MEDIUM : OM_GEOM_SMALL);
+    if (!pool) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    pool_init(pool, cls);
+    used_push(h, pool);
+    pool_extend(pool);
+    return pool_pop(pool);
+}
+
+/* ---- freeing ------------------------------------------------------------------ */
+void om_pool_free_transition(om_heap *h, om_pool *pool, om_block *old_head) {
+    if (pool->nused == 0) {
+        if (pool->state == OM_POOL_USED)
+            used_remove(h, pool);
+        pool->state = OM_POOL_EMPTY;
+        pool->heap = NULL;
+        om_arena_return_pool(h, pool->arena, pool->index);
+    } else if (old_head == NULL && pool->state == OM_POOL_FULL) {
+        used_push(h, pool);
+    }
+}
+
+void om_pool_free_local(om_heap *h, om_pool *pool, om_block *b) {
+    om_block *old = pool->freeblock;
+    b->next = old;
+    b->check = om_fast.cookie;
+    pool->freeblock = b;
+    if (--pool->nused == 0 || old == NULL)
+        om_pool_free_transition(h, pool, old);
+}
+
+/* ---- validation (slow paths only) ------------------------------------------ */
+int om_pool_block_offset_ok(const om_pool *pool, uintptr_t a) {
+    uintptr_t base = (uintptr_t)om_pool_block_base(pool);
+    if (a < base)
+        return 0;
+    uintptr_t off = a - base;
+    return off < pool->nextoffset && off % pool->block_size == 0;
+}
+
+int om_pool_block_is_free(const om_pool *pool, const om_block *b) {
+    unsigned limit = om_class_capacity(pool->szidx);
+    for (const om_block *f = pool->freeblock; f && limit; f = f->next, limit--)
+        if (f == b)
+            return 1;
+    return 0;
+}

@@ -1,0 +1,54 @@
+/*
+ * sizeclass.h — size ↔ class.
+ *
+ * Small classes 0..31: block size 16 * (c + 1); class of n = (n - 1) >> 4.
+ * Medium classes 32..63: four per power of two above 512:
+ *   j = c - 32, k = 9 + j / 4, size = 2^k + (j % 4 + 1) * 2^(k - 2)
+ *   → 640 768 896 1024 1280 ... 98304 114688 131072.
+ * Worst internal waste of a medium class: a request one byte above the
+ * previous class, (2^(k-2) - 1) / (2^k + 2^(k-2)) < 20% of the block, < 25%
+ * of the request.  tests/test_internal_sizeclass.c checks this table.
+ */
+#ifndef OM_SIZECLASS_H
+#define OM_SIZECLASS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "types.h"
+
+static inline unsigned om_small_class(size_t n) { return (unsigned)((n - 1) >> OM_ALIGNMENT_SHIFT); }
+
+/* n in (512, OM_MEDIUM_MAX] */
+static inline unsigned om_medium_class(size_t n) {
+    size_t m = n - 1;
+    unsigned k = 63u - (unsigned)__builtin_clzll((unsigned long long)m);
+    unsigned sub = (unsigned)(m >> (k - 2)) & 3u;
+    return OM_NUM_SMALL_CLASSES + (k - 9) * 4 + sub;
+}
+
+static inline size_t om_class_size(unsigned c) {
+    if (c < OM_NUM_SMALL_CLASSES)
+        return (size_t)(c + 1) << OM_ALIGNMENT_SHIFT;
+    unsigned j = c - OM_NUM_SMALL_CLASSES, k = 9 + j / 4;
+    return ((size_t)1 << k) + (size_t)(j % 4 + 1) * ((size_t)1 << (k - 2));
+}
+
+/* Class for any n in [0, OM_MEDIUM_MAX]. */
+static inline unsigned om_size_class(size_t n) {
+    if (n <= OM_SMALL_MAX)
+        return n == 0 ? 0 : om_small_class(n);
+    return om_medium_class(n);
+}
+
+static inline int om_class_is_medium(unsigned c) { return c >= OM_NUM_SMALL_CLASSES; }
+
+/* Bytes of a pool available to blocks, and blocks per pool. */
+static inline size_t om_class_pool_bytes(unsigned c) {
+    return om_class_is_medium(c) ? OM_MPOOL_SIZE : OM_POOL_SIZE - OM_POOL_HEADER;
+}
+static inline unsigned om_class_capacity(unsigned c) {
+    return (unsigned)(om_class_pool_bytes(c) / om_class_size(c));
+}
+
+#endif /* OM_SIZECLASS_H */

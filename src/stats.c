@@ -1,0 +1,192 @@
+/*
+ * stats.c — statistics in the spirit of sys._debugmallocstats().
+ *
+ * om_stats_get walks every live arena under om_rt.lock (so none is unmapped
+ * under it) and reads pool headers.  Pools of other threads' heaps are read
+ * without stopping those threads: a deliberate benign race, exact when they
+ * are quiescent (hence no_sanitize("thread") on the walk).  Reports are
+ * formatted with snprintf into the caller's buffer: no allocation.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "sizeclass.h"
+
+__attribute__((no_sanitize("thread"))) static void walk_pools(om_stats *s, om_arena *a) {
+    int medium = a->geom == OM_GEOM_MEDIUM;
+    size_t psize = medium ? OM_MPOOL_SIZE : OM_POOL_SIZE;
+    for (unsigned i = 0; i < a->ntotal; i++) {
+        if (a->free_mask >> i & 1)
+            continue;
+        om_pool *pool = om_arena_pool_at(a, i);
+        unsigned cls = pool->szidx;
+        if (cls >= OM_NUM_CLASSES)
+            continue;
+        om_class_stats *cs = &s->classes[cls];
+        uint64_t size = cs->block_size, cap = cs->blocks_per_pool, used = pool->nused;
+        if (used > cap)
+            used = cap;
+        cs->pools++;
+        cs->full_pools += pool->state == OM_POOL_FULL;
+        cs->blocks_used += used;
+        cs->blocks_free += cap - used;
+        s->bytes_in_use += used * size;
+        s->bytes_free_blocks += (cap - used) * size;
+        s->bytes_pool_headers += medium ? 0 : OM_POOL_HEADER;
+        s->bytes_quantisation += om_class_pool_bytes(cls) - cap * size;
+    }
+    s->bytes_empty_pools += (uint64_t)a->nfree * psize;
+}
+
+void om_stats_get(om_stats *s) {
+    memset(s, 0, sizeof *s);
+    for (unsigned c = 0; c < OM_NUM_CLASSES; c++) {
+        s->classes[c].block_size = (uint32_t)om_class_size(c);
+        s->classes[c].blocks_per_pool = om_class_capacity(c);
+    }
+    pthread_mutex_lock(&om_rt.lock);
+    for (om_arena *a = om_rt.arenas; a; a = a->gnext) {
+        int medium = a->geom == OM_GEOM_MEDIUM;
+        s->small_arenas += !medium;
+        s->medium_arenas += medium;
+        s->pools_total += a->ntotal;
+        s->pools_empty += a->nfree;
+        s->pools_purged += (uint64_t)__builtin_popcountll(a->free_mask & ~a->dirty_mask);
+        s->bytes_arena_mapped += medium ? OM_MARENA_SIZE : OM_ARENA_SIZE;
+        walk_pools(s, a);
+    }
+    s->arenas_allocated = om_rt.arenas_allocated;
+    s->arenas_reclaimed = om_rt.arenas_reclaimed;
+    s->arenas_highwater = om_rt.arenas_highwater;
+    s->arenas_current = om_rt.arenas_current;
+    s->large_count = om_rt.large_count;
+    s->large_bytes = om_rt.large_bytes;
+    s->large_cached = om_rt.large_cached;
+    s->large_cached_bytes = om_rt.large_cached_bytes;
+    s->heaps_active = om_rt.heaps_active;
+    s->heaps_abandoned = om_rt.heaps_abandoned;
+    s->meta_bytes = om_meta_bytes() + sizeof om_map_root;
+    pthread_mutex_unlock(&om_rt.lock);
+    s->remote_frees = om_heap_remote_frees();
+    om_os_stats(s);
+}
+
+/* ---- reports ----------------------------------------------------------------- */
+typedef struct out {
+    char *buf;
+    size_t cap, len;
+} out;
+
+__attribute__((format(printf, 2, 3))) static void put(out *o, const char *fmt, ...);
+
+static void put(out *o, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    size_t room = o->len < o->cap ? o->cap - o->len : 0;
+    int n = vsnprintf(room ? o->buf + o->len : NULL, room, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        o->len += (size_t)n;
+}
+
+#define U(x) ((unsigned long long)(x))
+
+static void format_text(out *o, const om_stats *s) {
+    put(o, "objmem %s allocator statistics\n\n", OM_VERSION_STRING);
+    put(o, "class   size  per pool   pools   full    blocks used    blocks free\n");
+    put(o, "-----  ------  --------  ------  -----  -------------  -------------\n");
+    for (unsigned c = 0; c < OM_NUM_CLASSES; c++) {
+        const om_class_stats *cs = &s->classes[c];
+        if (!cs->pools)
+            continue;
+        put(o, "%5u  %6u  %8u  %6llu  %5llu  %13llu  %13llu\n", c, cs->block_size, cs->blocks_per_pool, U(cs->pools),
+            U(cs->full_pools), U(cs->blocks_used), U(cs->blocks_free));
+    }
+    put(o, "\n# arenas allocated total      %14llu\n", U(s->arenas_allocated));
+    put(o, "# arenas reclaimed            %14llu\n", U(s->arenas_reclaimed));
+    put(o, "# arenas highwater mark       %14llu\n", U(s->arenas_highwater));
+    put(o, "# arenas allocated current    %14llu  (%llu small x 1 MiB, %llu medium x 4 MiB)\n",
+        U(s->arenas_current), U(s->small_arenas), U(s->medium_arenas));
+    put(o, "# pools: total / empty / purged %8llu / %llu / %llu\n", U(s->pools_total), U(s->pools_empty),
+        U(s->pools_purged));
+    put(o, "\n# bytes in allocated blocks   %14llu\n", U(s->bytes_in_use));
+    put(o, "# bytes in available blocks   %14llu\n", U(s->bytes_free_blocks));
+    put(o, "# bytes in empty pools        %14llu\n", U(s->bytes_empty_pools));
+    put(o, "# bytes lost to pool headers  %14llu\n", U(s->bytes_pool_headers));
+    put(o, "# bytes lost to quantization  %14llu\n", U(s->bytes_quantisation));
+    put(o, "# bytes in arenas (mapped)    %14llu\n", U(s->bytes_arena_mapped));
+    put(o, "\n# large blocks live           %14llu  (%llu bytes)\n", U(s->large_count), U(s->large_bytes));
+    put(o, "# large mappings cached       %14llu  (%llu bytes)\n", U(s->large_cached), U(s->large_cached_bytes));
+    put(o, "\n# OS calls: reserve (mmap)    %14llu\n", U(s->os_reserve_calls));
+    put(o, "# OS calls: release (munmap)  %14llu\n", U(s->os_release_calls));
+    put(o, "# OS calls: purge (madvise)   %14llu\n", U(s->os_purge_calls));
+    put(o, "# OS calls: failed            %14llu\n", U(s->os_failures));
+    put(o, "# bytes mapped now / peak     %14llu / %llu\n", U(s->os_bytes_reserved), U(s->os_bytes_peak));
+    put(o, "\n# heaps active / abandoned    %14llu / %llu\n", U(s->heaps_active), U(s->heaps_abandoned));
+    put(o, "# frees from other threads    %14llu\n", U(s->remote_frees));
+    put(o, "# metadata bytes              %14llu\n", U(s->meta_bytes));
+}
+
+static void format_json(out *o, const om_stats *s) {
+    put(o, "{\"version\": \"%s\", \"classes\": [", OM_VERSION_STRING);
+    const char *sep = "";
+    for (unsigned c = 0; c < OM_NUM_CLASSES; c++) {
+        const om_class_stats *cs = &s->classes[c];
+        put(o,
+            "%s\n  {\"class\": %u, \"block_size\": %u, \"blocks_per_pool\": %u, \"pools\": %llu, "
+            "\"full_pools\": %llu, \"blocks_used\": %llu, \"blocks_free\": %llu}",
+            sep, c, cs->block_size, cs->blocks_per_pool, U(cs->pools), U(cs->full_pools), U(cs->blocks_used),
+            U(cs->blocks_free));
+        sep = ",";
+    }
+    put(o, "\n],\n");
+#define F(name) put(o, " \"" #name "\": %llu%s\n", U(s->name), last ? "" : ",")
+    int last = 0;
+    F(arenas_allocated); F(arenas_reclaimed); F(arenas_highwater); F(arenas_current);
+    F(small_arenas); F(medium_arenas); F(pools_total); F(pools_empty); F(pools_purged);
+    F(bytes_in_use); F(bytes_free_blocks); F(bytes_empty_pools); F(bytes_pool_headers);
+    F(bytes_quantisation); F(bytes_arena_mapped); F(large_count); F(large_bytes);
+    F(large_cached); F(large_cached_bytes); F(os_reserve_calls); F(os_release_calls);
+    F(os_purge_calls); F(os_failures); F(os_bytes_reserved); F(os_bytes_peak);
+    F(heaps_active); F(heaps_abandoned); F(remote_frees);
+    last = 1;
+    F(meta_bytes);
+#undef F
+    put(o, "}\n");
+}
+
+size_t om_stats_format(char *buf, size_t cap, int format) {
+    om_stats s;
+    om_stats_get(&s);
+    out o = {buf, cap, 0};
+    if (format == OM_REPORT_JSON)
+        format_json(&o, &s);
+    else
+        format_text(&o, &s);
+    if (cap)
+        buf[o.len < cap ? o.len : cap - 1] = '\0';
+    return o.len;
+}
+
+int om_stats_write(int fd, int format) {
+    char buf[24576];
+    size_t n = om_stats_format(buf, sizeof buf, format);
+    if (n >= sizeof buf)
+        n = sizeof buf - 1;
+    for (size_t done = 0; done < n;) {
+        ssize_t w = write(fd, buf + done, n - done);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno;
+        }
+        done += (size_t)w;
+    }
+    return 0;
+}
+
+const char *om_version(void) { return OM_VERSION_STRING; }

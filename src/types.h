@@ -1,0 +1,154 @@
+/*
+ * types.h — every layout struct and tunable constant of the allocator.
+ *
+ *   kernel ──mmap──▶ arena (1 MiB small / 4 MiB medium, aligned to its size)
+ *
+ *   small arena, 64 pools of 16 KiB, headers inside the pools:
+ *   ┌──────────────┬──────────────┬─────┬──────────────┐
+ *   │ hdr │ blocks │ hdr │ blocks │ ... │ hdr │ blocks │   block = one class
+ *   └──────────────┴──────────────┴─────┴──────────────┘
+ *     pool of p  =  p & ~(16 KiB - 1)
+ *
+ *   medium arena, 16 pools of 256 KiB, headers in the arena descriptor
+ *   (so power-of-two classes give naturally aligned blocks):
+ *   ┌──────────────┬──────────────┬─────┐
+ *   │ blocks       │ blocks       │ ... │   pool of p = desc->mpools[(p-base) >> 18]
+ *   └──────────────┴──────────────┴─────┘
+ *
+ *   large request: its own mapping, described by an om_large in metadata.
+ *
+ * Descriptors (om_arena, om_large, om_heap) live in metadata memory
+ * (meta.c), never inside user memory except the small pool header.  The
+ * ownership map (arena_map.c) maps every 1 MiB slot of the address space
+ * that objmem mapped to its descriptor, tagged with the kind.
+ *
+ * Ownership: an arena belongs to exactly one heap; only that heap's thread
+ * (or whoever holds the heap's lock once it is abandoned) touches its pools.
+ */
+#ifndef OM_TYPES_H
+#define OM_TYPES_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "objmem.h"
+
+/* ---- geometry ------------------------------------------------------- */
+#define OM_ALIGNMENT 16
+#define OM_ALIGNMENT_SHIFT 4
+#define OM_SMALL_MAX 512
+#define OM_MEDIUM_MAX (128 * 1024)
+
+#define OM_POOL_SHIFT 14 /* small pool: 16 KiB */
+#define OM_POOL_SIZE ((size_t)1 << OM_POOL_SHIFT)
+#define OM_POOL_HEADER 64 /* bytes at the start of a small pool */
+#define OM_ARENA_SHIFT 20 /* small arena: 1 MiB; also the map granule */
+#define OM_ARENA_SIZE ((size_t)1 << OM_ARENA_SHIFT)
+
+#define OM_MPOOL_SHIFT 18 /* medium pool: 256 KiB, no inline header */
+#define OM_MPOOL_SIZE ((size_t)1 << OM_MPOOL_SHIFT)
+#define OM_MARENA_SHIFT 22 /* medium arena: 4 MiB */
+#define OM_MARENA_SIZE ((size_t)1 << OM_MARENA_SHIFT)
+
+#define OM_SMALL_POOLS (OM_ARENA_SIZE / OM_POOL_SIZE)    /* 64 */
+#define OM_MEDIUM_POOLS (OM_MARENA_SIZE / OM_MPOOL_SIZE) /* 16 */
+#define OM_MAX_POOLS OM_SMALL_POOLS
+
+enum { OM_GEOM_SMALL = 0, OM_GEOM_MEDIUM = 1, OM_NGEOM = 2 };
+
+/* ---- blocks and pools -------------------------------------------------
+ * A free block holds the free-list link and a check word equal to
+ * om_fast.cookie: a block whose check word is the cookie is (almost
+ * certainly) free, which makes double frees cheap to suspect.  Allocation
+ * clears the check word.
+ */
+typedef struct om_block {
+    struct om_block *next;
+    uintptr_t check;
+} om_block;
+
+struct om_heap;
+struct om_arena;
+
+/* Pool states: on heap->used[class] (USED, possibly exhausted at the head
+ * until the next allocation notices), on no list (FULL), or a set bit in
+ * the arena's free_mask (EMPTY; header contents meaningless). */
+typedef struct om_pool {
+    om_block *freeblock;      /* free list; NULL when nothing is free */
+    uint32_t nused;           /* allocated blocks */
+    uint32_t block_size;
+    struct om_heap *heap;     /* owner, equal to arena->heap */
+    struct om_pool *next;     /* used list */
+    struct om_pool *prev;
+    struct om_arena *arena;
+    uint32_t nextoffset;      /* next uncarved block, from the block base */
+    uint32_t maxnextoffset;   /* last offset where a whole block fits */
+    uint8_t szidx;            /* size class */
+    uint8_t state;            /* OM_POOL_USED / OM_POOL_FULL */
+    uint8_t index;            /* slot in the arena */
+} om_pool;
+
+_Static_assert(sizeof(om_pool) <= OM_POOL_HEADER, "pool header must fit");
+
+/* ---- arenas ----------------------------------------------------------- */
+typedef struct om_arena {
+    char *base;
+    struct om_heap *heap;
+    struct om_arena *next, *prev;    /* heap's usable list (sorted) */
+    struct om_arena *gnext, *gprev;  /* runtime's list of live arenas */
+    uint64_t free_mask;              /* bit i: pool i empty */
+    uint64_t dirty_mask;             /* empty pools with resident pages */
+    uint32_t nfree;                  /* popcount(free_mask) */
+    uint32_t ntotal;
+    uint8_t geom;
+    uint8_t in_usable;               /* on heap's usable list */
+    om_pool mpools[OM_MEDIUM_POOLS]; /* medium geometry only */
+} om_arena;
+
+/* Usable arenas of one geometry, sorted by ascending nfree, with
+ * lasta[k] = last arena on the list with exactly k free pools (CPython's
+ * nfp2lasta), so re-sorting after a pool changes state is O(1). */
+typedef struct om_arena_list {
+    om_arena *head;
+    om_arena *spare;                  /* the one wholly free arena kept */
+    om_arena *lasta[OM_MAX_POOLS + 1];
+} om_arena_list;
+
+/* ---- large blocks ------------------------------------------------------ */
+typedef struct om_large {
+    char *base;              /* mapping */
+    size_t map_size;
+    char *user;              /* pointer handed out */
+    size_t usable;           /* bytes from user to the end of the mapping */
+    struct om_large *next, *prev; /* live list, or cache list */
+    uint64_t cached_at_ns;
+    uint8_t cached;          /* in the reuse cache, not handed out */
+    uint8_t purged;          /* cached and its pages returned */
+} om_large;
+
+/* ---- heaps --------------------------------------------------------------
+ * One per thread.  The fast paths touch only used[] and the pools.
+ */
+enum { OM_HEAP_EMPTY = 0, OM_HEAP_ACTIVE = 1, OM_HEAP_ABANDONED = 2 };
+
+typedef struct om_heap {
+    om_pool *used[OM_NUM_CLASSES];   /* &om_pool_empty when none */
+    _Atomic(om_block *) remote;      /* frees from other threads */
+    _Atomic int state;
+    pthread_mutex_t lock;            /* held by non-owners of an abandoned heap */
+    om_arena_list arenas[OM_NGEOM];
+    uint64_t purge_deadline_ns;      /* 0: nothing dirty */
+    uint64_t ndirty;                 /* pools in dirty masks */
+    struct om_heap *next_all;        /* runtime's list of every heap */
+    struct om_heap *next_abandoned;
+} om_heap;
+
+/* Read-mostly values the fast paths need, in one cache line. */
+typedef struct om_fast_state {
+    uintptr_t cookie;
+    _Atomic int checked;
+} om_fast_state;
+
+#endif /* OM_TYPES_H */
