@@ -6,11 +6,19 @@
  * medium and large sizes, the first call of a thread) is om_malloc_slow.
  *
  * om_free: the ownership map says which kind of memory p is in; a small
- * block of the calling thread's heap, 16-byte aligned, not suspected free
- * (its check word is not the cookie), is pushed on its pool's free list.
- * Everything else goes to om_free_slow, which validates the pointer fully
- * before it frees: foreign, misaligned, interior and double frees are
- * reported (error.c) and then ignored.
+ * block of the calling thread's heap, 16-byte aligned, is pushed on its
+ * pool's free list without reading the block (a cache miss mimalloc does
+ * not pay either).  Everything else, and every free in checked mode, goes
+ * to om_free_slow, which validates the pointer fully before it frees:
+ * foreign, misaligned, interior and double frees are reported (error.c)
+ * and then ignored.
+ *
+ * Double frees without checked mode: a free block carries the cookie in
+ * its check word, and allocation (which loads that cache line anyway)
+ * refuses a block without it.  A block freed twice sits on its free list
+ * twice; its first allocation clears the mark, so the second is caught and
+ * reported as a double free (or a write after free) before the block could
+ * be handed out twice.
  */
 #include <errno.h>
 #include <string.h>
@@ -19,21 +27,15 @@
 #include "sizeclass.h"
 
 /* ---- allocation ---------------------------------------------------------- */
-static inline void *heap_pop(om_pool *pool) {
-    om_block *b = pool->freeblock;
-    pool->freeblock = b->next;
-    pool->nused++;
-    b->check = 0;
-    return b;
-}
 
 __attribute__((noinline)) static void *om_malloc_slow(size_t n) {
     om_heap *h = om_tls_heap;
     if (n <= OM_MEDIUM_MAX) {
         unsigned cls = om_size_class(n);
         om_pool *pool = h->used[cls];
-        if (pool->freeblock)
-            return heap_pop(pool);
+        om_block *b = pool->freeblock;
+        if (b && b->check == om_fast.cookie)
+            return om_pool_pop(pool, b);
         return om_pool_alloc_slow(h, cls);
     }
     return om_large_alloc(n, OM_ALIGNMENT);
@@ -42,8 +44,9 @@ __attribute__((noinline)) static void *om_malloc_slow(size_t n) {
 void *om_malloc(size_t n) {
     if (om_likely(n - 1 < OM_SMALL_MAX)) {
         om_pool *pool = om_tls_heap->used[om_small_class(n)];
-        if (om_likely(pool->freeblock != NULL))
-            return heap_pop(pool);
+        om_block *b = pool->freeblock;
+        if (om_likely(b != NULL) && om_likely(b->check == om_fast.cookie))
+            return om_pool_pop(pool, b);
     }
     return om_malloc_slow(n);
 }
@@ -62,26 +65,31 @@ void *om_calloc(size_t count, size_t size) {
 }
 
 /* ---- freeing -------------------------------------------------------------- */
+static void free_slow_entry(void *p);
+
 void om_free(void *p) {
     uintptr_t a = (uintptr_t)p;
     uintptr_t e = om_map_lookup(a);
-    if (om_likely((e & OM_MAP_TAG) == OM_MAP_SMALL)) {
-        om_pool *pool = (om_pool *)(a & ~(OM_POOL_SIZE - 1));
-        om_block *b = p;
-        if (om_likely(pool->heap == om_tls_heap && (a & (OM_ALIGNMENT - 1)) == 0 &&
-                      b->check != om_fast.cookie &&
-                      !atomic_load_explicit(&om_fast.checked, memory_order_relaxed))) {
-            om_block *old = pool->freeblock;
-            b->next = old;
-            b->check = om_fast.cookie;
-            pool->freeblock = b;
-            if (om_likely(--pool->nused != 0 && old != NULL))
-                return;
-            om_pool_free_transition(pool->heap, pool, old);
+    uintptr_t cookie = om_fast.cookie;
+    om_pool *pool = &((om_arena *)(e & ~(uintptr_t)OM_MAP_TAG))->pools[(a >> OM_POOL_SHIFT) & (OM_SMALL_POOLS - 1)];
+    om_block *b = p;
+    if (om_likely((e & OM_MAP_TAG) == OM_MAP_SMALL) && om_likely(pool->heap == om_tls_heap) &&
+        om_likely((a & (OM_ALIGNMENT - 1)) == 0) &&
+        om_likely(!atomic_load_explicit(&om_fast.checked, memory_order_relaxed))) {
+        om_block *old = pool->freeblock;
+        b->next = old;
+        b->check = cookie;
+        pool->freeblock = b;
+        if (om_likely(--pool->nused != 0 && old != NULL))
             return;
-        }
+        om_pool_free_transition(pool->heap, pool, old);
+        return;
     }
-    om_free_slow(p, e, "om_free");
+    free_slow_entry(p);
+}
+
+__attribute__((noinline)) static void free_slow_entry(void *p) {
+    om_free_slow(p, om_map_lookup((uintptr_t)p), "om_free");
 }
 
 /* Find and validate the block p; NULL (after a report) if it is bad. */
@@ -90,13 +98,8 @@ static om_pool *checked_pool(void *p, uintptr_t e, const char *op) {
     om_arena *ar = (om_arena *)(e & ~(uintptr_t)OM_MAP_TAG);
     om_pool *pool;
     unsigned idx;
-    if ((e & OM_MAP_TAG) == OM_MAP_SMALL) {
-        idx = (unsigned)((a - (uintptr_t)ar->base) >> OM_POOL_SHIFT);
-        pool = (om_pool *)(a & ~(OM_POOL_SIZE - 1));
-    } else {
-        idx = (unsigned)((a - (uintptr_t)ar->base) >> OM_MPOOL_SHIFT);
-        pool = &ar->mpools[idx];
-    }
+    idx = (unsigned)((a - (uintptr_t)ar->base) >> ((e & OM_MAP_TAG) == OM_MAP_SMALL ? OM_POOL_SHIFT : OM_MPOOL_SHIFT));
+    pool = &ar->pools[idx];
     if (a & (OM_ALIGNMENT - 1)) {
         om_report(OM_ERR_MISALIGNED_POINTER, op, p);
         return NULL;
@@ -147,13 +150,12 @@ void om_free_slow(void *p, uintptr_t e, const char *op) {
 /* ---- sizes -------------------------------------------------------------------- */
 /* Usable size of a block objmem handed out, or 0 if p is not one. */
 static size_t block_size_of(const void *p, uintptr_t e) {
+    om_arena *ar = (om_arena *)(e & ~(uintptr_t)OM_MAP_TAG);
     switch (e & OM_MAP_TAG) {
     case OM_MAP_SMALL:
-        return ((const om_pool *)((uintptr_t)p & ~(OM_POOL_SIZE - 1)))->block_size;
-    case OM_MAP_MEDIUM: {
-        om_arena *ar = (om_arena *)(e & ~(uintptr_t)OM_MAP_TAG);
-        return ar->mpools[((uintptr_t)p - (uintptr_t)ar->base) >> OM_MPOOL_SHIFT].block_size;
-    }
+        return ar->pools[((uintptr_t)p - (uintptr_t)ar->base) >> OM_POOL_SHIFT].block_size;
+    case OM_MAP_MEDIUM:
+        return ar->pools[((uintptr_t)p - (uintptr_t)ar->base) >> OM_MPOOL_SHIFT].block_size;
     case OM_MAP_LARGE: {
         om_large *l = (om_large *)(e & ~(uintptr_t)OM_MAP_TAG);
         return l->usable - (size_t)((const char *)p - l->user);
@@ -213,10 +215,11 @@ void *om_aligned_alloc(size_t align, size_t size) {
     }
     if (align <= OM_ALIGNMENT)
         return om_malloc(size);
-    /* Small blocks of a class whose size is a multiple of align ≤ 64 are
-     * align-aligned (the pool header is 64 bytes); medium power-of-two
-     * classes are naturally aligned (their pools have no header). */
-    if (align <= OM_POOL_HEADER && size <= OM_SMALL_MAX) {
+    /* Pools start on their own size and hold nothing but blocks, so a class
+     * whose size is a multiple of align gives align-aligned blocks: small
+     * classes are multiples of 16, medium power-of-two classes of
+     * themselves. */
+    if (align <= OM_SMALL_MAX && size <= OM_SMALL_MAX) {
         size_t n = (size + align - 1) & ~(align - 1);
         return om_malloc(n ? n : align);
     }

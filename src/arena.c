@@ -20,6 +20,7 @@
  * Only the owning thread (or the holder of an abandoned heap's lock) calls
  * these; om_rt.lock is taken only to map, unmap and register arenas.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "internal.h"
@@ -32,17 +33,11 @@ static const struct {
     {OM_MARENA_SIZE, OM_MARENA_SHIFT, OM_MPOOL_SHIFT, OM_MEDIUM_POOLS},
 };
 
-om_pool *om_arena_pool_at(om_arena *a, unsigned idx) {
-    if (a->geom == OM_GEOM_MEDIUM)
-        return &a->mpools[idx];
-    return (om_pool *)(a->base + ((size_t)idx << OM_POOL_SHIFT));
-}
+om_pool *om_arena_pool_at(om_arena *a, unsigned idx) { return &a->pools[idx]; }
 
 char *om_pool_block_base(const om_pool *pool) {
     const om_arena *a = pool->arena;
-    if (a->geom == OM_GEOM_MEDIUM)
-        return a->base + ((size_t)pool->index << OM_MPOOL_SHIFT);
-    return (char *)pool + OM_POOL_HEADER;
+    return a->base + ((size_t)pool->index << geometry[a->geom].pool_shift);
 }
 
 /* ---- the sorted list -------------------------------------------------- */
@@ -92,7 +87,7 @@ static om_arena *arena_new(om_heap *h, int geom) {
         om_os_release(base, size);
         return NULL;
     }
-    memset(a, 0, sizeof *a);
+    memset(a, 0, offsetof(om_arena, pools)); /* pool headers: set when taken */
     a->base = base;
     a->heap = h;
     a->geom = (uint8_t)geom;

@@ -58,9 +58,10 @@ OM_NO_TSAN int om_describe(const void *p, om_block_info *out) {
     size_t size = pool->block_size;
     out->size_class = pool->szidx;
     out->block_size = size;
-    out->pool_state = pool->state == OM_POOL_FULL ? OM_POOL_FULL : OM_POOL_USED;
     out->pool_blocks_used = pool->nused;
     out->pool_blocks_total = om_class_capacity(pool->szidx);
+    /* Full means no free block, whether or not the used list has noticed. */
+    out->pool_state = pool->nused >= out->pool_blocks_total ? OM_POOL_FULL : OM_POOL_USED;
     if (a >= base && size && (a - base) / size < out->pool_blocks_total)
         out->block = (void *)(base + (a - base) / size * size);
     return 0;
@@ -173,8 +174,8 @@ static void check_pool(checker *c, om_arena *a, unsigned i) {
     unsigned carved = pool->nextoffset / pool->block_size;
     if (pool->nused + nfree != carved)
         fail(c, "pool %p: %u used + %u free != %u carved", (void *)pool, pool->nused, nfree, carved);
-    if (pool->nused == 0)
-        fail(c, "pool %p: no block in use but not empty", (void *)pool);
+    if (pool->nused == 0 && c->h->retained[pool->szidx] != pool)
+        fail(c, "pool %p: no block in use but neither empty nor retained", (void *)pool);
     if (pool->state == OM_POOL_FULL && (nfree || pool->nextoffset <= pool->maxnextoffset))
         fail(c, "pool %p: FULL with free blocks", (void *)pool);
     if (pool->state != OM_POOL_FULL && pool->state != OM_POOL_USED)

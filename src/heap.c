@@ -19,10 +19,10 @@
  * a new thread may adopt it (under the same lock) and own it again.
  * Heaps are never destroyed, so a racing free never touches freed memory.
  *
- * Purge timing: the first pool to become empty after a purge arms
- * purge_deadline_ns = now + OBJMEM_PURGE_DELAY_MS; the next slow path after
- * the deadline purges every dirty pool of the heap (and old large-cache
- * entries).
+ * Purge timing: the first pool to become empty (or retained) after a purge
+ * arms purge_deadline_ns = now + OBJMEM_PURGE_DELAY_MS; the first slow path
+ * or pool-emptying free after the deadline returns retained pools, purges
+ * every dirty pool of the heap, and purges old large-cache entries.
  */
 #include <errno.h>
 #include <string.h>
@@ -45,6 +45,7 @@ om_fast_state om_fast;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
 static void heap_thread_exit(void *arg);
+static void heap_collect(om_heap *h, int force);
 
 static void runtime_init_once(void) {
     om_options_init();
@@ -103,10 +104,7 @@ static void heap_thread_exit(void *arg) {
     om_tls_heap = &om_heap_empty;
     pthread_mutex_lock(&h->lock);
     atomic_store(&h->state, OM_HEAP_ABANDONED);
-    om_heap_drain_remote(h);
-    om_arena_purge_dirty(h);
-    h->purge_deadline_ns = 0;
-    om_arena_release_spares(h);
+    heap_collect(h, 1);
     pthread_mutex_unlock(&h->lock);
     pthread_mutex_lock(&om_rt.lock);
     h->next_abandoned = om_rt.abandoned;
@@ -119,10 +117,9 @@ static void heap_thread_exit(void *arg) {
 /* ---- frees from other threads ----------------------------------------- */
 static om_pool *pool_of(uintptr_t a) {
     uintptr_t e = om_map_lookup(a);
-    if ((e & OM_MAP_TAG) == OM_MAP_SMALL)
-        return (om_pool *)(a & ~(OM_POOL_SIZE - 1));
     om_arena *ar = (om_arena *)(e & ~(uintptr_t)OM_MAP_TAG);
-    return &ar->mpools[(a - (uintptr_t)ar->base) >> OM_MPOOL_SHIFT];
+    unsigned shift = (e & OM_MAP_TAG) == OM_MAP_SMALL ? OM_POOL_SHIFT : OM_MPOOL_SHIFT;
+    return &ar->pools[(a - (uintptr_t)ar->base) >> shift];
 }
 
 void om_heap_drain_remote(om_heap *h) {
@@ -174,6 +171,8 @@ void om_heap_maybe_purge(om_heap *h) {
     uint64_t now = om_os_now_ns();
     if (!h->purge_deadline_ns || now < h->purge_deadline_ns)
         return;
+    h->purge_deadline_ns = 0;
+    om_pool_release_retained(h);
     om_arena_purge_dirty(h);
     h->purge_deadline_ns = 0;
     om_large_purge_old(now);
@@ -182,6 +181,7 @@ void om_heap_maybe_purge(om_heap *h) {
 /* ---- om_collect ------------------------------------------------------------ */
 static void heap_collect(om_heap *h, int force) {
     om_heap_drain_remote(h);
+    om_pool_release_retained(h);
     om_arena_purge_dirty(h);
     h->purge_deadline_ns = 0;
     if (force)

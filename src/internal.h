@@ -38,7 +38,7 @@ extern OM_HIDDEN om_runtime om_rt;
 extern OM_HIDDEN om_fast_state om_fast;
 extern OM_HIDDEN om_pool om_pool_empty;
 extern OM_HIDDEN om_heap om_heap_empty;
-extern OM_HIDDEN __thread om_heap *om_tls_heap;
+extern OM_HIDDEN __thread om_heap *om_tls_heap __attribute__((tls_model("initial-exec")));
 
 /* ---- os.c: kernel memory behind the hooks ----------------------------- */
 OM_HIDDEN void *om_os_reserve(size_t size, size_t align);
@@ -89,6 +89,14 @@ OM_HIDDEN void om_pool_free_transition(om_heap *h, om_pool *pool, om_block *old_
 OM_HIDDEN int om_pool_block_offset_ok(const om_pool *pool, uintptr_t a);
 OM_HIDDEN int om_pool_block_is_free(const om_pool *pool, const om_block *b);
 OM_HIDDEN void om_pool_free_local(om_heap *h, om_pool *pool, om_block *b);
+OM_HIDDEN void om_pool_release_retained(om_heap *h);
+
+static inline void *om_pool_pop(om_pool *pool, om_block *b) {
+    pool->freeblock = b->next;
+    pool->nused++;
+    b->check = 0;
+    return b;
+}
 
 /* ---- large.c: requests above the medium classes ------------------------ */
 OM_HIDDEN void *om_large_alloc(size_t size, size_t align);

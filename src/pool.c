@@ -13,7 +13,8 @@
  *   FULL    no list                        a block freed → USED, list front
  *   EMPTY   bit in arena->free_mask        first block taken → USED
  *
- * USED pools hold nused + len(freelist) + uncarved == capacity.  The head
+ * USED pools hold nused + len(freelist) + uncarved == capacity, and
+ * nused > 0 except for the one retained pool of a class (heap->retained).  The head
  * of a used list may be exhausted (freeblock == NULL, nothing to carve):
  * om_malloc's fast path then falls here, and the pool moves to FULL.
  */
@@ -82,12 +83,21 @@ static int pool_extend(om_pool *pool) {
     return 1;
 }
 
-static inline void *pool_pop(om_pool *pool) {
+/* The head of pool's free list lost its free mark: it was freed twice, or
+ * written after it was freed.  Report it and drop the list (its blocks
+ * leak; none is handed out twice). */
+static void bad_free_list(om_pool *pool) {
+    om_report(OM_ERR_DOUBLE_FREE, "om_malloc", pool->freeblock);
+    pool->freeblock = NULL;
+}
+
+static void *pool_pop_checked(om_pool *pool) {
     om_block *b = pool->freeblock;
-    pool->freeblock = b->next;
-    pool->nused++;
-    b->check = 0;
-    return b;
+    if (om_unlikely(b->check != om_fast.cookie)) {
+        bad_free_list(pool);
+        return NULL;
+    }
+    return om_pool_pop(pool, b);
 }
 
 /* The fast path found nothing at the head of used[cls]. */
@@ -105,8 +115,12 @@ void *om_pool_alloc_slow(om_heap *h, unsigned cls) {
         om_pool *pool = h->used[cls];
         if (pool == &om_pool_empty)
             break;
-        if (pool->freeblock || pool_extend(pool))
-            return pool_pop(pool);
+        if (pool->freeblock || pool_extend(pool)) {
+            void *p = pool_pop_checked(pool);
+            if (p)
+                return p;
+            continue;
+        }
         used_remove(h, pool);
         pool->state = OM_POOL_FULL;
     }
@@ -118,19 +132,43 @@ void *om_pool_alloc_slow(om_heap *h, unsigned cls) {
     pool_init(pool, cls);
     used_push(h, pool);
     pool_extend(pool);
-    return pool_pop(pool);
+    return om_pool_pop(pool, pool->freeblock);
 }
 
 /* ---- freeing ------------------------------------------------------------------ */
+static void pool_return(om_heap *h, om_pool *pool) {
+    if (pool->state == OM_POOL_USED)
+        used_remove(h, pool);
+    pool->state = OM_POOL_EMPTY;
+    pool->heap = NULL;
+    om_arena_return_pool(h, pool->arena, pool->index);
+}
+
 void om_pool_free_transition(om_heap *h, om_pool *pool, om_block *old_head) {
     if (pool->nused == 0) {
-        if (pool->state == OM_POOL_USED)
-            used_remove(h, pool);
-        pool->state = OM_POOL_EMPTY;
-        pool->heap = NULL;
-        om_arena_return_pool(h, pool->arena, pool->index);
+        /* The only pool of its class stays on its list, carved, until the
+         * next purge: a class that empties and refills (a loop allocating
+         * and freeing a few blocks) must not re-take and re-carve a pool
+         * every time. */
+        if (pool->state == OM_POOL_USED && !pool->prev && !pool->next) {
+            h->retained[pool->szidx] = pool;
+            om_heap_note_dirty(h);
+        } else {
+            pool_return(h, pool);
+        }
+        if (h->purge_deadline_ns)
+            om_heap_maybe_purge(h);
     } else if (old_head == NULL && pool->state == OM_POOL_FULL) {
         used_push(h, pool);
+    }
+}
+
+void om_pool_release_retained(om_heap *h) {
+    for (unsigned c = 0; c < OM_NUM_CLASSES; c++) {
+        om_pool *p = h->retained[c];
+        h->retained[c] = NULL;
+        if (p && p->heap == h && p->state == OM_POOL_USED && p->szidx == c && p->nused == 0)
+            pool_return(h, p);
     }
 }
 

@@ -45,7 +45,7 @@ static inline int om_class_is_medium(unsigned c) { return c >= OM_NUM_SMALL_CLAS
 
 /* Bytes of a pool available to blocks, and blocks per pool. */
 static inline size_t om_class_pool_bytes(unsigned c) {
-    return om_class_is_medium(c) ? OM_MPOOL_SIZE : OM_POOL_SIZE - OM_POOL_HEADER;
+    return om_class_is_medium(c) ? OM_MPOOL_SIZE : OM_POOL_SIZE;
 }
 static inline unsigned om_class_capacity(unsigned c) {
     return (unsigned)(om_class_pool_bytes(c) / om_class_size(c));

@@ -17,8 +17,7 @@
 #include "sizeclass.h"
 
 __attribute__((no_sanitize("thread"))) static void walk_pools(om_stats *s, om_arena *a) {
-    int medium = a->geom == OM_GEOM_MEDIUM;
-    size_t psize = medium ? OM_MPOOL_SIZE : OM_POOL_SIZE;
+    size_t psize = a->geom == OM_GEOM_MEDIUM ? OM_MPOOL_SIZE : OM_POOL_SIZE;
     for (unsigned i = 0; i < a->ntotal; i++) {
         if (a->free_mask >> i & 1)
             continue;
@@ -31,12 +30,12 @@ __attribute__((no_sanitize("thread"))) static void walk_pools(om_stats *s, om_ar
         if (used > cap)
             used = cap;
         cs->pools++;
-        cs->full_pools += pool->state == OM_POOL_FULL;
+        cs->full_pools += used == cap;
         cs->blocks_used += used;
         cs->blocks_free += cap - used;
         s->bytes_in_use += used * size;
         s->bytes_free_blocks += (cap - used) * size;
-        s->bytes_pool_headers += medium ? 0 : OM_POOL_HEADER;
+        s->bytes_pool_headers += sizeof(om_pool);
         s->bytes_quantisation += om_class_pool_bytes(cls) - cap * size;
     }
     s->bytes_empty_pools += (uint64_t)a->nfree * psize;
@@ -116,7 +115,7 @@ static void format_text(out *o, const om_stats *s) {
     put(o, "\n# bytes in allocated blocks   %14llu\n", U(s->bytes_in_use));
     put(o, "# bytes in available blocks   %14llu\n", U(s->bytes_free_blocks));
     put(o, "# bytes in empty pools        %14llu\n", U(s->bytes_empty_pools));
-    put(o, "# bytes lost to pool headers  %14llu\n", U(s->bytes_pool_headers));
+    put(o, "# bytes in pool headers       %14llu  (in arena descriptors)\n", U(s->bytes_pool_headers));
     put(o, "# bytes lost to quantization  %14llu\n", U(s->bytes_quantisation));
     put(o, "# bytes in arenas (mapped)    %14llu\n", U(s->bytes_arena_mapped));
     put(o, "\n# large blocks live           %14llu  (%llu bytes)\n", U(s->large_count), U(s->large_bytes));
