@@ -43,10 +43,13 @@ __attribute__((noinline)) static void *om_malloc_slow(size_t n) {
 
 void *om_malloc(size_t n) {
     if (om_likely(n - 1 < OM_SMALL_MAX)) {
-        om_pool *pool = om_tls_heap->used[om_small_class(n)];
+        om_heap *h = om_tls_heap;
+        unsigned cls = om_small_class(n);
+        om_pool *pool = h->used[cls];
         om_block *b = pool->freeblock;
         if (om_likely(b != NULL) && om_likely(b->check == om_fast.cookie))
             return om_pool_pop(pool, b);
+        return om_pool_alloc_slow(h, cls);
     }
     return om_malloc_slow(n);
 }
@@ -70,20 +73,20 @@ static void free_slow_entry(void *p);
 void om_free(void *p) {
     uintptr_t a = (uintptr_t)p;
     uintptr_t e = om_map_lookup(a);
-    uintptr_t cookie = om_fast.cookie;
-    om_pool *pool = &((om_arena *)(e & ~(uintptr_t)OM_MAP_TAG))->pools[(a >> OM_POOL_SHIFT) & (OM_SMALL_POOLS - 1)];
-    om_block *b = p;
-    if (om_likely((e & OM_MAP_TAG) == OM_MAP_SMALL) && om_likely(pool->heap == om_tls_heap) &&
-        om_likely((a & (OM_ALIGNMENT - 1)) == 0) &&
-        om_likely(!atomic_load_explicit(&om_fast.checked, memory_order_relaxed))) {
-        om_block *old = pool->freeblock;
-        b->next = old;
-        b->check = cookie;
-        pool->freeblock = b;
-        if (om_likely(--pool->nused != 0 && old != NULL))
+    if (om_likely((e & OM_MAP_TAG) == OM_MAP_SMALL)) {
+        om_arena *ar = (om_arena *)(e - OM_MAP_SMALL);
+        om_pool *pool = &ar->pools[(a >> OM_POOL_SHIFT) & (OM_SMALL_POOLS - 1)];
+        if (om_likely(pool->heap == om_tls_heap) && om_likely((a & (OM_ALIGNMENT - 1)) == 0) &&
+            om_likely(!atomic_load_explicit(&om_fast.checked, memory_order_relaxed))) {
+            om_block *b = p, *old = pool->freeblock;
+            b->next = old;
+            b->check = om_fast.cookie;
+            pool->freeblock = b;
+            if (om_likely(--pool->nused != 0 && old != NULL))
+                return;
+            om_pool_free_transition(pool->heap, pool, old);
             return;
-        om_pool_free_transition(pool->heap, pool, old);
-        return;
+        }
     }
     free_slow_entry(p);
 }
@@ -104,16 +107,20 @@ static om_pool *checked_pool(void *p, uintptr_t e, const char *op) {
         om_report(OM_ERR_MISALIGNED_POINTER, op, p);
         return NULL;
     }
-    if (ar->free_mask >> idx & 1) {
+    /* Another thread's pool: only fields that cannot change while it holds
+     * a live block may be read (class, size, slot); the owner writes the
+     * rest without a lock. */
+    int mine = pool->heap == om_tls_heap;
+    if (mine && (ar->free_mask >> idx & 1)) {
         om_report(OM_ERR_DOUBLE_FREE, op, p); /* its whole pool is free */
         return NULL;
     }
-    if (!om_pool_block_offset_ok(pool, a)) {
+    if (!om_pool_block_offset_ok(pool, a, mine)) {
         om_report(OM_ERR_INTERIOR_POINTER, op, p);
         return NULL;
     }
     om_block *b = p;
-    if (b->check == om_fast.cookie && (pool->heap != om_tls_heap || om_pool_block_is_free(pool, b))) {
+    if (b->check == om_fast.cookie && (!mine || om_pool_block_is_free(pool, b))) {
         om_report(OM_ERR_DOUBLE_FREE, op, p);
         return NULL;
     }
@@ -196,8 +203,9 @@ void *om_realloc(void *p, size_t n) {
         return NULL;
     }
     size_t have = block_size_of(p, e);
-    /* In place while the block fits and is not more than half empty. */
-    if (n <= have && n >= have / 2)
+    /* In place while the block fits and either stays in its class or is
+     * not more than half empty (shrinking further frees memory). */
+    if (n <= have && (n >= have / 2 || ((e & OM_MAP_TAG) != OM_MAP_LARGE && om_size_class(n) == om_size_class(have))))
         return p;
     void *q = om_malloc(n);
     if (!q)
@@ -209,7 +217,7 @@ void *om_realloc(void *p, size_t n) {
 
 /* ---- alignment ------------------------------------------------------------- */
 void *om_aligned_alloc(size_t align, size_t size) {
-    if (align == 0 || (align & (align - 1))) {
+    if (align == 0 || (align & (align - 1)) || align > OM_MAX_ALIGNMENT) {
         errno = EINVAL;
         return NULL;
     }

@@ -148,7 +148,7 @@ static unsigned check_free_list(checker *c, om_pool *pool) {
             fail(c, "pool %p: free list longer than its capacity (cycle?)", (void *)pool);
             break;
         }
-        if (!om_pool_block_offset_ok(pool, (uintptr_t)b)) {
+        if (!om_pool_block_offset_ok(pool, (uintptr_t)b, 1)) {
             fail(c, "pool %p: free block %p outside the carved blocks or off a boundary", (void *)pool, (void *)b);
             break;
         }
@@ -170,6 +170,8 @@ static void check_pool(checker *c, om_arena *a, unsigned i) {
         fail(c, "pool %p: bad class %u / size %u", (void *)pool, pool->szidx, pool->block_size);
         return;
     }
+    if (pool->quarantined)
+        return; /* reported when it was found; its counts are not trusted */
     unsigned nfree = check_free_list(c, pool);
     unsigned carved = pool->nextoffset / pool->block_size;
     if (pool->nused + nfree != carved)
@@ -185,13 +187,17 @@ static void check_pool(checker *c, om_arena *a, unsigned i) {
 static unsigned count_used_lists(checker *c) {
     unsigned n = 0;
     for (unsigned cls = 0; cls < OM_NUM_CLASSES; cls++) {
-        om_pool *prev = NULL;
-        for (om_pool *p = c->h->used[cls]; p != &om_pool_empty && p; prev = p, p = p->next, n++) {
-            if (p->prev != prev || p->szidx != cls || p->state != OM_POOL_USED || p->heap != c->h) {
+        om_pool *head = c->h->used[cls], *p = head;
+        if (head == &om_pool_empty)
+            continue;
+        do {
+            if (!p || !p->next || p->next->prev != p || p->szidx != cls || p->state != OM_POOL_USED ||
+                p->heap != c->h || ++n > 1u << 24) {
                 fail(c, "class %u: used list broken at pool %p", cls, (void *)p);
                 break;
             }
-        }
+            p = p->next;
+        } while (p != head);
     }
     return n;
 }

@@ -86,7 +86,7 @@ OM_HIDDEN char *om_pool_block_base(const om_pool *pool);
 /* ---- pool.c: blocks inside pools --------------------------------------- */
 OM_HIDDEN void *om_pool_alloc_slow(om_heap *h, unsigned cls);
 OM_HIDDEN void om_pool_free_transition(om_heap *h, om_pool *pool, om_block *old_head);
-OM_HIDDEN int om_pool_block_offset_ok(const om_pool *pool, uintptr_t a);
+OM_HIDDEN int om_pool_block_offset_ok(const om_pool *pool, uintptr_t a, int carved);
 OM_HIDDEN int om_pool_block_is_free(const om_pool *pool, const om_block *b);
 OM_HIDDEN void om_pool_free_local(om_heap *h, om_pool *pool, om_block *b);
 OM_HIDDEN void om_pool_release_retained(om_heap *h);

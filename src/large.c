@@ -67,7 +67,7 @@ static om_large *cache_take(size_t need, size_t align) {
 
 void *om_large_alloc(size_t size, size_t align) {
     size_t page = om_os_page_size();
-    if (size > (size_t)PTRDIFF_MAX - OM_ARENA_SIZE || align > ((size_t)1 << 40)) {
+    if (size > (size_t)PTRDIFF_MAX - OM_ARENA_SIZE || align > OM_MAX_ALIGNMENT) {
         errno = ENOMEM;
         return NULL;
     }

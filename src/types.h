@@ -42,6 +42,7 @@
 #define OM_ALIGNMENT_SHIFT 4
 #define OM_SMALL_MAX 512
 #define OM_MEDIUM_MAX (128 * 1024)
+#define OM_MAX_ALIGNMENT ((size_t)1 << 30) /* om_aligned_alloc's documented limit */
 
 #define OM_POOL_SHIFT 14 /* small pool: 16 KiB */
 #define OM_POOL_SIZE ((size_t)1 << OM_POOL_SHIFT)
@@ -89,6 +90,7 @@ typedef struct om_pool {
     uint8_t szidx;            /* size class */
     uint8_t state;            /* OM_POOL_USED / OM_POOL_FULL */
     uint8_t index;            /* slot in the arena */
+    uint8_t quarantined;      /* free list found corrupt: never reused */
 } om_pool;
 
 _Static_assert(sizeof(om_pool) <= 64, "a pool header fits one cache line");

@@ -1,0 +1,71 @@
+/*
+ * test_internal_sizeclass.c — the size-class table in sizeclass.h.
+ *
+ * Checks the table against its definition rather than against a copy of
+ * it: classes are increasing, 16-byte aligned, every size maps to the
+ * smallest class that fits, medium waste stays under 25% of the request,
+ * and the capacities fill their pools.
+ */
+#include "check.h"
+#include "sizeclass.h"
+
+static void test_small_classes(void) {
+    for (unsigned c = 0; c < OM_NUM_SMALL_CLASSES; c++)
+        CHECK_EQ(om_class_size(c), (size_t)16 * (c + 1));
+    CHECK_EQ(om_size_class(0), 0);
+    CHECK_EQ(om_size_class(1), 0);
+    CHECK_EQ(om_size_class(16), 0);
+    CHECK_EQ(om_size_class(17), 1);
+    CHECK_EQ(om_size_class(512), 31);
+    CHECK_EQ(om_size_class(513), 32);
+}
+
+static void test_classes_increase_and_align(void) {
+    for (unsigned c = 1; c < OM_NUM_CLASSES; c++) {
+        CHECK(om_class_size(c) > om_class_size(c - 1));
+        CHECK_EQ(om_class_size(c) % OM_ALIGNMENT, 0);
+    }
+    CHECK_EQ(om_class_size(OM_NUM_CLASSES - 1), (size_t)OM_MEDIUM_MAX);
+}
+
+/* Every size maps to the smallest class that holds it. */
+static void test_every_size_fits_tightly(void) {
+    for (size_t n = 1; n <= OM_MEDIUM_MAX; n++) {
+        unsigned c = om_size_class(n);
+        if (!check_record(c < OM_NUM_CLASSES && om_class_size(c) >= n && (c == 0 || om_class_size(c - 1) < n),
+                          __FILE__, __LINE__, "class of n is the tightest fit")) {
+            fprintf(stderr, "  n = %zu, class %u\n", n, c);
+            return;
+        }
+    }
+}
+
+static void test_medium_waste_bound(void) {
+    double worst = 0;
+    for (size_t n = OM_SMALL_MAX + 1; n <= OM_MEDIUM_MAX; n++) {
+        double waste = (double)(om_class_size(om_size_class(n)) - n) / (double)n;
+        if (waste > worst)
+            worst = waste;
+    }
+    CHECK(worst < 0.25);
+}
+
+static void test_capacity_fills_pool(void) {
+    for (unsigned c = 0; c < OM_NUM_CLASSES; c++) {
+        size_t cap = om_class_capacity(c), size = om_class_size(c), bytes = om_class_pool_bytes(c);
+        CHECK(cap >= 1);
+        CHECK(cap * size <= bytes);
+        CHECK((cap + 1) * size > bytes);
+    }
+}
+
+int main(int argc, char **argv) {
+    static const check_case cases[] = {
+        CHECK_CASE(test_small_classes),
+        CHECK_CASE(test_classes_increase_and_align),
+        CHECK_CASE(test_every_size_fits_tightly),
+        CHECK_CASE(test_medium_waste_bound),
+        CHECK_CASE(test_capacity_fills_pool),
+    };
+    return check_main(cases, CHECK_COUNT(cases), argc, argv);
+}

@@ -1,0 +1,40 @@
+/*
+ * tour.h — the chapters of `objmem tour` and the helpers they share.
+ *
+ * Each chapter is one idea, shown on the live allocator through the public
+ * API only.  A chapter starts from a clean heap (tour_reset_heap), says what
+ * it will do, does it, prints what it measured (text or JSON through out.h)
+ * and frees everything it allocated.  The order follows the layers upward:
+ * blocks and size classes, pools, arenas, the OS, then the whole report.
+ *
+ * Allocation failure or a live block that om_block_describe does not know
+ * ends the tour with a message on stderr (exit 1): neither can be explained
+ * to a learner, and the second is a library bug.
+ */
+#ifndef OBJMEM_CLI_TOUR_H
+#define OBJMEM_CLI_TOUR_H
+
+#include "cli.h"
+#include "out.h"
+
+/* tour_pools.c: blocks and pools */
+void tour_size_classes(out *o);
+void tour_pool_life(out *o);
+
+/* tour_arenas.c: arenas and the OS */
+void tour_arena_order(out *o);
+void tour_arena_release(out *o);
+void tour_pool_purge(out *o);
+void tour_large(out *o);
+
+/* tour.c: helpers */
+void *tour_alloc(size_t size);                          /* never NULL */
+void tour_describe(const void *p, om_block_info *bi);   /* p must be live */
+const char *tour_kind_name(om_block_kind kind);
+const char *tour_state_name(om_pool_state state);
+void tour_reset_heap(void);                             /* om_collect(1) */
+out_val tour_rss(void);                                 /* bytes, or n/a */
+int64_t tour_rss_bytes(void);                           /* -1 if unknown */
+size_t tour_pool_size(const om_block_info *bi);         /* from the geometry */
+
+#endif /* OBJMEM_CLI_TOUR_H */
