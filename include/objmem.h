@@ -63,9 +63,20 @@ OM_API const char *om_version(void);
  * requests are mapped directly.  om_malloc(0) returns a unique pointer.
  *
  * Every returned pointer is 16-byte aligned.  om_free(NULL) does nothing.
- * Freeing a pointer objmem does not own, an interior or misaligned pointer,
- * or a block that is already free is reported through the error handler
- * (section 6) and otherwise ignored: the heap is never corrupted by it.
+ * Bad frees are reported through the error handler (section 6) and then
+ * ignored; what is caught where:
+ *   - a pointer objmem does not own, or not 16-byte aligned: always, at
+ *     the free;
+ *   - a medium or large block freed twice, or a pointer inside one: always,
+ *     at the free;
+ *   - a small block freed twice: at the free in checked mode
+ *     (OBJMEM_CHECKED=1); otherwise when the allocator would hand the block
+ *     out a second time (free blocks carry a mark that allocation checks,
+ *     so the free path need not read the block), reported by om_malloc as
+ *     a double free, and the pool's free list is dropped (its blocks leak)
+ *     rather than any block being handed out twice.  The same check
+ *     catches a write to a small block after its free;
+ *   - a pointer inside a small block: in checked mode.
  * ---------------------------------------------------------------------- */
 OM_API void *om_malloc(size_t size) OM_MALLOC_ATTR OM_ALLOC_SIZE(1);
 OM_API void *om_calloc(size_t count, size_t size) OM_MALLOC_ATTR OM_ALLOC_SIZE2(1, 2);
@@ -143,6 +154,7 @@ typedef struct om_stats {
     uint64_t remote_frees;         /* frees pushed to another thread's heap */
     /* metadata */
     uint64_t meta_bytes;           /* descriptors, heaps, ownership map */
+    uint64_t os_remap_calls;       /* mremap: large blocks grown without a copy */
 } om_stats;
 
 OM_API void om_stats_get(om_stats *out);
@@ -274,7 +286,7 @@ OM_API int om_heap_check(int verbose);
  * allocating; om_option_set overrides at run time.
  * ---------------------------------------------------------------------- */
 typedef enum om_option {
-    OM_OPTION_CHECKED = 0,       /* OBJMEM_CHECKED: full pointer checks on free (0/1) */
+    OM_OPTION_CHECKED = 0,       /* OBJMEM_CHECKED: validate every free fully (0/1; section 2) */
     OM_OPTION_PURGE_DELAY_MS,    /* OBJMEM_PURGE_DELAY_MS: empty pools purged after this (default 10) */
     OM_OPTION_PURGE_DECOMMIT,    /* OBJMEM_PURGE_DECOMMIT: 1 MADV_DONTNEED (default), 0 MADV_FREE */
     OM_OPTION_LARGE_CACHE_MB,    /* OBJMEM_LARGE_CACHE_MB: large-mapping cache bound (default 16) */

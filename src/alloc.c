@@ -82,6 +82,7 @@ void om_free(void *p) {
             b->next = old;
             b->check = om_fast.cookie;
             pool->freeblock = b;
+            pool->sig ^= om_block_sig(b);
             if (om_likely(--pool->nused != 0 && old != NULL))
                 return;
             om_pool_free_transition(pool->heap, pool, old);
@@ -207,6 +208,12 @@ void *om_realloc(void *p, size_t n) {
      * not more than half empty (shrinking further frees memory). */
     if (n <= have && (n >= have / 2 || ((e & OM_MAP_TAG) != OM_MAP_LARGE && om_size_class(n) == om_size_class(have))))
         return p;
+    /* A large block grows by moving pages, not bytes. */
+    if ((e & OM_MAP_TAG) == OM_MAP_LARGE && n > have) {
+        void *q = om_large_grow((om_large *)(e & ~(uintptr_t)OM_MAP_TAG), n);
+        if (q)
+            return q;
+    }
     void *q = om_malloc(n);
     if (!q)
         return NULL;

@@ -135,15 +135,17 @@ static void check_usable_list(checker *c, int g) {
     for (unsigned k = 0; k <= OM_MAX_POOLS; k++)
         if (L->lasta[k] != last_with[k])
             fail(c, "geometry %d: lasta[%u] is %p, expected %p", g, k, (void *)L->lasta[k], (void *)last_with[k]);
-    if (wholly_free > 1)
-        fail(c, "geometry %d: %u wholly free arenas kept (at most one)", g, wholly_free);
+    if (wholly_free > 1 && !c->h->purge_deadline_ns)
+        fail(c, "geometry %d: %u wholly free arenas and no purge pending", g, wholly_free);
     if (L->spare && L->spare->nfree != L->spare->ntotal)
         fail(c, "geometry %d: spare arena is not wholly free", g);
 }
 
 static unsigned check_free_list(checker *c, om_pool *pool) {
     unsigned n = 0, cap = om_class_capacity(pool->szidx);
+    uint64_t sig = 0;
     for (om_block *b = pool->freeblock; b; b = b->next) {
+        sig ^= om_block_sig(b);
         if (++n > cap) {
             fail(c, "pool %p: free list longer than its capacity (cycle?)", (void *)pool);
             break;
@@ -155,14 +157,15 @@ static unsigned check_free_list(checker *c, om_pool *pool) {
         if (b->check != om_fast.cookie)
             fail(c, "pool %p: free block %p lost its free mark (written after free?)", (void *)pool, (void *)b);
     }
+    if (n <= cap && sig != pool->sig)
+        fail(c, "pool %p: free-list signature does not match its blocks", (void *)pool);
     return n;
 }
 
 static void check_pool(checker *c, om_arena *a, unsigned i) {
     om_pool *pool = om_arena_pool_at(a, i);
-    if (pool->arena != a || pool->index != i || pool->heap != c->h) {
-        fail(c, "pool %p: header names arena %p slot %u heap %p", (void *)pool, (void *)pool->arena, pool->index,
-             (void *)pool->heap);
+    if (pool->index != i || pool->heap != c->h) {
+        fail(c, "pool %p: header names slot %u heap %p", (void *)pool, pool->index, (void *)pool->heap);
         return;
     }
     if (pool->szidx >= OM_NUM_CLASSES || pool->block_size != om_class_size(pool->szidx) ||
@@ -237,6 +240,8 @@ int om_heap_check(int verbose) {
             continue;
         used += check_arena(&c, a);
         dirty += (uint64_t)__builtin_popcountll(a->dirty_mask);
+        if (a->fresh_mask & ~a->dirty_mask)
+            fail(&c, "arena %p: a fresh pool that is not dirty", (void *)a->base);
     }
     pthread_mutex_unlock(&om_rt.lock);
     if (listed != used)

@@ -21,8 +21,10 @@
  *
  * Purge timing: the first pool to become empty (or retained) after a purge
  * arms purge_deadline_ns = now + OBJMEM_PURGE_DELAY_MS; the first slow path
- * or pool-emptying free after the deadline returns retained pools, purges
- * every dirty pool of the heap, and purges old large-cache entries.
+ * or pool-emptying free after the deadline is a purge tick: it returns
+ * retained pools, purges the pools that have been empty for a whole delay
+ * (everything, if no pool emptied during the last delay), re-arms while
+ * dirty pools are left, and purges old large-cache entries.
  */
 #include <errno.h>
 #include <string.h>
@@ -158,23 +160,35 @@ void om_heap_free_remote(om_heap *owner, om_pool *pool, om_block *b) {
 }
 
 /* ---- purging ------------------------------------------------------------- */
-void om_heap_note_dirty(om_heap *h) {
+static uint64_t purge_delay_ns(void) {
+    long delay = om_option_value(OM_OPTION_PURGE_DELAY_MS);
+    return (uint64_t)(delay > 0 ? delay : 0) * 1000000u;
+}
+
+/* Arm the purge tick (a pool was retained, or went dirty). */
+void om_heap_arm_purge(om_heap *h, uint64_t now) {
     if (h->purge_deadline_ns)
         return;
-    long delay = om_option_value(OM_OPTION_PURGE_DELAY_MS);
-    h->purge_deadline_ns = om_os_now_ns() + (uint64_t)(delay > 0 ? delay : 0) * 1000000u;
-    if (delay <= 0)
+    h->purge_deadline_ns = now + purge_delay_ns();
+    if (purge_delay_ns() == 0)
         om_heap_maybe_purge(h);
 }
 
-void om_heap_maybe_purge(om_heap *h) {
+void om_heap_note_dirty(om_heap *h) {
     uint64_t now = om_os_now_ns();
+    h->last_dirty_ns = now;
+    om_heap_arm_purge(h, now);
+}
+
+/* The purge tick.  Quiet for a whole delay: purge everything; otherwise
+ * only what was already dirty at the previous tick (arena.c). */
+void om_heap_maybe_purge(om_heap *h) {
+    uint64_t now = om_os_now_ns(), delay = purge_delay_ns();
     if (!h->purge_deadline_ns || now < h->purge_deadline_ns)
         return;
-    h->purge_deadline_ns = 0;
+    int quiet = now - h->last_dirty_ns >= delay;
     om_pool_release_retained(h);
-    om_arena_purge_dirty(h);
-    h->purge_deadline_ns = 0;
+    h->purge_deadline_ns = om_arena_purge(h, quiet) ? now + (delay ? delay : 1) : 0;
     om_large_purge_old(now);
 }
 
@@ -182,7 +196,7 @@ void om_heap_maybe_purge(om_heap *h) {
 static void heap_collect(om_heap *h, int force) {
     om_heap_drain_remote(h);
     om_pool_release_retained(h);
-    om_arena_purge_dirty(h);
+    om_arena_purge(h, 1);
     h->purge_deadline_ns = 0;
     if (force)
         om_arena_release_spares(h);

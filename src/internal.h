@@ -44,6 +44,7 @@ extern OM_HIDDEN __thread om_heap *om_tls_heap __attribute__((tls_model("initial
 OM_HIDDEN void *om_os_reserve(size_t size, size_t align);
 OM_HIDDEN int om_os_release(void *p, size_t size);
 OM_HIDDEN int om_os_purge(void *p, size_t size);
+OM_HIDDEN void *om_os_remap(void *old, size_t old_size, size_t new_size, size_t align);
 OM_HIDDEN size_t om_os_page_size(void);
 OM_HIDDEN uint64_t om_os_now_ns(void);
 OM_HIDDEN void om_os_stats(om_stats *out);
@@ -78,7 +79,7 @@ static inline uintptr_t om_map_lookup(uintptr_t a) {
 /* ---- arena.c: arenas of a heap ----------------------------------------- */
 OM_HIDDEN om_pool *om_arena_take_pool(om_heap *h, int geom);
 OM_HIDDEN void om_arena_return_pool(om_heap *h, om_arena *a, unsigned idx);
-OM_HIDDEN void om_arena_purge_dirty(om_heap *h);
+OM_HIDDEN uint64_t om_arena_purge(om_heap *h, int all);
 OM_HIDDEN void om_arena_release_spares(om_heap *h);
 OM_HIDDEN om_pool *om_arena_pool_at(om_arena *a, unsigned idx);
 OM_HIDDEN char *om_pool_block_base(const om_pool *pool);
@@ -93,6 +94,7 @@ OM_HIDDEN void om_pool_release_retained(om_heap *h);
 
 static inline void *om_pool_pop(om_pool *pool, om_block *b) {
     pool->freeblock = b->next;
+    pool->sig ^= om_block_sig(b);
     pool->nused++;
     b->check = 0;
     return b;
@@ -101,6 +103,7 @@ static inline void *om_pool_pop(om_pool *pool, om_block *b) {
 /* ---- large.c: requests above the medium classes ------------------------ */
 OM_HIDDEN void *om_large_alloc(size_t size, size_t align);
 OM_HIDDEN void om_large_free(om_large *l);
+OM_HIDDEN void *om_large_grow(om_large *l, size_t size);
 OM_HIDDEN void om_large_collect(void);
 OM_HIDDEN void om_large_purge_old(uint64_t now);
 
@@ -110,6 +113,7 @@ OM_HIDDEN void om_heap_drain_remote(om_heap *h);
 OM_HIDDEN void om_heap_free_remote(om_heap *owner, om_pool *pool, om_block *b);
 OM_HIDDEN void om_heap_maybe_purge(om_heap *h);
 OM_HIDDEN void om_heap_note_dirty(om_heap *h);
+OM_HIDDEN void om_heap_arm_purge(om_heap *h, uint64_t now);
 OM_HIDDEN uint64_t om_heap_remote_frees(void);
 OM_HIDDEN void om_runtime_init(void);
 

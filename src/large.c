@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "internal.h"
 
@@ -121,6 +122,35 @@ void *om_large_alloc(size_t size, size_t align) {
     om_rt.large_bytes += need;
     pthread_mutex_unlock(&om_rt.lock);
     return base;
+}
+
+/* Grow a live large block without copying (os.c's om_os_remap), keeping
+ * the ownership map right.  NULL: not possible, l unchanged. */
+void *om_large_grow(om_large *l, size_t size) {
+    size_t page = om_os_page_size();
+    if (size > (size_t)PTRDIFF_MAX - OM_ARENA_SIZE || l->user != l->base)
+        return NULL;
+    size_t need = (size + page - 1) & ~(page - 1);
+    char *old = l->base;
+    size_t old_size = l->map_size;
+    char *p = om_os_remap(old, old_size, need, OM_ARENA_SIZE);
+    if (!p)
+        return NULL;
+    pthread_mutex_lock(&om_rt.lock);
+    om_map_clear((uintptr_t)old, old_size);
+    if (om_map_set((uintptr_t)p, need, (uintptr_t)l | OM_MAP_LARGE)) {
+        /* No memory for a map leaf: put the block back where it was. */
+        void *back = mremap(p, need, old_size, MREMAP_MAYMOVE | MREMAP_FIXED, old);
+        (void)back;
+        om_map_set((uintptr_t)old, old_size, (uintptr_t)l | OM_MAP_LARGE);
+        pthread_mutex_unlock(&om_rt.lock);
+        return NULL;
+    }
+    om_rt.large_bytes += need - old_size;
+    l->base = l->user = p;
+    l->map_size = l->usable = need;
+    pthread_mutex_unlock(&om_rt.lock);
+    return p;
 }
 
 void om_large_free(om_large *l) {

@@ -12,6 +12,11 @@
  *       zeros and stop counting in RSS.  Default MADV_DONTNEED (or MADV_FREE
  *       when OBJMEM_PURGE_DECOMMIT=0: cheaper, but RSS drops only under
  *       memory pressure).
+ *   om_os_remap(old, old_size, new_size, align)  large blocks only: the
+ *       region grown to new_size, in place or moved (pages, not bytes) to a
+ *       new region aligned to align; NULL if that is not possible, leaving
+ *       old untouched.  Only with the default hooks (mremap has no hook:
+ *       replaced hooks make objmem copy instead).
  * Every call through the hooks is counted, with the bytes currently and at
  * most mapped.  The counters are atomics: any thread may call these.
  * The hooks are read without a lock: set them before other threads
@@ -26,7 +31,7 @@
 
 typedef struct om_os_state {
     om_os_hooks hooks;
-    _Atomic uint64_t reserve_calls, release_calls, purge_calls, failures;
+    _Atomic uint64_t reserve_calls, release_calls, purge_calls, remap_calls, failures;
     _Atomic uint64_t bytes_mapped, bytes_peak;
     size_t page_size;
 } om_os_state;
@@ -148,7 +153,29 @@ int om_os_purge(void *p, size_t size) {
     return err;
 }
 
+void *om_os_remap(void *old, size_t old_size, size_t new_size, size_t align) {
+    if (os.hooks.reserve != om_os_default_reserve || os.hooks.release != om_os_default_release)
+        return NULL;
+    atomic_fetch_add_explicit(&os.remap_calls, 1, memory_order_relaxed);
+    void *p = mremap(old, old_size, new_size, 0); /* grow in place */
+    if (p == MAP_FAILED) {
+        /* Move: reserve an aligned range, then let the kernel move the
+         * pages there (MREMAP_FIXED replaces the reservation). */
+        void *dst = om_os_default_reserve(new_size, align, NULL);
+        if (!dst)
+            return NULL;
+        p = mremap(old, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+        if (p == MAP_FAILED) {
+            munmap(dst, new_size);
+            return NULL;
+        }
+    }
+    note_mapped((int64_t)new_size - (int64_t)old_size);
+    return p;
+}
+
 void om_os_stats(om_stats *out) {
+    out->os_remap_calls = atomic_load(&os.remap_calls);
     out->os_reserve_calls = atomic_load(&os.reserve_calls);
     out->os_release_calls = atomic_load(&os.release_calls);
     out->os_purge_calls = atomic_load(&os.purge_calls);

@@ -70,6 +70,7 @@ static void pool_init(om_pool *pool, unsigned cls) {
     pool->nextoffset = 0;
     pool->maxnextoffset = (uint32_t)(om_class_pool_bytes(cls) - size);
     pool->quarantined = 0;
+    pool->sig = 0;
 }
 
 /* Link the blocks from nextoffset to the end of its page (at least one). */
@@ -87,14 +88,17 @@ static int pool_extend(om_pool *pool) {
     if (n > left)
         n = left;
     om_block *b = (om_block *)first;
+    uint64_t sig = pool->sig;
     for (size_t i = 1; i < n; i++) {
         om_block *nx = (om_block *)((char *)b + size);
         b->next = nx;
         b->check = om_fast.cookie;
+        sig ^= om_block_sig(b);
         b = nx;
     }
     b->next = pool->freeblock;
     b->check = om_fast.cookie;
+    pool->sig = sig ^ om_block_sig(b);
     pool->freeblock = (om_block *)first;
     pool->nextoffset += (uint32_t)(n * size);
     return 1;
@@ -117,13 +121,22 @@ static void quarantine(om_heap *h, om_pool *pool, const char *op, const void *ba
 }
 
 /* Before an empty pool leaves its class: its free list must hold every
- * carved block exactly once (a double free makes it longer, or a cycle). */
+ * carved block exactly once.  The signature decides without touching the
+ * blocks; only a mismatch walks the list, to name a bad block. */
+static int free_list_sig_ok(const om_pool *pool) {
+    uint64_t want = 0;
+    uintptr_t b = (uintptr_t)om_pool_block_base(pool), end = b + pool->nextoffset;
+    for (; b < end; b += pool->block_size)
+        want ^= om_block_sig((const void *)b);
+    return want == pool->sig;
+}
+
 static const om_block *free_list_fault(const om_pool *pool) {
     uint32_t carved = pool->nextoffset / pool->block_size, n = 0;
     for (const om_block *b = pool->freeblock; b; b = b->next)
         if (++n > carved || b->check != om_fast.cookie)
             return b;
-    return n == carved ? NULL : pool->freeblock;
+    return pool->freeblock ? pool->freeblock : (const om_block *)om_pool_block_base(pool);
 }
 
 static void *pool_pop_checked(om_heap *h, om_pool *pool) {
@@ -182,7 +195,7 @@ void *om_pool_alloc_slow(om_heap *h, unsigned cls) {
 
 /* ---- freeing ------------------------------------------------------------------ */
 static void pool_return(om_heap *h, om_pool *pool) {
-    const om_block *bad = free_list_fault(pool);
+    const om_block *bad = free_list_sig_ok(pool) ? NULL : free_list_fault(pool);
     if (om_unlikely(bad != NULL)) {
         quarantine(h, pool, "om_free", bad);
         return;
@@ -191,7 +204,7 @@ static void pool_return(om_heap *h, om_pool *pool) {
         used_remove(h, pool);
     pool->state = OM_POOL_EMPTY;
     pool->heap = NULL;
-    om_arena_return_pool(h, pool->arena, pool->index);
+    om_arena_return_pool(h, om_pool_arena(pool), pool->index);
 }
 
 void om_pool_free_transition(om_heap *h, om_pool *pool, om_block *old_head) {
@@ -204,7 +217,7 @@ void om_pool_free_transition(om_heap *h, om_pool *pool, om_block *old_head) {
          * every time. */
         if (pool->state == OM_POOL_USED && pool->next == pool) {
             h->retained[pool->szidx] = pool;
-            om_heap_note_dirty(h);
+            om_heap_arm_purge(h, om_os_now_ns()); /* its pages are in use: not dirty */
         } else {
             pool_return(h, pool);
         }
@@ -229,6 +242,7 @@ void om_pool_free_local(om_heap *h, om_pool *pool, om_block *b) {
     b->next = old;
     b->check = om_fast.cookie;
     pool->freeblock = b;
+    pool->sig ^= om_block_sig(b);
     if (--pool->nused == 0 || old == NULL)
         om_pool_free_transition(h, pool, old);
 }

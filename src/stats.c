@@ -123,6 +123,7 @@ static void format_text(out *o, const om_stats *s) {
     put(o, "\n# OS calls: reserve (mmap)    %14llu\n", U(s->os_reserve_calls));
     put(o, "# OS calls: release (munmap)  %14llu\n", U(s->os_release_calls));
     put(o, "# OS calls: purge (madvise)   %14llu\n", U(s->os_purge_calls));
+    put(o, "# OS calls: remap (mremap)    %14llu\n", U(s->os_remap_calls));
     put(o, "# OS calls: failed            %14llu\n", U(s->os_failures));
     put(o, "# bytes mapped now / peak     %14llu / %llu\n", U(s->os_bytes_reserved), U(s->os_bytes_peak));
     put(o, "\n# heaps active / abandoned    %14llu / %llu\n", U(s->heaps_active), U(s->heaps_abandoned));
@@ -151,9 +152,9 @@ static void format_json(out *o, const om_stats *s) {
     F(bytes_quantisation); F(bytes_arena_mapped); F(large_count); F(large_bytes);
     F(large_cached); F(large_cached_bytes); F(os_reserve_calls); F(os_release_calls);
     F(os_purge_calls); F(os_failures); F(os_bytes_reserved); F(os_bytes_peak);
-    F(heaps_active); F(heaps_abandoned); F(remote_frees);
+    F(heaps_active); F(heaps_abandoned); F(remote_frees); F(meta_bytes);
     last = 1;
-    F(meta_bytes);
+    F(os_remap_calls);
 #undef F
     put(o, "}\n");
 }

@@ -84,7 +84,7 @@ typedef struct om_pool {
     struct om_heap *heap;     /* owner, equal to arena->heap */
     struct om_pool *next;     /* used list */
     struct om_pool *prev;
-    struct om_arena *arena;
+    uint64_t sig;             /* XOR of om_block_sig() over the free list */
     uint32_t nextoffset;      /* next uncarved block, from the block base */
     uint32_t maxnextoffset;   /* last offset where a whole block fits */
     uint8_t szidx;            /* size class */
@@ -95,6 +95,12 @@ typedef struct om_pool {
 
 _Static_assert(sizeof(om_pool) <= 64, "a pool header fits one cache line");
 
+/* Free-list membership signature: every push and pop XORs the block's
+ * hash into pool->sig, so when a pool's count says it is empty, sig must
+ * equal the XOR over all its carved blocks.  A block freed twice makes the
+ * two sets differ (pool.c).  Multiplying by an odd constant is injective. */
+static inline uint64_t om_block_sig(const void *b) { return ((uintptr_t)b >> 4) * 0x9E3779B97F4A7C15u; }
+
 /* ---- arenas ----------------------------------------------------------- */
 typedef struct om_arena {
     char *base;
@@ -103,12 +109,18 @@ typedef struct om_arena {
     struct om_arena *gnext, *gprev;  /* runtime's list of live arenas */
     uint64_t free_mask;              /* bit i: pool i empty */
     uint64_t dirty_mask;             /* empty pools with resident pages */
+    uint64_t fresh_mask;             /* dirty pools emptied since the last purge tick */
     uint32_t nfree;                  /* popcount(free_mask) */
     uint32_t ntotal;
     uint8_t geom;
     uint8_t in_usable;               /* on heap's usable list */
     _Alignas(64) om_pool pools[OM_MAX_POOLS]; /* ntotal used */
 } om_arena;
+
+/* A pool header lives at arena->pools[index]. */
+static inline om_arena *om_pool_arena(const om_pool *p) {
+    return (om_arena *)((char *)(p - p->index) - offsetof(om_arena, pools));
+}
 
 /* Usable arenas of one geometry, sorted by ascending nfree, with
  * lasta[k] = last arena on the list with exactly k free pools (CPython's
@@ -143,7 +155,8 @@ typedef struct om_heap {
     pthread_mutex_t lock;            /* held by non-owners of an abandoned heap */
     om_arena_list arenas[OM_NGEOM];
     om_pool *retained[OM_NUM_CLASSES]; /* empty pool kept on its used list */
-    uint64_t purge_deadline_ns;      /* 0: nothing dirty or retained */
+    uint64_t purge_deadline_ns;      /* next purge tick; 0: nothing dirty or retained */
+    uint64_t last_dirty_ns;          /* when a pool last became empty */
     uint64_t ndirty;                 /* pools in dirty masks */
     struct om_heap *next_all;        /* runtime's list of every heap */
     struct om_heap *next_abandoned;

@@ -446,6 +446,38 @@ static void test_many_live(void)
     CHECK_EQ(om_heap_check(1), 0);
 }
 
+/* A large block grows by moving pages (mremap), not bytes: contents kept,
+ * the ownership map follows the block, the old address is no longer ours. */
+static void test_realloc_large_grows_by_remap(void)
+{
+    size_t n = 1 << 20;
+    unsigned char *p = om_malloc(n);
+    REQUIRE(p != NULL);
+    for (size_t i = 0; i < n; i += 4096)
+        p[i] = (unsigned char)(i >> 12);
+    om_stats s0, s1;
+    om_stats_get(&s0);
+    for (size_t grow = 4 * n; grow <= 64 * n; grow *= 4) {
+        unsigned char *q = om_realloc(p, grow);
+        REQUIRE(q != NULL);
+        CHECK_EQ((uintptr_t)q % 16, 0);
+        CHECK(om_usable_size(q) >= grow);
+        CHECK(om_owns(q));
+        if (q != p)
+            CHECK(!om_owns(p));
+        for (size_t i = 0; i < n; i += 4096)
+            if (!check_record(q[i] == (unsigned char)(i >> 12), __FILE__, __LINE__, "contents kept"))
+                break;
+        q[grow - 1] = 7; /* the new tail is usable */
+        p = q;
+    }
+    om_stats_get(&s1);
+    CHECK(s1.os_remap_calls >= s0.os_remap_calls + 3);
+    CHECK_EQ(om_heap_check(1), 0);
+    om_free(p);
+    CHECK(!om_owns(p));
+}
+
 int main(int argc, char **argv)
 {
     static const check_case cases[] = {
@@ -461,6 +493,7 @@ int main(int argc, char **argv)
         CHECK_CASE(test_aligned_alloc),
         CHECK_CASE(test_realloc_moves_across_kinds),
         CHECK_CASE(test_realloc_in_place),
+        CHECK_CASE(test_realloc_large_grows_by_remap),
         CHECK_CASE(test_owns),
         CHECK_CASE(test_options_roundtrip),
         CHECK_CASE(test_many_live),
