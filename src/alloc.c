@@ -13,14 +13,20 @@
  * foreign, misaligned, interior and double frees are reported (error.c)
  * and then ignored.
  *
- * Double frees without checked mode: a free block carries the cookie in
- * its check word, and allocation (which loads that cache line anyway)
- * refuses a block without it.  A block freed twice sits on its free list
- * twice; its first allocation clears the mark, so the second is caught and
- * reported as a double free (or a write after free) before the block could
- * be handed out twice.
+ * Double frees without checked mode cost the fast paths no memory access
+ * beyond the pool header and the block they already touch:
+ *   - a free block carries the cookie in its check word, and allocation
+ *     (which loads that cache line anyway) refuses a block without it: a
+ *     block freed twice is linked into a cycle, its first allocation clears
+ *     the mark, and the second is caught before it is handed out again (a
+ *     write after free is caught the same way);
+ *   - every push and pop updates the pool's free-list signature, so when a
+ *     double free makes a pool look empty while a block in it is live, the
+ *     check before the pool leaves its class catches it (pool.c).
+ * A pool caught either way is quarantined: reported, never reused.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "internal.h"
@@ -74,10 +80,11 @@ void om_free(void *p) {
     uintptr_t a = (uintptr_t)p;
     uintptr_t e = om_map_lookup(a);
     if (om_likely((e & OM_MAP_TAG) == OM_MAP_SMALL)) {
-        om_arena *ar = (om_arena *)(e - OM_MAP_SMALL);
-        om_pool *pool = &ar->pools[(a >> OM_POOL_SHIFT) & (OM_SMALL_POOLS - 1)];
-        if (om_likely(pool->heap == om_tls_heap) && om_likely((a & (OM_ALIGNMENT - 1)) == 0) &&
-            om_likely(!atomic_load_explicit(&om_fast.checked, memory_order_relaxed))) {
+        /* &arena->pools[slot], the slot's byte offset in one shift and mask */
+        _Static_assert(sizeof(om_pool) == 64, "pool headers are 64 bytes apart");
+        om_pool *pool = (om_pool *)((e - OM_MAP_SMALL) + offsetof(om_arena, pools) +
+                                    ((a >> (OM_POOL_SHIFT - 6)) & ((OM_SMALL_POOLS - 1) << 6)));
+        if (om_likely(pool->heap == om_tls_free_heap) && om_likely((a & (OM_ALIGNMENT - 1)) == 0)) {
             om_block *b = p, *old = pool->freeblock;
             b->next = old;
             b->check = om_fast.cookie;

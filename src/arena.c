@@ -142,7 +142,22 @@ static void arena_release(om_heap *h, om_arena *a) {
 }
 
 /* ---- pools out and back ------------------------------------------------- */
-om_pool *om_arena_take_pool(om_heap *h, int geom) {
+/* Pick an empty pool of a: one that last served cls and is still resident
+ * (its blocks are carved and linked: *intact), else any resident one, else
+ * the lowest never-used or purged one. */
+static unsigned pick_pool(const om_arena *a, unsigned cls, int *intact) {
+    for (uint64_t m = a->dirty_mask; m; m &= m - 1) {
+        unsigned i = (unsigned)__builtin_ctzll(m);
+        if (a->pools[i].szidx == cls) {
+            *intact = 1;
+            return i;
+        }
+    }
+    *intact = 0;
+    return (unsigned)__builtin_ctzll(a->dirty_mask ? a->dirty_mask : a->free_mask);
+}
+
+om_pool *om_arena_take_pool(om_heap *h, int geom, unsigned cls, int *intact) {
     om_arena_list *L = &h->arenas[geom];
     om_arena *a = L->head;
     if (!a) {
@@ -154,9 +169,7 @@ om_pool *om_arena_take_pool(om_heap *h, int geom) {
     }
     if (L->spare == a)
         L->spare = NULL;
-    /* Prefer a pool whose pages are still resident. */
-    uint64_t pick = a->dirty_mask ? a->dirty_mask : a->free_mask;
-    unsigned idx = (unsigned)__builtin_ctzll(pick);
+    unsigned idx = pick_pool(a, cls, intact);
     uint64_t bit = (uint64_t)1 << idx;
     if (a->dirty_mask & bit)
         h->ndirty--;

@@ -40,6 +40,14 @@ om_pool om_pool_empty;
 om_heap om_heap_empty = {.used = {P64}};
 _Static_assert(OM_NUM_CLASSES == 64, "om_heap_empty's initializer lists 64 classes");
 __thread om_heap *om_tls_heap __attribute__((tls_model("initial-exec"))) = &om_heap_empty;
+__thread om_heap *om_tls_free_heap __attribute__((tls_model("initial-exec"))) = &om_heap_empty;
+
+/* Checked mode off: the calling thread frees its own blocks on the fast
+ * path.  Called when a thread gets its heap, when the option changes (for
+ * the calling thread) and at every fresh pool (for the others). */
+void om_heap_sync_checked(void) {
+    om_tls_free_heap = atomic_load_explicit(&om_fast.checked, memory_order_relaxed) ? &om_heap_empty : om_tls_heap;
+}
 
 om_runtime om_rt = {.lock = PTHREAD_MUTEX_INITIALIZER};
 om_fast_state om_fast;
@@ -96,6 +104,7 @@ om_heap *om_heap_init_thread(void) {
     atomic_store(&h->state, OM_HEAP_ACTIVE);
     pthread_mutex_unlock(&h->lock);
     om_tls_heap = h;
+    om_heap_sync_checked();
     pthread_setspecific(om_rt.heap_key, h);
     om_heap_drain_remote(h);
     return h;
@@ -103,7 +112,7 @@ om_heap *om_heap_init_thread(void) {
 
 static void heap_thread_exit(void *arg) {
     om_heap *h = arg;
-    om_tls_heap = &om_heap_empty;
+    om_tls_heap = om_tls_free_heap = &om_heap_empty;
     pthread_mutex_lock(&h->lock);
     atomic_store(&h->state, OM_HEAP_ABANDONED);
     heap_collect(h, 1);

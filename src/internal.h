@@ -39,6 +39,11 @@ extern OM_HIDDEN om_fast_state om_fast;
 extern OM_HIDDEN om_pool om_pool_empty;
 extern OM_HIDDEN om_heap om_heap_empty;
 extern OM_HIDDEN __thread om_heap *om_tls_heap __attribute__((tls_model("initial-exec")));
+/* The heap whose blocks om_free may free on its fast path: om_tls_heap, or
+ * &om_heap_empty (owns no pool) in checked mode, so that every free is
+ * validated without the fast path testing a flag. */
+extern OM_HIDDEN __thread om_heap *om_tls_free_heap __attribute__((tls_model("initial-exec")));
+OM_HIDDEN void om_heap_sync_checked(void);
 
 /* ---- os.c: kernel memory behind the hooks ----------------------------- */
 OM_HIDDEN void *om_os_reserve(size_t size, size_t align);
@@ -66,10 +71,10 @@ extern OM_HIDDEN _Atomic(om_map_leaf *) om_map_root[(size_t)1 << OM_MAP_ROOT_BIT
 
 /* Descriptor of the 1 MiB slot holding a, tagged with OM_MAP_*; 0 if not ours. */
 static inline uintptr_t om_map_lookup(uintptr_t a) {
-    if (om_unlikely(a >> OM_MAP_ADDR_BITS))
+    uintptr_t ri = a >> (OM_ARENA_SHIFT + OM_MAP_LEAF_BITS);
+    if (om_unlikely(ri >= ((uintptr_t)1 << OM_MAP_ROOT_BITS))) /* above 48 bits: not ours */
         return 0;
-    om_map_leaf *leaf = atomic_load_explicit(&om_map_root[a >> (OM_ARENA_SHIFT + OM_MAP_LEAF_BITS)],
-                                             memory_order_acquire);
+    om_map_leaf *leaf = atomic_load_explicit(&om_map_root[ri], memory_order_acquire);
     if (om_unlikely(!leaf))
         return 0;
     return atomic_load_explicit(&(*leaf)[(a >> OM_ARENA_SHIFT) & (((size_t)1 << OM_MAP_LEAF_BITS) - 1)],
@@ -77,7 +82,7 @@ static inline uintptr_t om_map_lookup(uintptr_t a) {
 }
 
 /* ---- arena.c: arenas of a heap ----------------------------------------- */
-OM_HIDDEN om_pool *om_arena_take_pool(om_heap *h, int geom);
+OM_HIDDEN om_pool *om_arena_take_pool(om_heap *h, int geom, unsigned cls, int *intact);
 OM_HIDDEN void om_arena_return_pool(om_heap *h, om_arena *a, unsigned idx);
 OM_HIDDEN uint64_t om_arena_purge(om_heap *h, int all);
 OM_HIDDEN void om_arena_release_spares(om_heap *h);

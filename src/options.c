@@ -113,6 +113,8 @@ void om_option_set(om_option opt, long value) {
         return;
     om_runtime_init();
     atomic_store(&values[opt], value);
-    if (opt == OM_OPTION_CHECKED)
+    if (opt == OM_OPTION_CHECKED) {
         atomic_store(&om_fast.checked, value != 0);
+        om_heap_sync_checked();
+    }
 }

@@ -165,12 +165,17 @@ static om_pool *pool_fresh(om_heap **hp, unsigned cls) {
     }
     if (h->purge_deadline_ns)
         om_heap_maybe_purge(h);
-    om_pool *pool = om_arena_take_pool(h, om_class_is_medium(cls) ? OM_GEOM_MEDIUM : OM_GEOM_SMALL);
+    om_heap_sync_checked();
+    int intact;
+    om_pool *pool = om_arena_take_pool(h, om_class_is_medium(cls) ? OM_GEOM_MEDIUM : OM_GEOM_SMALL, cls, &intact);
     if (!pool) {
         errno = ENOMEM;
         return NULL;
     }
-    pool_init(pool, cls);
+    /* A resident pool that last served this class still has every carved
+     * block on its free list (pymalloc's "luckily" path): no re-carving. */
+    if (!intact)
+        pool_init(pool, cls);
     used_link(h, pool, 1);
     return pool;
 }
@@ -194,6 +199,9 @@ void *om_pool_alloc_slow(om_heap *h, unsigned cls) {
 }
 
 /* ---- freeing ------------------------------------------------------------------ */
+/* The pool's header (class, free list, signature) stays as it is: while
+ * its pages are resident (dirty), the arena may hand it back to the same
+ * class intact. */
 static void pool_return(om_heap *h, om_pool *pool) {
     const om_block *bad = free_list_sig_ok(pool) ? NULL : free_list_fault(pool);
     if (om_unlikely(bad != NULL)) {

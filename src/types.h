@@ -99,7 +99,7 @@ _Static_assert(sizeof(om_pool) <= 64, "a pool header fits one cache line");
  * hash into pool->sig, so when a pool's count says it is empty, sig must
  * equal the XOR over all its carved blocks.  A block freed twice makes the
  * two sets differ (pool.c).  Multiplying by an odd constant is injective. */
-static inline uint64_t om_block_sig(const void *b) { return ((uintptr_t)b >> 4) * 0x9E3779B97F4A7C15u; }
+static inline uint64_t om_block_sig(const void *b) { return (uintptr_t)b * 0x6F4A7C15u; /* fits imm32 */ }
 
 /* ---- arenas ----------------------------------------------------------- */
 typedef struct om_arena {

@@ -276,6 +276,13 @@ static void release_explain(out *o, const moment *base, const moment *full, cons
              freed->st.arenas_reclaimed > base->st.arenas_reclaimed
                  ? " by the om_free() that empties its last pool" : " by om_collect()",
              returned, drop);
+    if (freed->st.arenas_reclaimed == base->st.arenas_reclaimed)
+        out_para(o, "Unlike pymalloc, objmem does not unmap an arena the moment it empties: "
+                    "it waits for the next purge tick, OBJMEM_PURGE_DELAY_MS (default 10) "
+                    "after the arena's last pool emptied, at a later allocator call. A program "
+                    "that frees and rebuilds a structure in a loop reuses the same arenas "
+                    "instead of paying an munmap, an mmap and a page fault per 4 KiB each "
+                    "round. om_collect() runs the tick at once, as here.");
     if (end->st.arenas_current > 0)
         out_para(o, "%" PRIu64 " arena%s stayed mapped as a spare, so a program that frees "
                     "everything and starts again does not pay for an munmap and an mmap "
