@@ -155,6 +155,7 @@ typedef struct om_stats {
     /* metadata */
     uint64_t meta_bytes;           /* descriptors, heaps, ownership map */
     uint64_t os_remap_calls;       /* mremap: large blocks grown without a copy */
+    uint64_t foreign_frees_ignored; /* with OBJMEM_REPORT_FOREIGN=0 */
 } om_stats;
 
 OM_API void om_stats_get(om_stats *out);
@@ -293,6 +294,11 @@ typedef enum om_option {
     OM_OPTION_PURGE_DECOMMIT,    /* OBJMEM_PURGE_DECOMMIT: 1 MADV_DONTNEED (default), 0 MADV_FREE */
     OM_OPTION_LARGE_CACHE_MB,    /* OBJMEM_LARGE_CACHE_MB: large-mapping cache bound (default 16) */
     OM_OPTION_VERBOSE,           /* OBJMEM_VERBOSE: messages on stderr (0/1) */
+    OM_OPTION_STATS,             /* OBJMEM_STATS: drop-in malloc prints the report at exit (0/1) */
+    OM_OPTION_REPORT_FOREIGN,    /* OBJMEM_REPORT_FOREIGN: free of a pointer objmem does not own is
+                                    reported (1, libobjmem's default) or ignored and counted (0,
+                                    the drop-in malloc's default: the loader frees a few blocks it
+                                    allocated before objmem was its malloc) */
     OM_OPTION_COUNT
 } om_option;
 

@@ -266,3 +266,9 @@ int om_posix_memalign(void **out, size_t align, size_t size) {
     *out = p;
     return 0;
 }
+
+/* The drop-in malloc (libobjmem-malloc) aliases the functions above under
+ * the C library's names; an alias must live in its target's file. */
+#ifdef OM_OVERRIDE
+#include "override/malloc.c"
+#endif

@@ -54,7 +54,15 @@ static const char *kind_name(om_block_kind k) {
     return k_names[k];
 }
 
+static _Atomic uint64_t foreign_ignored;
+
+uint64_t om_error_foreign_ignored(void) { return atomic_load(&foreign_ignored); }
+
 void om_report(om_error_code code, const char *op, const void *p) {
+    if (code == OM_ERR_FOREIGN_POINTER && !om_option_value(OM_OPTION_REPORT_FOREIGN)) {
+        atomic_fetch_add_explicit(&foreign_ignored, 1, memory_order_relaxed);
+        return;
+    }
     om_error_info info;
     char msg[400];
     memset(&info, 0, sizeof info);

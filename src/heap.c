@@ -54,6 +54,41 @@ om_fast_state om_fast;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
+/* ---- fork --------------------------------------------------------------------
+ * The child of a threaded parent has only the thread that forked, whose
+ * heap is consistent (it was in fork(), not in objmem).  Shared state is
+ * made consistent by holding every lock across fork(), in the lock order
+ * (heap locks, then om_rt.lock), and re-creating the locks in the child.
+ * Heaps of threads that do not exist in the child stay ACTIVE and unowned:
+ * blocks freed into them go to their remote stacks (lock-free, touches no
+ * heap internals) and are never reused, a bounded leak rather than a risk,
+ * since such a heap may have been mid-operation when its thread was lost.
+ */
+static om_heap *fork_heaps;
+
+static void fork_prepare(void) {
+    pthread_mutex_lock(&om_rt.lock);
+    fork_heaps = om_rt.heaps;
+    pthread_mutex_unlock(&om_rt.lock);
+    for (om_heap *h = fork_heaps; h; h = h->next_all)
+        pthread_mutex_lock(&h->lock);
+    pthread_mutex_lock(&om_rt.lock);
+}
+
+static void fork_parent(void) {
+    pthread_mutex_unlock(&om_rt.lock);
+    for (om_heap *h = fork_heaps; h; h = h->next_all)
+        pthread_mutex_unlock(&h->lock);
+}
+
+static void fork_child(void) {
+    pthread_mutex_init(&om_rt.lock, NULL);
+    for (om_heap *h = om_rt.heaps; h; h = h->next_all)
+        pthread_mutex_init(&h->lock, NULL);
+}
+
+static void register_atfork(void) { pthread_atfork(fork_prepare, fork_parent, fork_child); }
+
 static void heap_thread_exit(void *arg);
 static void heap_collect(om_heap *h, int force);
 
@@ -105,7 +140,10 @@ om_heap *om_heap_init_thread(void) {
     pthread_mutex_unlock(&h->lock);
     om_tls_heap = h;
     om_heap_sync_checked();
+    /* Both may allocate (glibc): only now that this thread has a heap. */
     pthread_setspecific(om_rt.heap_key, h);
+    static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+    pthread_once(&atfork_once, register_atfork);
     om_heap_drain_remote(h);
     return h;
 }

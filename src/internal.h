@@ -124,6 +124,7 @@ OM_HIDDEN void om_runtime_init(void);
 
 /* ---- error.c: one place for bad-pointer reports ------------------------ */
 OM_HIDDEN void om_report(om_error_code code, const char *op, const void *p);
+OM_HIDDEN uint64_t om_error_foreign_ignored(void);
 
 /* ---- check.c: describing blocks, checking heaps ------------------------- */
 OM_HIDDEN int om_describe(const void *p, om_block_info *out);
@@ -131,6 +132,7 @@ OM_HIDDEN int om_describe(const void *p, om_block_info *out);
 /* ---- options.c ------------------------------------------------------------ */
 OM_HIDDEN void om_options_init(void);
 OM_HIDDEN long om_option_value(om_option opt);
+OM_HIDDEN const char *om_option_string(const char *name);
 
 /* ---- alloc.c --------------------------------------------------------------- */
 OM_HIDDEN void om_free_slow(void *p, uintptr_t entry, const char *op);

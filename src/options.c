@@ -27,6 +27,12 @@ static const om_option_desc table[OM_OPTION_COUNT] = {
     [OM_OPTION_PURGE_DECOMMIT] = {"PURGE_DECOMMIT", 1, 1},
     [OM_OPTION_LARGE_CACHE_MB] = {"LARGE_CACHE_MB", 16, 0},
     [OM_OPTION_VERBOSE] = {"VERBOSE", 0, 1},
+    [OM_OPTION_STATS] = {"STATS", 0, 1},
+#ifdef OM_OVERRIDE
+    [OM_OPTION_REPORT_FOREIGN] = {"REPORT_FOREIGN", 0, 1},
+#else
+    [OM_OPTION_REPORT_FOREIGN] = {"REPORT_FOREIGN", 1, 1},
+#endif
 };
 
 static _Atomic long values[OM_OPTION_COUNT];
@@ -96,6 +102,15 @@ void om_options_init(void) {
         }
     }
     atomic_store(&loaded, 1);
+}
+
+/* The value of OBJMEM_<name> as a string (in environ, not copied), or NULL. */
+const char *om_option_string(const char *name) {
+    size_t len = strlen(name);
+    for (char **e = environ; e && *e; e++)
+        if (strncmp(*e, "OBJMEM_", 7) == 0 && strncmp(*e + 7, name, len) == 0 && (*e)[7 + len] == '=')
+            return *e + 8 + len;
+    return NULL;
 }
 
 long om_option_value(om_option opt) {

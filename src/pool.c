@@ -9,14 +9,21 @@
  *
  *   state   where                          transition
  *   USED    heap->used[class] list         last block taken → FULL (noticed
- *                                          lazily by the next allocation)
- *   FULL    no list                        a block freed → USED, list front
- *   EMPTY   bit in arena->free_mask        first block taken → USED
+ *                                          lazily by the next allocation);
+ *                                          last block freed → EMPTY, or kept
+ *                                          (retained) if it is the class's
+ *                                          only pool, until the next purge
+ *   FULL    no list                        a block freed → USED, list back
+ *   EMPTY   bit in arena->free_mask        taken for a class → USED; if it
+ *                                          last served that class and its
+ *                                          pages are resident, its free list
+ *                                          is reused as it is (no re-carving)
  *
- * USED pools hold nused + len(freelist) + uncarved == capacity, and
- * nused > 0 except for the one retained pool of a class (heap->retained).  The head
- * of a used list may be exhausted (freeblock == NULL, nothing to carve):
+ * USED pools hold nused + len(freelist) + uncarved == capacity, and nused > 0
+ * except for the retained pool of a class (heap->retained).  Only the head
+ * of a used list can be exhausted (freeblock == NULL, nothing to carve):
  * om_malloc's fast path then falls here, and the pool moves to FULL.
+ * pool->sig tracks the free list's membership (types.h, om_block_sig).
  */
 #include <errno.h>
 

@@ -71,6 +71,7 @@ void om_stats_get(om_stats *s) {
     s->meta_bytes = om_meta_bytes() + sizeof om_map_root;
     pthread_mutex_unlock(&om_rt.lock);
     s->remote_frees = om_heap_remote_frees();
+    s->foreign_frees_ignored = om_error_foreign_ignored();
     om_os_stats(s);
 }
 
@@ -128,6 +129,7 @@ static void format_text(out *o, const om_stats *s) {
     put(o, "# bytes mapped now / peak     %14llu / %llu\n", U(s->os_bytes_reserved), U(s->os_bytes_peak));
     put(o, "\n# heaps active / abandoned    %14llu / %llu\n", U(s->heaps_active), U(s->heaps_abandoned));
     put(o, "# frees from other threads    %14llu\n", U(s->remote_frees));
+    put(o, "# foreign frees ignored       %14llu\n", U(s->foreign_frees_ignored));
     put(o, "# metadata bytes              %14llu\n", U(s->meta_bytes));
 }
 
@@ -153,8 +155,9 @@ static void format_json(out *o, const om_stats *s) {
     F(large_cached); F(large_cached_bytes); F(os_reserve_calls); F(os_release_calls);
     F(os_purge_calls); F(os_failures); F(os_bytes_reserved); F(os_bytes_peak);
     F(heaps_active); F(heaps_abandoned); F(remote_frees); F(meta_bytes);
-    last = 1;
     F(os_remap_calls);
+    last = 1;
+    F(foreign_frees_ignored);
 #undef F
     put(o, "}\n");
 }

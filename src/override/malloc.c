@@ -1,0 +1,150 @@
+/*
+ * override/malloc.c — the C library's malloc family, served by objmem.
+ *
+ * Built only into libobjmem-malloc.so (LD_PRELOAD) and libobjmem-malloc.a
+ * (link it before libc to make objmem a static program's malloc), never
+ * into libobjmem: a general-purpose library must not take over malloc.
+ * alloc.c includes this file at its end when OM_OVERRIDE is defined, so the
+ * entry points that need no adapting are aliases of om_* (no extra call),
+ * like glibc's own __libc_* names.
+ *
+ * glibc's semantics where they differ from om_*:
+ *   realloc(p, 0)    frees p and returns NULL (glibc's behaviour)
+ *   memalign(a, n)   a not a power of two is rounded up to one
+ *   valloc/pvalloc   page alignment; pvalloc rounds the size up to pages
+ *   free(foreign)    ignored and counted (OBJMEM_REPORT_FOREIGN=1 reports it):
+ *                    the dynamic loader frees a few blocks it allocated
+ *                    before objmem was its malloc
+ *   mallinfo2()      from om_stats_get(): arena = bytes mapped for arenas,
+ *                    hblks/hblkhd = large blocks, uordblks = bytes in use,
+ *                    fordblks = free bytes in pools, keepcost = 0
+ *   malloc_trim()    om_collect(1); returns 1
+ *   malloc_stats()   the text report on stderr
+ * At exit (a destructor): OBJMEM_STATS=1 writes the text report to stderr,
+ * OBJMEM_STATS_JSON=FILE the JSON report to FILE.
+ */
+#include <fcntl.h>
+#include <malloc.h>
+#include <unistd.h>
+
+/* glibc's prototypes carry attributes (malloc, alloc_size, nothrow) that
+ * aliases of om_* need not repeat: optimisation hints only. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmissing-attributes"
+#endif
+
+#define OM_ALIAS(name) __attribute__((alias(#name), used, visibility("default")))
+#define OM_EXPORT __attribute__((visibility("default")))
+
+/* ---- aliases: the same code under glibc's names ------------------------- */
+void *malloc(size_t n) OM_ALIAS(om_malloc);
+void *calloc(size_t count, size_t size) OM_ALIAS(om_calloc);
+void free(void *p) OM_ALIAS(om_free);
+int posix_memalign(void **out, size_t align, size_t n) OM_ALIAS(om_posix_memalign);
+void *aligned_alloc(size_t align, size_t n) OM_ALIAS(om_aligned_alloc);
+size_t malloc_usable_size(void *p) OM_ALIAS(om_usable_size);
+void *__libc_malloc(size_t n) OM_ALIAS(om_malloc);
+void *__libc_calloc(size_t count, size_t size) OM_ALIAS(om_calloc);
+void __libc_free(void *p) OM_ALIAS(om_free);
+
+/* ---- adapted entry points -------------------------------------------------- */
+OM_EXPORT void *realloc(void *p, size_t n) {
+    if (p && n == 0) {
+        om_free(p);
+        return NULL;
+    }
+    return om_realloc(p, n);
+}
+
+OM_EXPORT void *reallocarray(void *p, size_t count, size_t size) {
+    size_t n;
+    if (__builtin_mul_overflow(count, size, &n)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return realloc(p, n);
+}
+
+OM_EXPORT void *memalign(size_t align, size_t n) {
+    if (align & (align - 1)) {
+        size_t a = OM_ALIGNMENT;
+        while (a < align && a <= OM_MAX_ALIGNMENT)
+            a <<= 1;
+        align = a;
+    }
+    return om_aligned_alloc(align < OM_ALIGNMENT ? OM_ALIGNMENT : align, n);
+}
+
+OM_EXPORT void *valloc(size_t n) { return om_aligned_alloc(om_os_page_size(), n); }
+
+OM_EXPORT void *pvalloc(size_t n) {
+    size_t page = om_os_page_size(), rounded = (n + page - 1) & ~(page - 1);
+    if (rounded < n) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return om_aligned_alloc(page, rounded ? rounded : page);
+}
+
+void *__libc_realloc(void *p, size_t n) __attribute__((alias("realloc"), visibility("default")));
+void *__libc_memalign(size_t align, size_t n) __attribute__((alias("memalign"), visibility("default")));
+void *__libc_valloc(size_t n) __attribute__((alias("valloc"), visibility("default")));
+void *__libc_pvalloc(size_t n) __attribute__((alias("pvalloc"), visibility("default")));
+
+/* ---- glibc's malloc queries -------------------------------------------------- */
+static size_t clamp_int(uint64_t v) { return v > (uint64_t)INT32_MAX ? (size_t)INT32_MAX : (size_t)v; }
+
+OM_EXPORT struct mallinfo2 mallinfo2(void) {
+    om_stats s;
+    om_stats_get(&s);
+    struct mallinfo2 mi = {0};
+    mi.arena = s.bytes_arena_mapped;
+    mi.ordblks = s.pools_empty;
+    mi.hblks = s.large_count;
+    mi.hblkhd = s.large_bytes;
+    mi.uordblks = s.bytes_in_use + s.large_bytes;
+    mi.fordblks = s.bytes_free_blocks + s.bytes_empty_pools;
+    return mi;
+}
+
+/* mallinfo is deprecated in glibc's header but still called by programs. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+OM_EXPORT struct mallinfo mallinfo(void) {
+    struct mallinfo2 m2 = mallinfo2();
+    struct mallinfo mi = {0};
+    mi.arena = (int)clamp_int(m2.arena);
+    mi.ordblks = (int)clamp_int(m2.ordblks);
+    mi.hblks = (int)clamp_int(m2.hblks);
+    mi.hblkhd = (int)clamp_int(m2.hblkhd);
+    mi.uordblks = (int)clamp_int(m2.uordblks);
+    mi.fordblks = (int)clamp_int(m2.fordblks);
+    return mi;
+}
+#pragma GCC diagnostic pop
+
+OM_EXPORT int malloc_trim(size_t pad) {
+    (void)pad;
+    om_collect(1);
+    return 1;
+}
+
+OM_EXPORT void malloc_stats(void) { om_stats_write(2, OM_REPORT_TEXT); }
+
+/* ---- start and end ---------------------------------------------------------- */
+/* The loader may call malloc before libc has set `environ`; read the
+ * options again once constructors run. */
+__attribute__((constructor)) static void override_start(void) { om_options_init(); }
+
+__attribute__((destructor)) static void override_end(void) {
+    if (om_option_value(OM_OPTION_STATS))
+        om_stats_write(2, OM_REPORT_TEXT);
+    const char *path = om_option_string("STATS_JSON");
+    if (path && *path) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            om_stats_write(fd, OM_REPORT_JSON);
+            close(fd);
+        }
+    }
+}
