@@ -229,7 +229,6 @@ void om_arena_return_pool(om_heap *h, om_arena *a, unsigned idx) {
     }
     if (a->nfree == a->ntotal && !L->spare)
         L->spare = a;
-    om_heap_note_dirty(h);
 }
 
 /* ---- giving memory back -------------------------------------------------

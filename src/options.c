@@ -113,11 +113,16 @@ const char *om_option_string(const char *name) {
     return NULL;
 }
 
+static void load_once(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, om_options_init);
+}
+
 long om_option_value(om_option opt) {
     if ((unsigned)opt >= OM_OPTION_COUNT)
         return 0;
     if (om_unlikely(!atomic_load_explicit(&loaded, memory_order_acquire)))
-        om_runtime_init();
+        load_once();
     return atomic_load_explicit(&values[opt], memory_order_relaxed);
 }
 
@@ -126,7 +131,8 @@ long om_option_get(om_option opt) { return om_option_value(opt); }
 void om_option_set(om_option opt, long value) {
     if ((unsigned)opt >= OM_OPTION_COUNT)
         return;
-    om_runtime_init();
+    load_once();
+    om_runtime_init(); /* the cookie and checked flag live in the runtime */
     atomic_store(&values[opt], value);
     if (opt == OM_OPTION_CHECKED) {
         atomic_store(&om_fast.checked, value != 0);

@@ -220,6 +220,7 @@ static void pool_return(om_heap *h, om_pool *pool) {
     pool->state = OM_POOL_EMPTY;
     pool->heap = NULL;
     om_arena_return_pool(h, om_pool_arena(pool), pool->index);
+    om_heap_note_dirty(h);
 }
 
 void om_pool_free_transition(om_heap *h, om_pool *pool, om_block *old_head) {
