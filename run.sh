@@ -13,16 +13,18 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 
 need() { command -v "$1" >/dev/null 2>&1; }
 
+# python3 and sqlite3 are not build tools: the drop-in malloc's tests run
+# them on objmem (tests/override), and fail without them.
 install_deps() {
-    if need cmake && need cc && need make && need ctest; then
+    if need cmake && need cc && need make && need ctest && need python3 && need sqlite3; then
         return
     fi
-    echo "run.sh: installing build tools (build-essential, cmake) with apt-get" >&2
+    echo "run.sh: installing build tools (build-essential, cmake, python3, sqlite3) with apt-get" >&2
     SUDO=
     [ "$(id -u)" -eq 0 ] || SUDO=sudo
     $SUDO apt-get update
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        build-essential cmake
+        build-essential cmake python3 sqlite3
 }
 
 build() {

@@ -21,10 +21,12 @@
  *   malloc_trim()    om_collect(1); returns 1
  *   malloc_stats()   the text report on stderr
  * At exit (a destructor): OBJMEM_STATS=1 writes the text report to stderr,
- * OBJMEM_STATS_JSON=FILE the JSON report to FILE.
+ * OBJMEM_STATS_JSON=FILE the JSON report to FILE (each "%p" in FILE becomes
+ * the process id: child processes inherit the variable).
  */
 #include <fcntl.h>
 #include <malloc.h>
+#include <stdio.h>
 #include <unistd.h>
 
 /* glibc's prototypes carry attributes (malloc, alloc_size, nothrow) that
@@ -136,11 +138,35 @@ OM_EXPORT void malloc_stats(void) { om_stats_write(2, OM_REPORT_TEXT); }
  * options again once constructors run. */
 __attribute__((constructor)) static void override_start(void) { om_options_init(); }
 
+/* pattern with each "%p" replaced by the process id (child processes
+ * inherit OBJMEM_STATS_JSON); 0 if it does not fit. */
+static int expand_pid(const char *pattern, char *out, size_t cap) {
+    char pid[24];
+    int plen = snprintf(pid, sizeof pid, "%ld", (long)getpid());
+    size_t n = 0;
+    for (const char *s = pattern; *s; s++) {
+        const char *piece = s;
+        size_t len = 1;
+        if (s[0] == '%' && s[1] == 'p') {
+            piece = pid;
+            len = (size_t)plen;
+            s++;
+        }
+        if (n + len >= cap)
+            return 0;
+        memcpy(out + n, piece, len);
+        n += len;
+    }
+    out[n] = '\0';
+    return 1;
+}
+
 __attribute__((destructor)) static void override_end(void) {
     if (om_option_value(OM_OPTION_STATS))
         om_stats_write(2, OM_REPORT_TEXT);
-    const char *path = om_option_string("STATS_JSON");
-    if (path && *path) {
+    const char *pattern = om_option_string("STATS_JSON");
+    char path[4096];
+    if (pattern && *pattern && expand_pid(pattern, path, sizeof path)) {
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd >= 0) {
             om_stats_write(fd, OM_REPORT_JSON);

@@ -1,5 +1,7 @@
 # check_cli.cmake — CLI tests run by ctest:
 #   cmake -DCLI=path/to/objmem -DCHECK=tour_json|stats_json|usage -P check_cli.cmake
+#   cmake -DCLI=... -DCHECK=run_stats|run_json|run_env|run_usage
+#         -DMALLOC_LIB=libobjmem-malloc.so -DOTHER_LIB=any.so -DWORK=dir -P check_cli.cmake
 #
 # tour_json parses `objmem tour --json` and checks the claims the tour makes
 # to a learner (each one is printed in the text tour as well).
@@ -10,6 +12,24 @@ function(run_cli out_var rc_var)
                   RESULT_VARIABLE rc)
   set(${out_var} "${out}" PARENT_SCOPE)
   set(${rc_var} "${rc}" PARENT_SCOPE)
+endfunction()
+
+# run_cli with stderr too, and environment settings NAME=VALUE first:
+#   run_env(out err rc ENV A=1 B=2 ARGS run -- ...)
+function(run_env out_var err_var rc_var)
+  cmake_parse_arguments(R "" "" "ENV;ARGS" ${ARGN})
+  execute_process(COMMAND ${CMAKE_COMMAND} -E env ${R_ENV} ${CLI} ${R_ARGS}
+                  OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc
+                  WORKING_DIRECTORY ${WORK})
+  set(${out_var} "${out}" PARENT_SCOPE)
+  set(${err_var} "${err}" PARENT_SCOPE)
+  set(${rc_var} "${rc}" PARENT_SCOPE)
+endfunction()
+
+function(expect_match what text regex)
+  if(NOT text MATCHES "${regex}")
+    message(FATAL_ERROR "${what}: '${text}' does not match '${regex}'")
+  endif()
 endfunction()
 
 function(expect what got want)
@@ -83,6 +103,88 @@ function(check_arenas doc)
   expect("munmap calls after om_collect" "${munmaps}" 1)
 endfunction()
 
+# ---- objmem run ----------------------------------------------------------
+set(report_head "objmem [0-9.]+ allocator statistics")
+
+# The report at exit is the drop-in's own destructor speaking, so it proves
+# the preload was active; the command's exit status must come through.
+function(check_run_stats)
+  run_env(out err rc ARGS run --stats -- /bin/true)
+  expect("objmem run --stats -- /bin/true exit status" "${rc}" 0)
+  expect_match("stderr of objmem run --stats" "${err}" "${report_head}")
+  run_env(out err rc ARGS run -- /bin/true)
+  expect("objmem run -- /bin/true exit status" "${rc}" 0)
+  if(err MATCHES "${report_head}")
+    message(FATAL_ERROR "objmem run without --stats printed the report: ${err}")
+  endif()
+  run_env(out err rc ARGS run --stats /bin/false)
+  expect("objmem run --stats /bin/false exit status" "${rc}" 1)
+  expect_match("stderr of false under objmem run --stats" "${err}" "${report_head}")
+  # (dash leaves by _exit, so no destructor and no report: status only)
+  run_env(out err rc ARGS run /bin/sh -c "exit 3")
+  expect("objmem run sh -c 'exit 3' exit status" "${rc}" 3)
+endfunction()
+
+# The report is valid JSON; min_arenas > 0 asks that the command really
+# allocated from objmem (/bin/true never calls malloc; ls does).
+function(check_run_json_file file min_arenas)
+  if(NOT EXISTS ${file})
+    message(FATAL_ERROR "objmem run --json did not write ${file}")
+  endif()
+  file(READ ${file} doc)
+  json_get(version "${doc}" version)
+  json_get(classes "${doc}" classes)
+  json_get(allocated "${doc}" arenas_allocated)
+  if(allocated LESS min_arenas)
+    message(FATAL_ERROR "${file}: arenas_allocated is ${allocated}: objmem was not the malloc")
+  endif()
+endfunction()
+
+# An absolute FILE, then a relative one from a command that changes
+# directory before it exits: run makes FILE absolute.
+function(check_run_json)
+  run_env(out err rc ARGS run --json ${WORK}/abs.json -- /bin/true)
+  expect("objmem run --json FILE -- /bin/true exit status" "${rc}" 0)
+  check_run_json_file(${WORK}/abs.json 0)
+  run_env(out err rc ARGS run --json=rel.json /bin/sh -c "cd / && ls -l >/dev/null")
+  expect("objmem run --json=rel.json exit status" "${rc}" 0)
+  check_run_json_file(${WORK}/rel.json 1)
+endfunction()
+
+# LD_PRELOAD gets the library first and keeps what was there; PYTHONMALLOC
+# is set unless the user set it; OBJMEM_MALLOC_LIB chooses the library.
+function(check_run_env)
+  set(lib ${MALLOC_LIB})
+  set(show [[printf '%s|%s|%s' "$LD_PRELOAD" "$PYTHONMALLOC" "${OBJMEM_STATS-unset}"]])
+  run_env(out err rc ENV LD_PRELOAD=${OTHER_LIB} ARGS run -- /bin/sh -c "${show}")
+  expect("objmem run with LD_PRELOAD set: exit status" "${rc}" 0)
+  expect("environment under objmem run" "${out}" "${lib}:${OTHER_LIB}|malloc|unset")
+  run_env(out err rc ENV --unset=LD_PRELOAD PYTHONMALLOC=pymalloc
+          ARGS run --stats -- /bin/sh -c "${show}")
+  expect("environment under objmem run --stats" "${out}" "${lib}|pymalloc|1")
+  run_env(out err rc ENV OBJMEM_MALLOC_LIB=${MALLOC_LIB} --unset=LD_PRELOAD
+          ARGS run -- /bin/sh -c "${show}")
+  expect("environment with OBJMEM_MALLOC_LIB" "${out}" "${lib}|malloc|unset")
+  run_env(out err rc ENV OBJMEM_MALLOC_LIB=${WORK}/no-such-lib.so ARGS run -- /bin/true)
+  expect("objmem run with a missing OBJMEM_MALLOC_LIB: exit status" "${rc}" 1)
+  expect_match("objmem run with a missing OBJMEM_MALLOC_LIB" "${err}"
+               "OBJMEM_MALLOC_LIB=.*no-such-lib.so")
+endfunction()
+
+function(check_run_usage)
+  foreach(args "run" "run;--" "run;--stats;--" "run;--json" "run;--bogus;--;/bin/true")
+    run_env(out err rc ARGS ${args})
+    expect("objmem ${args}: exit status" "${rc}" 2)
+    expect_match("objmem ${args}: stderr" "${err}" "usage: objmem run")
+  endforeach()
+  run_env(out err rc ARGS run -- ${WORK}/no-such-program arg)
+  expect("objmem run -- no-such-program: exit status" "${rc}" 127)
+  expect_match("objmem run -- no-such-program" "${err}" "cannot run '.*no-such-program'")
+  run_env(out err rc ARGS help run)
+  expect("objmem help run: exit status" "${rc}" 0)
+  expect_match("objmem help run" "${out}" "usage: objmem run")
+endfunction()
+
 if(CHECK STREQUAL "tour_json")
   run_cli(out rc tour --json)
   expect("objmem tour --json exit status" "${rc}" 0)
@@ -108,6 +210,11 @@ elseif(CHECK STREQUAL "usage")
   if(NOT out MATCHES "^objmem [0-9]+\\.[0-9]+\\.[0-9]+")
     message(FATAL_ERROR "objmem version printed '${out}'")
   endif()
+elseif(CHECK MATCHES "^run_")
+  file(REMOVE_RECURSE ${WORK}/${CHECK})
+  file(MAKE_DIRECTORY ${WORK}/${CHECK})
+  set(WORK ${WORK}/${CHECK})
+  cmake_language(CALL check_${CHECK})
 else()
   message(FATAL_ERROR "unknown CHECK '${CHECK}'")
 endif()

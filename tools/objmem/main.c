@@ -25,6 +25,8 @@ static int cmd_version(int argc, char **argv);
 static const cli_command commands[] = {
     {"tour", "[--json]", "the live allocator explained step by step", cli_cmd_tour},
     {"stats", "[--json]", "statistics report after a small demo allocation pattern", cli_cmd_stats},
+    {"run", "[--stats] [--json FILE] -- CMD [ARGS...]", "run a program with objmem as its malloc",
+     cli_cmd_run},
     {"help", "[command]", "show this message, or one command's usage", cmd_help},
     {"version", "", "print objmem's version", cmd_version},
 };
@@ -38,9 +40,12 @@ static void print_usage(FILE *f)
                "as a thread-safe C library.  This tool shows it at work.\n\n"
                "commands:\n");
     for (int i = 0; i < NCOMMANDS; i++) {
-        char head[48];
+        char head[64];
         snprintf(head, sizeof head, "%s %s", commands[i].name, commands[i].args);
-        fprintf(f, "  %-18s %s\n", head, commands[i].summary);
+        if (strlen(head) > 18) /* a long synopsis gets its own line */
+            fprintf(f, "  %s\n  %-18s %s\n", head, "", commands[i].summary);
+        else
+            fprintf(f, "  %-18s %s\n", head, commands[i].summary);
     }
     fprintf(f, "\nexit status: 0 success, 1 failure, 2 bad usage.\n"
                "start with:  objmem tour\n");
