@@ -192,6 +192,20 @@ int om_owns(const void *p) {
            !(info.kind != OM_BLOCK_LARGE && ((const om_block *)p)->check == om_fast.cookie);
 }
 
+/* The pool of p for om_realloc, validated as om_free validates: a small
+ * block of the calling thread's heap outside checked mode cheaply (the
+ * interior-pointer check is checked mode's), everything else fully. */
+static om_pool *realloc_pool(void *p, uintptr_t e) {
+    uintptr_t a = (uintptr_t)p;
+    if ((e & OM_MAP_TAG) == OM_MAP_SMALL) {
+        om_pool *pool = &((om_arena *)(e - OM_MAP_SMALL))->pools[(a >> OM_POOL_SHIFT) & (OM_SMALL_POOLS - 1)];
+        if (om_likely(pool->heap == om_tls_free_heap && (a & (OM_ALIGNMENT - 1)) == 0 &&
+                      ((om_block *)p)->check != om_fast.cookie))
+            return pool;
+    }
+    return checked_pool(p, e, "om_realloc");
+}
+
 void *om_realloc(void *p, size_t n) {
     if (!p)
         return om_malloc(n);
@@ -201,13 +215,14 @@ void *om_realloc(void *p, size_t n) {
         errno = EINVAL;
         return NULL;
     }
+    om_pool *pool = NULL;
     if ((e & OM_MAP_TAG) == OM_MAP_LARGE) {
         om_large *l = (om_large *)(e & ~(uintptr_t)OM_MAP_TAG);
         if (l->cached || (char *)p != l->user) {
             om_free_slow(p, e, "om_realloc"); /* reports, frees nothing */
             return NULL;
         }
-    } else if (!checked_pool(p, e, "om_realloc")) {
+    } else if (!(pool = realloc_pool(p, e))) {
         return NULL;
     }
     size_t have = block_size_of(p, e);
@@ -225,7 +240,13 @@ void *om_realloc(void *p, size_t n) {
     if (!q)
         return NULL;
     memcpy(q, p, n < have ? n : have);
-    om_free_slow(p, e, "om_realloc");
+    om_heap *h = om_tls_heap;
+    if (!pool) /* large */
+        om_large_free((om_large *)(e & ~(uintptr_t)OM_MAP_TAG));
+    else if (pool->heap == h) /* validated above */
+        om_pool_free_local(h, pool, p);
+    else
+        om_heap_free_remote(pool->heap, pool, p);
     return q;
 }
 
