@@ -80,6 +80,11 @@ OM_API const char *om_version(void);
  * ---------------------------------------------------------------------- */
 OM_API void *om_malloc(size_t size) OM_MALLOC_ATTR OM_ALLOC_SIZE(1);
 OM_API void *om_calloc(size_t count, size_t size) OM_MALLOC_ATTR OM_ALLOC_SIZE2(1, 2);
+/* In place while the block fits and either stays in its class or is at
+ * most half empty; large blocks grow by remapping pages, not copying.
+ * om_realloc(p, 0) returns a minimal block (the drop-in malloc's
+ * realloc(p, 0) frees p and returns NULL, as glibc's does).  On failure p
+ * is untouched. */
 OM_API void *om_realloc(void *ptr, size_t size) __attribute__((warn_unused_result)) OM_ALLOC_SIZE(2);
 OM_API void om_free(void *ptr);
 /* Bytes usable at ptr (>= the size requested); 0 for NULL or a foreign pointer. */
