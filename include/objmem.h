@@ -295,7 +295,9 @@ typedef enum om_option {
     OM_OPTION_CHECKED = 0,       /* OBJMEM_CHECKED: validate every free fully (0/1; section 2).
                                     Set at run time, it applies at once to the calling thread
                                     and to others from their next fresh pool. */
-    OM_OPTION_PURGE_DELAY_MS,    /* OBJMEM_PURGE_DELAY_MS: empty pools purged after this (default 10) */
+    OM_OPTION_PURGE_DELAY_MS,    /* OBJMEM_PURGE_DELAY_MS: empty pools and arenas go back after this
+                                    (default 10) once the heap is quiet; while it keeps freeing,
+                                    after about 3x this, at the next allocator call after it */
     OM_OPTION_PURGE_DECOMMIT,    /* OBJMEM_PURGE_DECOMMIT: 1 MADV_DONTNEED (default), 0 MADV_FREE */
     OM_OPTION_LARGE_CACHE_MB,    /* OBJMEM_LARGE_CACHE_MB: large-mapping cache bound (default 16) */
     OM_OPTION_VERBOSE,           /* OBJMEM_VERBOSE: messages on stderr (0/1) */

