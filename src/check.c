@@ -143,7 +143,7 @@ static void check_usable_list(checker *c, int g) {
 
 static unsigned check_free_list(checker *c, om_pool *pool) {
     unsigned n = 0, cap = om_class_capacity(pool->szidx);
-    uint64_t sig = 0;
+    uint32_t sig = 0, carved_sig = 0;
     for (om_block *b = pool->freeblock; b; b = b->next) {
         sig ^= om_block_sig(b);
         if (++n > cap) {
@@ -159,6 +159,11 @@ static unsigned check_free_list(checker *c, om_pool *pool) {
     }
     if (n <= cap && sig != pool->sig)
         fail(c, "pool %p: free-list signature does not match its blocks", (void *)pool);
+    uintptr_t b = (uintptr_t)om_pool_block_base(pool), end = b + pool->nextoffset;
+    for (; b < end; b += pool->block_size)
+        carved_sig ^= om_block_sig((const void *)b);
+    if (carved_sig != pool->carved_sig)
+        fail(c, "pool %p: carved-block signature does not match its carved blocks", (void *)pool);
     return n;
 }
 

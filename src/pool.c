@@ -77,7 +77,7 @@ static void pool_init(om_pool *pool, unsigned cls) {
     pool->nextoffset = 0;
     pool->maxnextoffset = (uint32_t)(om_class_pool_bytes(cls) - size);
     pool->quarantined = 0;
-    pool->sig = 0;
+    pool->sig = pool->carved_sig = 0;
 }
 
 /* Link the blocks from nextoffset to the end of its page (at least one). */
@@ -95,7 +95,7 @@ static int pool_extend(om_pool *pool) {
     if (n > left)
         n = left;
     om_block *b = (om_block *)first;
-    uint64_t sig = pool->sig;
+    uint32_t sig = 0;
     for (size_t i = 1; i < n; i++) {
         om_block *nx = (om_block *)((char *)b + size);
         b->next = nx;
@@ -105,7 +105,9 @@ static int pool_extend(om_pool *pool) {
     }
     b->next = pool->freeblock;
     b->check = om_fast.cookie;
-    pool->sig = sig ^ om_block_sig(b);
+    sig ^= om_block_sig(b);
+    pool->sig ^= sig;
+    pool->carved_sig ^= sig;
     pool->freeblock = (om_block *)first;
     pool->nextoffset += (uint32_t)(n * size);
     return 1;
@@ -128,15 +130,9 @@ static void quarantine(om_heap *h, om_pool *pool, const char *op, const void *ba
 }
 
 /* Before an empty pool leaves its class: its free list must hold every
- * carved block exactly once.  The signature decides without touching the
- * blocks; only a mismatch walks the list, to name a bad block. */
-static int free_list_sig_ok(const om_pool *pool) {
-    uint64_t want = 0;
-    uintptr_t b = (uintptr_t)om_pool_block_base(pool), end = b + pool->nextoffset;
-    for (; b < end; b += pool->block_size)
-        want ^= om_block_sig((const void *)b);
-    return want == pool->sig;
-}
+ * carved block exactly once.  The signatures decide in O(1) without
+ * touching the blocks; only a mismatch walks the list, to name a bad block. */
+static int free_list_sig_ok(const om_pool *pool) { return pool->sig == pool->carved_sig; }
 
 static const om_block *free_list_fault(const om_pool *pool) {
     uint32_t carved = pool->nextoffset / pool->block_size, n = 0;

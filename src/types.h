@@ -84,7 +84,8 @@ typedef struct om_pool {
     struct om_heap *heap;     /* owner, equal to arena->heap */
     struct om_pool *next;     /* used list */
     struct om_pool *prev;
-    uint64_t sig;             /* XOR of om_block_sig() over the free list */
+    uint32_t sig;             /* XOR of om_block_sig() over the free list */
+    uint32_t carved_sig;      /* ... over every carved block */
     uint32_t nextoffset;      /* next uncarved block, from the block base */
     uint32_t maxnextoffset;   /* last offset where a whole block fits */
     uint8_t szidx;            /* size class */
@@ -96,10 +97,12 @@ typedef struct om_pool {
 _Static_assert(sizeof(om_pool) <= 64, "a pool header fits one cache line");
 
 /* Free-list membership signature: every push and pop XORs the block's
- * hash into pool->sig, so when a pool's count says it is empty, sig must
- * equal the XOR over all its carved blocks.  A block freed twice makes the
- * two sets differ (pool.c).  Multiplying by an odd constant is injective. */
-static inline uint64_t om_block_sig(const void *b) { return (uintptr_t)b * 0x6F4A7C15u; /* fits imm32 */ }
+ * hash into pool->sig, and carving XORs each new block into carved_sig, so
+ * when a pool's count says it is empty, sig must equal carved_sig.  A block
+ * freed twice makes the two sets differ (pool.c).  Multiplying by an odd
+ * constant is a bijection on the low 32 bits, which differ between any two
+ * blocks of a pool: two blocks never share a hash. */
+static inline uint32_t om_block_sig(const void *b) { return (uint32_t)((uintptr_t)b * 0x6F4A7C15u); }
 
 /* ---- arenas ----------------------------------------------------------- */
 typedef struct om_arena {
