@@ -75,6 +75,16 @@ void *om_calloc(size_t count, size_t size) {
 
 /* ---- freeing -------------------------------------------------------------- */
 static void free_slow_entry(void *p);
+static void free_medium(void *p, uintptr_t e);
+
+/* om_medium_magic(c) for every medium class, as constants (free may run
+ * before any constructor); tests/test_internal_sizeclass.c checks them. */
+#define MSIZE(j) ((1ull << (9 + (j) / 4)) + ((j) % 4 + 1) * (1ull << (7 + (j) / 4)))
+#define MAGIC(j) [OM_NUM_SMALL_CLASSES + (j)] = (1ull << 48) / MSIZE(j) + 1
+#define MAGIC4(j) MAGIC(j), MAGIC(j + 1), MAGIC(j + 2), MAGIC(j + 3)
+const uint64_t om_medium_magic_table[OM_NUM_CLASSES] = {
+    MAGIC4(0), MAGIC4(4), MAGIC4(8), MAGIC4(12), MAGIC4(16), MAGIC4(20), MAGIC4(24), MAGIC4(28),
+};
 
 void om_free(void *p) {
     uintptr_t a = (uintptr_t)p;
@@ -95,8 +105,31 @@ void om_free(void *p) {
             om_pool_free_transition(pool->heap, pool, old);
             return;
         }
+    } else if ((e & OM_MAP_TAG) == OM_MAP_MEDIUM) {
+        free_medium(p, e);
+        return;
     }
     free_slow_entry(p);
+}
+
+/* A medium block of the calling thread: validated fully (alignment, block
+ * boundary by multiplication, free mark) but without om_free_slow's
+ * division; CPython's lists and dicts live here. */
+__attribute__((noinline)) static void free_medium(void *p, uintptr_t e) {
+    uintptr_t a = (uintptr_t)p;
+    om_arena *ar = (om_arena *)(e - OM_MAP_MEDIUM);
+    uintptr_t off = a - (uintptr_t)ar->base;
+    om_pool *pool = &ar->pools[off >> OM_MPOOL_SHIFT];
+    om_block *b = p;
+    off &= OM_MPOOL_SIZE - 1;
+    uint64_t magic = om_medium_magic_table[pool->szidx & (OM_NUM_CLASSES - 1)];
+    if (om_likely(pool->heap == om_tls_free_heap) && om_likely((a & (OM_ALIGNMENT - 1)) == 0) && magic &&
+        om_likely(off < pool->nextoffset && om_medium_offset_ok(off, pool->block_size, magic)) &&
+        om_likely(b->check != om_fast.cookie)) {
+        om_pool_free_local(pool->heap, pool, b);
+        return;
+    }
+    om_free_slow(p, e, "om_free");
 }
 
 __attribute__((noinline)) static void free_slow_entry(void *p) {

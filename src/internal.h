@@ -135,6 +135,7 @@ OM_HIDDEN long om_option_value(om_option opt);
 OM_HIDDEN const char *om_option_string(const char *name);
 
 /* ---- alloc.c --------------------------------------------------------------- */
+extern OM_HIDDEN const uint64_t om_medium_magic_table[OM_NUM_CLASSES];
 OM_HIDDEN void om_free_slow(void *p, uintptr_t entry, const char *op);
 
 #endif /* OM_INTERNAL_H */

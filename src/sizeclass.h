@@ -43,6 +43,14 @@ static inline unsigned om_size_class(size_t n) {
 
 static inline int om_class_is_medium(unsigned c) { return c >= OM_NUM_SMALL_CLASSES; }
 
+/* Block index of a medium pool offset without dividing: off < 2^18 and
+ * size <= 2^17, so (off * (2^48 / size + 1)) >> 48 is exact (the error
+ * term off * size / 2^48 stays below 1). */
+static inline uint64_t om_medium_magic(unsigned c) { return ((uint64_t)1 << 48) / om_class_size(c) + 1; }
+static inline int om_medium_offset_ok(uint64_t off, uint32_t size, uint64_t magic) {
+    return ((off * magic) >> 48) * size == off;
+}
+
 /* Bytes of a pool available to blocks, and blocks per pool. */
 static inline size_t om_class_pool_bytes(unsigned c) {
     return om_class_is_medium(c) ? OM_MPOOL_SIZE : OM_POOL_SIZE;

@@ -7,6 +7,7 @@
  * and the capacities fill their pools.
  */
 #include "check.h"
+#include "internal.h"
 #include "sizeclass.h"
 
 static void test_small_classes(void) {
@@ -59,6 +60,23 @@ static void test_capacity_fills_pool(void) {
     }
 }
 
+/* The medium block-boundary test by multiplication (alloc.c's free path)
+ * agrees with division for every offset of every medium pool, and the
+ * constant table matches its formula. */
+static void test_medium_magic(void) {
+    for (unsigned c = OM_NUM_SMALL_CLASSES; c < OM_NUM_CLASSES; c++) {
+        uint64_t magic = om_medium_magic(c);
+        uint32_t size = (uint32_t)om_class_size(c);
+        CHECK_EQ(om_medium_magic_table[c], magic);
+        for (uint64_t off = 0; off < OM_MPOOL_SIZE; off += 16)
+            if (!check_record(om_medium_offset_ok(off, size, magic) == (off % size == 0), __FILE__, __LINE__,
+                              "magic boundary test agrees with division")) {
+                fprintf(stderr, "  class %u size %u offset %llu\n", c, size, (unsigned long long)off);
+                return;
+            }
+    }
+}
+
 int main(int argc, char **argv) {
     static const check_case cases[] = {
         CHECK_CASE(test_small_classes),
@@ -66,6 +84,7 @@ int main(int argc, char **argv) {
         CHECK_CASE(test_every_size_fits_tightly),
         CHECK_CASE(test_medium_waste_bound),
         CHECK_CASE(test_capacity_fills_pool),
+        CHECK_CASE(test_medium_magic),
     };
     return check_main(cases, CHECK_COUNT(cases), argc, argv);
 }
