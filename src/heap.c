@@ -100,7 +100,6 @@ static void runtime_init_once(void) {
     om_fast.cookie = c | 1; /* never 0: allocated blocks hold 0 */
     atomic_store(&om_fast.checked, (int)om_option_value(OM_OPTION_CHECKED));
     pthread_key_create(&om_rt.heap_key, heap_thread_exit);
-    om_rt.initialised = 1;
 }
 
 void om_runtime_init(void) { pthread_once(&init_once, runtime_init_once); }
@@ -259,8 +258,6 @@ void om_collect(int force) {
     om_heap *h = om_tls_heap;
     if (h != &om_heap_empty)
         heap_collect(h, force);
-    if (!om_rt.initialised)
-        return;
     /* Abandoned heaps have no owner to do this for them. */
     pthread_mutex_lock(&om_rt.lock);
     om_heap *list = om_rt.heaps;

@@ -18,7 +18,6 @@
 /* ---- runtime state (one per process) --------------------------------- */
 typedef struct om_runtime {
     pthread_mutex_t lock;
-    int initialised;
     size_t page_size;
     pthread_key_t heap_key;
     om_heap *heaps;              /* every heap ever created */
