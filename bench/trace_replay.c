@@ -154,6 +154,16 @@ static void emit(loaded_trace *t, uint32_t op, uint32_t slot, uint32_t size)
     o->size = size;
 }
 
+/* The traced program freed (or reused) the block at map position at: emit
+ * its free and forget it. */
+static void release_at(loaded_trace *t, addr_map *map, slot_ids *ids, size_t at)
+{
+    uint32_t slot = map->vals[at];
+    emit(t, TRACE_FREE, slot, 0);
+    map_remove_at(map, at);
+    id_give(ids, slot);
+}
+
 static void load_trace(const char *path, loaded_trace *t)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -201,12 +211,8 @@ static void load_trace(const char *path, loaded_trace *t)
                 t->skipped++;
                 break;
             }
-            if ((at = map_find(&map, rec.ptr)) != (size_t)-1) {
-                uint32_t stale = map.vals[at];
-                emit(t, TRACE_FREE, stale, 0);
-                map_remove_at(&map, at);
-                id_give(&ids, stale);
-            }
+            if ((at = map_find(&map, rec.ptr)) != (size_t)-1)
+                release_at(t, &map, &ids, at);
             {
                 uint32_t id = id_take(&ids);
                 emit(t, rec.op, id, rec.size);
@@ -218,18 +224,14 @@ static void load_trace(const char *path, loaded_trace *t)
                 t->skipped++;
                 break;
             }
-            emit(t, TRACE_FREE, map.vals[at], 0);
-            id_give(&ids, map.vals[at]);
-            map_remove_at(&map, at);
+            release_at(t, &map, &ids, at);
             break;
         case TRACE_REALLOC: {
             size_t old_at = rec.old ? map_find(&map, rec.old) : (size_t)-1;
             if (!rec.ptr) {
                 /* realloc(p, 0) freed p, or the realloc failed */
                 if (rec.size == 0 && old_at != (size_t)-1) {
-                    emit(t, TRACE_FREE, map.vals[old_at], 0);
-                    id_give(&ids, map.vals[old_at]);
-                    map_remove_at(&map, old_at);
+                    release_at(t, &map, &ids, old_at);
                 } else {
                     t->skipped++;
                 }
@@ -237,12 +239,8 @@ static void load_trace(const char *path, loaded_trace *t)
             }
             if (old_at == (size_t)-1) {
                 /* realloc(NULL, n) or of a block we never saw: a malloc */
-                if ((at = map_find(&map, rec.ptr)) != (size_t)-1) {
-                    uint32_t stale = map.vals[at];
-                    emit(t, TRACE_FREE, stale, 0);
-                    map_remove_at(&map, at);
-                    id_give(&ids, stale);
-                }
+                if ((at = map_find(&map, rec.ptr)) != (size_t)-1)
+                    release_at(t, &map, &ids, at);
                 uint32_t id = id_take(&ids);
                 emit(t, TRACE_MALLOC, id, rec.size);
                 map_put(&map, rec.ptr, id);
