@@ -140,10 +140,8 @@ __attribute__((noinline)) static void free_slow_entry(void *p) {
 static om_pool *checked_pool(void *p, uintptr_t e, const char *op) {
     uintptr_t a = (uintptr_t)p;
     om_arena *ar = (om_arena *)(e & ~(uintptr_t)OM_MAP_TAG);
-    om_pool *pool;
-    unsigned idx;
-    idx = (unsigned)((a - (uintptr_t)ar->base) >> ((e & OM_MAP_TAG) == OM_MAP_SMALL ? OM_POOL_SHIFT : OM_MPOOL_SHIFT));
-    pool = &ar->pools[idx];
+    om_pool *pool = om_pool_of(a, e);
+    unsigned idx = (unsigned)(pool - ar->pools); /* from the address: a free pool's header is stale */
     if (a & (OM_ALIGNMENT - 1)) {
         om_report(OM_ERR_MISALIGNED_POINTER, op, p);
         return NULL;
@@ -198,12 +196,10 @@ void om_free_slow(void *p, uintptr_t e, const char *op) {
 /* ---- sizes -------------------------------------------------------------------- */
 /* Usable size of a block objmem handed out, or 0 if p is not one. */
 static size_t block_size_of(const void *p, uintptr_t e) {
-    om_arena *ar = (om_arena *)(e & ~(uintptr_t)OM_MAP_TAG);
     switch (e & OM_MAP_TAG) {
     case OM_MAP_SMALL:
-        return ar->pools[((uintptr_t)p - (uintptr_t)ar->base) >> OM_POOL_SHIFT].block_size;
     case OM_MAP_MEDIUM:
-        return ar->pools[((uintptr_t)p - (uintptr_t)ar->base) >> OM_MPOOL_SHIFT].block_size;
+        return om_pool_of((uintptr_t)p, e)->block_size;
     case OM_MAP_LARGE: {
         om_large *l = (om_large *)(e & ~(uintptr_t)OM_MAP_TAG);
         return l->usable - (size_t)((const char *)p - l->user);

@@ -163,18 +163,11 @@ static void heap_thread_exit(void *arg) {
 }
 
 /* ---- frees from other threads ----------------------------------------- */
-static om_pool *pool_of(uintptr_t a) {
-    uintptr_t e = om_map_lookup(a);
-    om_arena *ar = (om_arena *)(e & ~(uintptr_t)OM_MAP_TAG);
-    unsigned shift = (e & OM_MAP_TAG) == OM_MAP_SMALL ? OM_POOL_SHIFT : OM_MPOOL_SHIFT;
-    return &ar->pools[(a - (uintptr_t)ar->base) >> shift];
-}
-
 void om_heap_drain_remote(om_heap *h) {
     om_block *b = atomic_exchange_explicit(&h->remote, NULL, memory_order_acquire);
     while (b) {
         om_block *next = b->next;
-        om_pool_free_local(h, pool_of((uintptr_t)b), b);
+        om_pool_free_local(h, om_pool_of((uintptr_t)b, om_map_lookup((uintptr_t)b)), b);
         b = next;
     }
 }

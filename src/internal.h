@@ -80,6 +80,13 @@ static inline uintptr_t om_map_lookup(uintptr_t a) {
                                 memory_order_relaxed);
 }
 
+/* The pool header of address a in a small or medium arena (map entry e). */
+static inline om_pool *om_pool_of(uintptr_t a, uintptr_t e) {
+    om_arena *ar = (om_arena *)(e & ~(uintptr_t)OM_MAP_TAG);
+    unsigned shift = (e & OM_MAP_TAG) == OM_MAP_SMALL ? OM_POOL_SHIFT : OM_MPOOL_SHIFT;
+    return &ar->pools[(a - (uintptr_t)ar->base) >> shift];
+}
+
 /* ---- arena.c: arenas of a heap ----------------------------------------- */
 OM_HIDDEN om_pool *om_arena_take_pool(om_heap *h, int geom, unsigned cls, int *intact);
 OM_HIDDEN void om_arena_return_pool(om_heap *h, om_arena *a, unsigned idx);
