@@ -8,8 +8,10 @@
  * om_free: the ownership map says which kind of memory p is in; a small
  * block of the calling thread's heap, 16-byte aligned, is pushed on its
  * pool's free list without reading the block (a cache miss mimalloc does
- * not pay either).  Everything else, and every free in checked mode, goes
- * to om_free_slow, which validates the pointer fully before it frees:
+ * not pay either).  A medium block of the calling thread is validated
+ * fully in free_medium (block boundary by multiplication, free mark) and
+ * freed.  Everything else, and every free in checked mode, goes to
+ * om_free_slow, which validates the pointer fully before it frees:
  * foreign, misaligned, interior and double frees are reported (error.c)
  * and then ignored.
  *
