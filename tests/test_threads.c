@@ -292,6 +292,19 @@ static void *consumer(void *arg)
     return NULL;
 }
 
+/* A thread created late (maybe on an adopted heap) allocates and frees
+ * correctly; then everything is back and the heap is consistent. */
+static void finish_with_late_thread(uint64_t seed, uint64_t base)
+{
+    worker late = { .seed = seed, .iterations = ITER / 4, .check_heap = 1 };
+    CHECK_EQ(pthread_create(&late.th, NULL, stress, &late), 0);
+    pthread_join(late.th, NULL);
+    drain_transfers();
+    om_collect(1);
+    CHECK_EQ(om_heap_check(1), 0);
+    CHECK_EQ(blocks_in_use(), base);
+}
+
 static void test_producer_consumer(void)
 {
     uint64_t base = blocks_in_use();
@@ -313,13 +326,7 @@ static void test_producer_consumer(void)
         pthread_join(cw[i].th, NULL);
     CHECK_EQ(q.count, 0);
     /* a thread created now still allocates and frees correctly */
-    worker late = { .seed = 4242, .iterations = ITER / 4, .check_heap = 1 };
-    CHECK_EQ(pthread_create(&late.th, NULL, stress, &late), 0);
-    pthread_join(late.th, NULL);
-    drain_transfers();
-    om_collect(1);
-    CHECK_EQ(om_heap_check(1), 0);
-    CHECK_EQ(blocks_in_use(), base);
+    finish_with_late_thread(4242, base);
 }
 
 /* ---- a live owner: frees from main are remote until the owner drains */
@@ -412,13 +419,7 @@ static void test_abandoned_heap(void)
             free_items(left[t][i]);
         }
     /* a new thread after all that works, possibly on an adopted heap */
-    worker late = { .seed = 31337, .iterations = ITER / 4, .check_heap = 1 };
-    CHECK_EQ(pthread_create(&late.th, NULL, stress, &late), 0);
-    pthread_join(late.th, NULL);
-    drain_transfers();
-    om_collect(1);
-    CHECK_EQ(om_heap_check(1), 0);
-    CHECK_EQ(blocks_in_use(), base);
+    finish_with_late_thread(31337, base);
 }
 
 int main(int argc, char **argv)
