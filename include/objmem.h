@@ -11,8 +11,14 @@
  *   5. OS layer            replaceable hooks for kernel memory
  *   6. errors and checks   bad-pointer reports, heap consistency check
  *   7. options             runtime tunables
+ *   8. objects             om_object / om_type, reference counts, free lists
+ *   9. weak references     om_weakref_* with callbacks
+ *  10. runtime lock        the GIL: hand-off, blocking calls, thread state
  *
- * Conventions: every function is safe to call from any thread.  Allocation
+ * Conventions: every allocation function (sections 2-7) is safe to call
+ * from any thread; objects (sections 8-9) follow CPython's rule instead: use
+ * them only while holding the runtime lock (section 10) when more than one
+ * thread touches objects.  Allocation
  * failure returns NULL with errno = ENOMEM and never aborts.  Functions that
  * return an int status return 0 on success or an errno value.
  */
@@ -261,7 +267,11 @@ typedef enum om_error_code {
     OM_ERR_INTERIOR_POINTER,     /* inside a block, not at its start */
     OM_ERR_MISALIGNED_POINTER,   /* not on a 16-byte boundary */
     OM_ERR_DOUBLE_FREE,          /* block already free */
-    OM_ERR_CORRUPTION            /* heap structure damaged */
+    OM_ERR_CORRUPTION,           /* heap structure damaged */
+    OM_ERR_REFCOUNT,             /* object's count would go below zero */
+    OM_ERR_USE_AFTER_FREE,       /* object used after its count reached zero */
+    OM_ERR_BAD_OBJECT,           /* NULL or not an object (bad type, bad size) */
+    OM_ERR_LOCK                  /* runtime lock not held, or held twice */
 } om_error_code;
 
 typedef struct om_error_info {
@@ -270,6 +280,7 @@ typedef struct om_error_info {
     const void *pointer;
     const char *message;         /* one line, with block/pool/arena/class */
     om_block_info block;         /* kind == OM_BLOCK_FOREIGN if unknown */
+    const char *type_name;       /* object errors: the object's type, or NULL */
 } om_error_info;
 
 typedef void (*om_error_fn)(const om_error_info *info, void *arg);
@@ -311,6 +322,265 @@ typedef enum om_option {
 
 OM_API long om_option_get(om_option opt);
 OM_API void om_option_set(om_option opt, long value);
+
+/* ------------------------------------------------------------------------
+ * 8. Objects
+ *
+ * CPython's object model.  Every object starts with an om_object header:
+ * a reference count and a type (16 bytes on 64-bit).  A type with
+ * OM_TYPE_GC (a container) or a finalizer also carries a 16-byte header
+ * *before* the object, for the cycle collector, as CPython's PyGC_Head;
+ * other objects pay nothing.
+ *
+ *     struct point { om_object ob; double x, y; };
+ *     static om_type point_type = { .name = "point",
+ *                                   .size = sizeof(struct point),
+ *                                   .freelist_limit = 100 };
+ *     struct point *p = (struct point *)om_new(&point_type);
+ *     ...
+ *     om_decref(p);           // freed (or parked on the free list) at zero
+ *
+ * Reference counts: a new object has count 1 (the caller's reference).
+ * When a count reaches zero the object is destroyed at once, in this order:
+ * finalize (once per object; it may resurrect by storing a new reference),
+ * weak references cleared and their callbacks run (newest first), clear
+ * (drops the references the object holds), release (frees what is not an
+ * object), then the memory goes to the type's free list or back to the
+ * allocator.  References dropped while destroying are destroyed by a loop,
+ * not by recursion: a chain of any length is freed in constant C stack.
+ *
+ * Counts at or above OM_IMMORTAL_REFCNT are immortal (PEP 683): never
+ * changed, never freed.  A negative count marks a dead object (on a free
+ * list, or waiting in the destruction loop); om_incref_checked reports it.
+ *
+ * om_incref/om_decref are macros over static inline functions; with
+ * OM_DEBUG defined before including this header they become the checked
+ * functions, which report (through the error handler, section 6) a count
+ * that would go negative, a dead object (naming its type), a pointer that
+ * is not an object, and use without the runtime lock.  The exported
+ * functions of the same names serve other languages' FFIs:
+ * (om_incref)(o).
+ *
+ * Types are mutable: objmem keeps each type's free list and statistics
+ * inside it (om_type.state_), as CPython does in PyTypeObject, so define
+ * them without const, zero-initialise what you do not set, and do not
+ * change a type's layout fields after its first object exists.
+ * ---------------------------------------------------------------------- */
+typedef struct om_type om_type;
+
+typedef struct om_object {
+    intptr_t refcount;
+    const om_type *type;
+} om_object;
+
+/* Header of variable-size objects (om_new_var): nitems items follow. */
+typedef struct om_varobject {
+    om_object ob;
+    intptr_t nitems;
+} om_varobject;
+
+#define OM_OBJ(p) ((om_object *)(p))
+#define OM_IMMORTAL_REFCNT ((intptr_t)1 << 62)
+/* Initialiser for a statically allocated (hence immortal) object:
+ *     static struct my_none none = { OM_STATIC_OBJECT_INIT(&none_type) }; */
+#define OM_STATIC_OBJECT_INIT(type_ptr) { OM_IMMORTAL_REFCNT, (type_ptr) }
+
+/* traverse calls visit once for each reference the object holds (NULLs
+ * may be skipped); it stops early and returns what visit returned if that
+ * is not 0.  The cycle collector and om_get_referents use it. */
+typedef int (*om_visit_fn)(om_object *child, void *arg);
+typedef int (*om_traverse_fn)(om_object *self, om_visit_fn visit, void *arg);
+/* Drop every reference the object holds (om_clear_ref on each field); the
+ * object must stay valid (its other methods may still run). */
+typedef void (*om_clear_fn)(om_object *self);
+/* Runs once, while the object is still intact and before clear; it may
+ * store a new reference to self somewhere (resurrection). */
+typedef void (*om_finalize_fn)(om_object *self);
+/* Free what the object owns that is not an object (buffers, handles).
+ * Runs after clear, just before the memory is released or parked. */
+typedef void (*om_release_fn)(om_object *self);
+
+enum {
+    OM_TYPE_GC = 1u << 0        /* container: may be part of a reference cycle */
+};
+
+/* objmem's bookkeeping inside a type.  Leave it zero; read it through
+ * om_type_get_stats. */
+typedef struct om_type_state {
+    om_object *freelist;        /* parked instances, linked through refcount */
+    const om_type *next;        /* registry of types in use */
+    uint32_t freelist_len;
+    uint16_t prefix;            /* bytes of collector header before objects */
+    uint16_t ready;
+    uint64_t live, created, destroyed, freelist_hits, freelist_misses, live_peak;
+} om_type_state;
+
+struct om_type {
+    const char *name;
+    size_t size;               /* bytes of an instance, header included */
+    size_t item_size;          /* bytes per item (om_new_var), 0 if fixed-size */
+    unsigned flags;            /* OM_TYPE_* */
+    /* offset of an om_weakref * field inside instances (0: the type cannot
+     * be weakly referenced, as CPython's int, float and tuple) */
+    size_t weaklist_offset;
+    om_traverse_fn traverse;   /* required for OM_TYPE_GC types */
+    om_clear_fn clear;         /* required if instances hold references */
+    om_finalize_fn finalize;   /* optional */
+    om_release_fn release;     /* optional */
+    /* Object-specific allocator: how many freed instances to keep for
+     * reuse (CPython: float 100, list 80).  Fixed-size types only. */
+    unsigned freelist_limit;
+    om_type_state state_;
+};
+
+/* A new object with count 1, the rest of the instance zeroed; NULL with
+ * errno ENOMEM (out of memory) or EINVAL (type too small for its header,
+ * or om_new on a variable-size type). */
+OM_API om_object *om_new(om_type *type) __attribute__((warn_unused_result));
+/* A variable-size object of nitems items (om_varobject.nitems set, items
+ * zeroed); ENOMEM also when the size overflows. */
+OM_API om_object *om_new_var(om_type *type, size_t nitems) __attribute__((warn_unused_result));
+/* Resize a variable-size object that only the caller references (count 1,
+ * no weak references): *op may move.  0, or ENOMEM (*op untouched), or
+ * EINVAL. */
+OM_API int om_resize_var(om_object **op, size_t nitems);
+
+OM_API void om_incref(om_object *o);
+OM_API void om_decref(om_object *o);
+/* Called when a count reaches zero (by om_decref); not for direct use. */
+OM_API void om_dealloc(om_object *o);
+OM_API void om_incref_checked(om_object *o, const char *file, int line);
+OM_API void om_decref_checked(om_object *o, const char *file, int line);
+/* Make o immortal: its count never changes again and it is never freed. */
+OM_API void om_immortalize(om_object *o);
+
+static inline int om_is_immortal(const om_object *o) { return o->refcount >= OM_IMMORTAL_REFCNT; }
+
+static inline void om_incref_inline(om_object *o) {
+    if (o->refcount < OM_IMMORTAL_REFCNT)
+        o->refcount++;
+}
+
+static inline void om_decref_inline(om_object *o) {
+    intptr_t rc = o->refcount;
+    if (rc >= OM_IMMORTAL_REFCNT)
+        return;
+    o->refcount = --rc;
+    if (rc == 0)
+        om_dealloc(o);
+}
+
+#ifdef OM_DEBUG
+#define om_incref(o) om_incref_checked(OM_OBJ(o), __FILE__, __LINE__)
+#define om_decref(o) om_decref_checked(OM_OBJ(o), __FILE__, __LINE__)
+#else
+#define om_incref(o) om_incref_inline(OM_OBJ(o))
+#define om_decref(o) om_decref_inline(OM_OBJ(o))
+#endif
+/* NULL-tolerant forms, new-reference helper and Py_CLEAR / Py_SETREF. */
+#define om_xincref(o) do { om_object *om_x_ = OM_OBJ(o); if (om_x_) om_incref(om_x_); } while (0)
+#define om_xdecref(o) do { om_object *om_x_ = OM_OBJ(o); if (om_x_) om_decref(om_x_); } while (0)
+static inline om_object *om_newref(om_object *o) { om_incref(o); return o; }
+/* Set *slot to NULL, then drop the reference it held (safe against
+ * destruction code that looks at *slot). */
+#define om_clear_ref(slot) do { om_object *om_c_ = OM_OBJ(*(slot)); *(slot) = NULL; om_xdecref(om_c_); } while (0)
+
+typedef struct om_type_stats {
+    const char *name;
+    uint64_t live;             /* instances alive now */
+    uint64_t live_peak;
+    uint64_t created;          /* om_new / om_new_var that succeeded */
+    uint64_t destroyed;        /* counts that reached zero (not resurrected) */
+    uint64_t freelist_hits;    /* om_new served by the free list */
+    uint64_t freelist_misses;  /* om_new that had to allocate */
+    uint64_t freelist_len;     /* instances parked now */
+    uint64_t freelist_limit;
+} om_type_stats;
+
+OM_API void om_type_get_stats(const om_type *type, om_type_stats *out);
+/* Types that have created an object, in registration order: start with
+ * NULL, NULL at the end. */
+OM_API const om_type *om_type_next(const om_type *prev);
+/* Change a type's free-list limit (parked instances above it are freed). */
+OM_API void om_type_set_freelist_limit(om_type *type, unsigned limit);
+/* Free the parked instances of one type / of every type; return how many. */
+OM_API size_t om_type_freelist_clear(om_type *type);
+OM_API size_t om_freelists_clear(void);
+/* Call visit on each reference o holds (its type's traverse); 0 if none. */
+OM_API int om_traverse(om_object *o, om_visit_fn visit, void *arg);
+
+/* ------------------------------------------------------------------------
+ * 9. Weak references
+ *
+ * A weak reference points to an object without keeping it alive.  When the
+ * referent dies, every weak reference to it is cleared (om_weakref_get
+ * then returns NULL) and the callbacks of those still alive run, newest
+ * first, each with the weak reference and its data.  A weak reference is
+ * itself an object (om_decref it when done); dropping it before its
+ * referent simply unregisters it.  Only types with a weaklist_offset can be
+ * weakly referenced.
+ * ---------------------------------------------------------------------- */
+typedef struct om_weakref om_weakref;
+/* data: the object given to om_weakref_new (borrowed; may be NULL). */
+typedef void (*om_weakref_callback)(om_weakref *ref, om_object *data);
+
+/* A new weak reference to referent.  callback may be NULL; data (may be
+ * NULL) is kept alive by the weak reference until it dies.  Without a
+ * callback, an existing callback-less reference is shared (as CPython).
+ * NULL with errno EINVAL (referent cannot be weakly referenced, or is
+ * dead) or ENOMEM. */
+OM_API om_weakref *om_weakref_new(om_object *referent, om_weakref_callback callback, om_object *data)
+    __attribute__((warn_unused_result));
+/* The referent as a new reference, or NULL once it is dead. */
+OM_API om_object *om_weakref_get(om_weakref *ref);
+/* How many weak references point to o. */
+OM_API size_t om_weakref_count(const om_object *o);
+/* Clear o's weak references and run their callbacks now (the destruction
+ * path does this; the cycle collector calls it with callbacks = 0 for
+ * weak references that are themselves garbage). */
+OM_API void om_weakref_clear_all(om_object *o, int callbacks);
+extern OM_API om_type om_weakref_type;
+
+/* ------------------------------------------------------------------------
+ * 10. Runtime lock (the GIL)
+ *
+ * One lock for the object world: hold it to touch objects and counts from
+ * more than one thread.  CPython's hand-off protocol: a thread waiting for
+ * longer than the switch interval (5 ms by default) asks the holder to
+ * drop it; the holder does so at its next om_lock_yield (a safe point the
+ * runtime calls in its loops) and waits until another thread has taken it,
+ * so the lock cannot bounce back to the same thread.  Around blocking
+ * calls, release it with OM_BEGIN_ALLOW_THREADS / OM_END_ALLOW_THREADS.
+ * The allocator (section 2) never needs it.
+ * ---------------------------------------------------------------------- */
+typedef struct om_thread om_thread;
+
+OM_API void om_lock_acquire(void);
+OM_API void om_lock_release(void);
+/* 1 if the calling thread holds the lock. */
+OM_API int om_lock_held(void);
+/* Safe point: if another thread asked for the lock, hand it over and wait
+ * to get it back.  Costs one load otherwise.  Returns 1 if it switched. */
+OM_API int om_lock_yield(void);
+/* Release the lock around a blocking call; om_lock_restore re-acquires.
+ * om_lock_save returns NULL (and does nothing) if the lock is not held. */
+OM_API om_thread *om_lock_save(void);
+OM_API void om_lock_restore(om_thread *saved);
+#define OM_BEGIN_ALLOW_THREADS { om_thread *om_saved_ = om_lock_save();
+#define OM_END_ALLOW_THREADS om_lock_restore(om_saved_); }
+/* Switch interval in microseconds (default 5000, at least 1). */
+OM_API void om_lock_set_switch_interval(unsigned long usec);
+OM_API unsigned long om_lock_get_switch_interval(void);
+/* The calling thread's state (created on first use, freed at exit). */
+OM_API om_thread *om_thread_current(void);
+
+typedef struct om_lock_stats {
+    uint64_t acquisitions;     /* times the lock was taken */
+    uint64_t contended;        /* of which had to wait */
+    uint64_t drop_requests;    /* hand-offs asked for by waiting threads */
+    uint64_t switches;         /* hand-offs performed at om_lock_yield */
+} om_lock_stats;
+OM_API void om_lock_get_stats(om_lock_stats *out);
 
 #ifdef __cplusplus
 }
