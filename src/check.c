@@ -67,6 +67,24 @@ OM_NO_TSAN int om_describe(const void *p, om_block_info *out) {
     return 0;
 }
 
+/* 1 if p is the start of a small or medium block that is free (never
+ * carved, in an empty pool, or on its pool's free list), else 0.  For the
+ * checked object functions: a dead object whose block went back. */
+OM_NO_TSAN int om_block_is_free(const void *p) {
+    om_block_info bi;
+    if (om_describe(p, &bi) != 0 || bi.kind == OM_BLOCK_LARGE || bi.kind == OM_BLOCK_FOREIGN)
+        return 0;
+    if (bi.pool_state == OM_POOL_EMPTY && !bi.block_size)
+        return 1;
+    if (bi.block != p)
+        return 0;
+    uintptr_t e = om_map_lookup((uintptr_t)p);
+    om_pool *pool = om_pool_of((uintptr_t)p, e);
+    if (!om_pool_block_offset_ok(pool, (uintptr_t)p, 1))
+        return 1;
+    return om_pool_block_is_free(pool, (const om_block *)p);
+}
+
 int om_block_describe(const void *p, om_block_info *out) {
     if (!out)
         return EINVAL;

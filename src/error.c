@@ -1,6 +1,9 @@
 /*
  * error.c — one place where bad pointers are reported.
  *
+ * om_report_object does the same for the object layer's misuse (counts,
+ * dead objects, the runtime lock), naming the object's type.
+ *
  * om_report builds an om_error_info (with what is known of the block:
  * kind, class, pool, arena) and a one-line message, then calls the
  * handler.  The default handler writes the message to stderr with
@@ -25,6 +28,10 @@ static const char *const names[] = {
     [OM_ERR_MISALIGNED_POINTER] = "misaligned pointer",
     [OM_ERR_DOUBLE_FREE] = "double free",
     [OM_ERR_CORRUPTION] = "heap corruption",
+    [OM_ERR_REFCOUNT] = "reference count below zero",
+    [OM_ERR_USE_AFTER_FREE] = "use after free",
+    [OM_ERR_BAD_OBJECT] = "not an object",
+    [OM_ERR_LOCK] = "runtime lock misuse",
 };
 
 const char *om_error_name(om_error_code code) {
@@ -80,6 +87,26 @@ void om_report(om_error_code code, const char *op, const void *p) {
                  om_error_name(code), p, kind_name(info.block.kind), info.block.block, info.block.size_class,
                  info.block.block_size, info.block.pool, info.block.pool_index, info.block.arena);
     }
+    info.message = msg;
+    om_error_fn fn = handler.fn ? handler.fn : default_handler;
+    fn(&info, handler.fn ? handler.arg : NULL);
+}
+
+void om_report_object(om_error_code code, const char *op, const void *obj, const char *type_name,
+                      const char *detail) {
+    om_error_info info;
+    char msg[400];
+    memset(&info, 0, sizeof info);
+    info.code = code;
+    info.operation = op;
+    info.pointer = obj;
+    info.type_name = type_name;
+    if (!obj || om_describe(obj, &info.block) != 0)
+        info.block.kind = OM_BLOCK_FOREIGN;
+    if (type_name)
+        snprintf(msg, sizeof msg, "%s: %s: '%s' object %p: %s", op, om_error_name(code), type_name, obj, detail);
+    else
+        snprintf(msg, sizeof msg, "%s: %s: object %p: %s", op, om_error_name(code), obj, detail);
     info.message = msg;
     om_error_fn fn = handler.fn ? handler.fn : default_handler;
     fn(&info, handler.fn ? handler.arg : NULL);

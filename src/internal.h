@@ -131,14 +131,53 @@ OM_HIDDEN void om_runtime_init(void);
 /* ---- error.c: one place for bad-pointer reports ------------------------ */
 OM_HIDDEN void om_report(om_error_code code, const char *op, const void *p);
 OM_HIDDEN uint64_t om_error_foreign_ignored(void);
+OM_HIDDEN void om_report_object(om_error_code code, const char *op, const void *obj, const char *type_name,
+                                const char *detail);
 
 /* ---- check.c: describing blocks, checking heaps ------------------------- */
 OM_HIDDEN int om_describe(const void *p, om_block_info *out);
+OM_HIDDEN int om_block_is_free(const void *p);
 
 /* ---- options.c ------------------------------------------------------------ */
 OM_HIDDEN void om_options_init(void);
 OM_HIDDEN long om_option_value(om_option opt);
 OM_HIDDEN const char *om_option_string(const char *name);
+
+/* ---- object.c: lifecycle of objects ------------------------------------- */
+/* A dead object's count holds ~next: negative, so that weak references,
+ * the checked functions and om_weakref_new see it as dead. */
+static inline intptr_t om_dead_link(om_object *next) { return (intptr_t)~(uintptr_t)next; }
+static inline om_object *om_dead_next(const om_object *o) { return (om_object *)~(uintptr_t)o->refcount; }
+static inline om_gc_head *om_gc_head_of(om_object *o) { return (om_gc_head *)o - 1; }
+OM_HIDDEN int om_object_is_finalized(om_object *o);
+
+/* ---- freelist.c: per-type allocators and statistics ------------------------ */
+OM_HIDDEN int om_type_ready(om_type *t);
+OM_HIDDEN void om_freelist_release(om_type *t, om_object *o);
+/* Park o on its free list if there is room, else free its block. */
+OM_HIDDEN void om_freelist_park(om_type *t, om_object *o);
+
+static inline om_object *om_freelist_pop(om_type_state *s) {
+    om_object *o = s->freelist;
+    if (o) {
+        s->freelist = om_dead_next(o);
+        s->freelist_len--;
+        s->freelist_hits++;
+    } else {
+        s->freelist_misses++;
+    }
+    return o;
+}
+
+/* ---- object_check.c: the checked functions' graveyard ---------------------- */
+/* Checked mode: hold o (dead, type kept) for a while before its memory is
+ * reused; returns the object evicted to make room, or NULL. */
+OM_HIDDEN om_object *om_graveyard_swap(om_object *o);
+OM_HIDDEN size_t om_graveyard_flush(void);
+
+/* ---- runtime.c: the runtime lock ------------------------------------------ */
+/* 1 if the lock has ever been taken (objects then need it). */
+OM_HIDDEN int om_lock_in_use(void);
 
 /* ---- alloc.c --------------------------------------------------------------- */
 extern OM_HIDDEN const uint64_t om_medium_magic_table[OM_NUM_CLASSES];

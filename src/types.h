@@ -171,4 +171,30 @@ typedef struct om_fast_state {
     _Atomic int checked;
 } om_fast_state;
 
+/* ---- objects ---------------------------------------------------------
+ *
+ *   block from om_malloc (types with OM_TYPE_GC or a finalizer)
+ *   ┌──────────────────────────┬──────────┬──────────┬─────────────────┐
+ *   │ om_gc_head: next, prev   │ refcount │ type     │ instance fields │
+ *   └──────────────────────────┴──────────┴──────────┴─────────────────┘
+ *   ▲ block                    ▲ om_object * (block + type->state_.prefix)
+ *
+ * Other types have no prefix: the object is the block.  om_gc_head is
+ * CPython's PyGC_Head: the cycle collector's list links; the low bits of
+ * prev are flags (blocks are 16-byte aligned, so four bits are free).
+ * Refcount states: >= OM_IMMORTAL_REFCNT immortal; >= 1 alive; 0 being
+ * destroyed; < 0 dead (parked on a free list or waiting in the destruction
+ * loop: the count holds ~next, see om_dead_link).
+ */
+typedef struct om_gc_head {
+    uintptr_t next;
+    uintptr_t prev;              /* pointer | OM_GC_* flags */
+} om_gc_head;
+
+#define OM_GC_FINALIZED ((uintptr_t)1)   /* finalize has run (PEP 442) */
+#define OM_GC_FLAG_MASK ((uintptr_t)15)
+
+#define OM_TYPE_READY_FIXED 1            /* om_type.state_.ready */
+#define OM_TYPE_READY_VAR 2
+
 #endif /* OM_TYPES_H */

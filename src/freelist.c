@@ -1,0 +1,136 @@
+/*
+ * freelist.c — object-specific allocators: each type's free list of freed
+ * instances, and the per-type statistics and registry.
+ *
+ *   type->state_.freelist ─▶ obj ─▶ obj ─▶ ... (at most freelist_limit)
+ *                            count = ~next (om_dead_link), type kept
+ *
+ * CPython keeps 100 floats, 100 ints, 80 lists and 80 dicts this way: a
+ * freed instance is parked intact (its collector header too), and the next
+ * om_new of the type takes it back without touching the allocator.  Only
+ * fixed-size types have a free list.  Parked objects are dead: their count
+ * is negative, so weak references and the checked functions see them so.
+ *
+ * A type is made ready by its first om_new (om_type_ready): its fields are
+ * validated, the collector prefix computed, and it joins the registry
+ * (om_type_next).  The registry is guarded by its own mutex; free lists and
+ * counters, like every object, by the runtime lock (section 10 of the
+ * header): they are plain fields, as in CPython.
+ */
+#include <errno.h>
+#include <pthread.h>
+
+#include "internal.h"
+
+static struct {
+    pthread_mutex_t lock;
+    const om_type *first, *last;
+} registry = {PTHREAD_MUTEX_INITIALIZER, NULL, NULL};
+
+static int type_valid(const om_type *t) {
+    size_t header = t->item_size ? sizeof(om_varobject) : sizeof(om_object);
+    if (t->size < header || t->size > ((size_t)1 << 40))
+        return 0;
+    if ((t->flags & OM_TYPE_GC) && !t->traverse)
+        return 0;
+    if (t->weaklist_offset &&
+        (t->weaklist_offset < sizeof(om_object) || t->weaklist_offset % sizeof(void *) != 0 ||
+         t->weaklist_offset > t->size - sizeof(void *)))
+        return 0;
+    return 1;
+}
+
+int om_type_ready(om_type *t) {
+    if (t->state_.ready)
+        return 0;
+    if (!type_valid(t))
+        return EINVAL;
+    pthread_mutex_lock(&registry.lock);
+    if (!t->state_.ready) {
+        t->state_.prefix = (t->flags & OM_TYPE_GC) || t->finalize ? sizeof(om_gc_head) : 0;
+        t->state_.next = NULL;
+        if (registry.last)
+            ((om_type *)registry.last)->state_.next = t;
+        else
+            registry.first = t;
+        registry.last = t;
+        t->state_.ready = t->item_size ? OM_TYPE_READY_VAR : OM_TYPE_READY_FIXED;
+    }
+    pthread_mutex_unlock(&registry.lock);
+    return 0;
+}
+
+const om_type *om_type_next(const om_type *prev) {
+    pthread_mutex_lock(&registry.lock);
+    const om_type *t = prev ? prev->state_.next : registry.first;
+    pthread_mutex_unlock(&registry.lock);
+    return t;
+}
+
+/* The last step of destruction: park o on its type's free list, or give
+ * its block back to the allocator. */
+void om_freelist_release(om_type *t, om_object *o) {
+    om_type_state *s = &t->state_;
+    s->live--;
+    s->destroyed++;
+    if (om_unlikely(atomic_load_explicit(&om_fast.checked, memory_order_relaxed))) {
+        /* Checked mode: o waits in the graveyard, so that a use after
+         * free can still name its type; an older one comes out. */
+        if (!(o = om_graveyard_swap(o)))
+            return;
+        t = (om_type *)o->type;
+        s = &t->state_;
+    }
+    om_freelist_park(t, o);
+}
+
+void om_freelist_park(om_type *t, om_object *o) {
+    om_type_state *s = &t->state_;
+    if (s->freelist_len < t->freelist_limit && s->ready == OM_TYPE_READY_FIXED) {
+        o->refcount = om_dead_link(s->freelist);
+        s->freelist = o;
+        s->freelist_len++;
+        return;
+    }
+    om_free((char *)o - s->prefix);
+}
+
+static size_t freelist_trim(om_type *t, size_t keep) {
+    om_type_state *s = &t->state_;
+    size_t n = 0;
+    while (s->freelist_len > keep && s->freelist) {
+        om_object *o = s->freelist;
+        s->freelist = om_dead_next(o);
+        s->freelist_len--;
+        om_free((char *)o - s->prefix);
+        n++;
+    }
+    return n;
+}
+
+void om_type_set_freelist_limit(om_type *t, unsigned limit) {
+    t->freelist_limit = limit;
+    freelist_trim(t, limit);
+}
+
+size_t om_type_freelist_clear(om_type *t) { return freelist_trim(t, 0); }
+
+size_t om_freelists_clear(void) {
+    size_t n = om_graveyard_flush();
+    for (const om_type *t = om_type_next(NULL); t; t = om_type_next(t))
+        n += freelist_trim((om_type *)t, 0);
+    return n;
+}
+
+void om_type_get_stats(const om_type *t, om_type_stats *out) {
+    const om_type_state *s = &t->state_;
+    out->name = t->name;
+    out->live = s->live;
+    out->live_peak = s->live_peak;
+    out->created = s->created;
+    out->destroyed = s->destroyed;
+    out->freelist_hits = s->freelist_hits;
+    out->freelist_misses = s->freelist_misses;
+    out->freelist_len = s->freelist_len;
+    out->freelist_limit = t->freelist_limit;
+}

@@ -1,0 +1,187 @@
+/*
+ * object.c — the life of an object: creation, reference counts, and
+ * destruction at zero.
+ *
+ * Creation (om_new, om_new_var) takes a parked instance from the type's
+ * free list or a block from om_malloc, leaving room for the collector
+ * header before the object when the type needs one (see types.h).
+ *
+ * Destruction is a loop, not a recursion (CPython needs its "trashcan" for
+ * this).  The thread's first om_dealloc runs the loop; a count that reaches
+ * zero while it runs (a child dropped by clear, say) is pushed on the
+ * thread's pending stack, linked through the dead objects' counts, and
+ * destroyed by the same loop.  So freeing a chain of ten million objects
+ * uses the C stack of one.  Each object goes through:
+ *
+ *   finalize (once: the header's OM_GC_FINALIZED bit; count held at 1 while
+ *   it runs, so a resurrection leaves it above 0 and stops here)
+ *   → weak references cleared, callbacks run      (weakref.c)
+ *   → clear: drop the references it holds         (pushes children)
+ *   → release: free what is not an object
+ *   → parked on the free list, or om_free         (freelist.c)
+ *
+ * Invariant: a pending object has count < 0 (om_dead_link), so that
+ * om_weakref_get refuses it while it waits.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+typedef struct om_destroy_state {
+    om_object *pending;          /* counts reached zero, not yet destroyed */
+    int running;                 /* this thread is inside the loop */
+} om_destroy_state;
+
+static __thread om_destroy_state om_tls_destroy __attribute__((tls_model("initial-exec")));
+
+static inline void zero_words(void *p, size_t bytes) {
+    /* Blocks are rounded to 16 bytes, so whole words up to the rounded
+     * size stay inside the block. */
+    uint64_t *w = p;
+    for (size_t i = 0, n = (bytes + 7) / 8; i < n; i++)
+        w[i] = 0;
+}
+
+static om_object *object_init(om_type *t, void *block, size_t size) {
+    om_type_state *s = &t->state_;
+    om_object *o = (om_object *)((char *)block + s->prefix);
+    if (s->prefix)
+        memset(block, 0, sizeof(om_gc_head));
+    o->refcount = 1;
+    o->type = t;
+    zero_words(o + 1, size - sizeof(om_object));
+    s->created++;
+    if (++s->live > s->live_peak)
+        s->live_peak = s->live;
+    return o;
+}
+
+static int type_check(om_type *t, int want) {
+    int rc = t ? om_type_ready(t) : EINVAL;
+    if (rc == 0 && t->state_.ready != want)
+        rc = EINVAL;
+    if (rc)
+        errno = rc;
+    return rc;
+}
+
+om_object *om_new(om_type *t) {
+    if (om_unlikely(!t || t->state_.ready != OM_TYPE_READY_FIXED) && type_check(t, OM_TYPE_READY_FIXED))
+        return NULL;
+    om_type_state *s = &t->state_;
+    void *block;
+    om_object *o = om_freelist_pop(s);
+    if (o)
+        block = (char *)o - s->prefix;
+    else if (!(block = om_malloc(t->size + s->prefix)))
+        return NULL;
+    return object_init(t, block, t->size);
+}
+
+/* Bytes of a variable-size instance of nitems items; 0 on overflow. */
+static size_t var_size(const om_type *t, size_t nitems) {
+    size_t items;
+    if (__builtin_mul_overflow(nitems, t->item_size, &items) || items > PTRDIFF_MAX - t->size - 64)
+        return 0;
+    return t->size + items;
+}
+
+om_object *om_new_var(om_type *t, size_t nitems) {
+    if (type_check(t, OM_TYPE_READY_VAR))
+        return NULL;
+    size_t size = var_size(t, nitems);
+    if (!size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    t->state_.freelist_misses++;
+    void *block = om_malloc(size + t->state_.prefix);
+    if (!block)
+        return NULL;
+    om_object *o = object_init(t, block, size);
+    ((om_varobject *)o)->nitems = (intptr_t)nitems;
+    return o;
+}
+
+int om_resize_var(om_object **op, size_t nitems) {
+    om_object *o = op ? *op : NULL;
+    if (!o || o->refcount != 1 || o->type->state_.ready != OM_TYPE_READY_VAR)
+        return EINVAL;
+    const om_type *t = o->type;
+    if (t->weaklist_offset && *(om_weakref **)((char *)o + t->weaklist_offset))
+        return EINVAL;
+    size_t size = var_size(t, nitems), old = var_size(t, (size_t)((om_varobject *)o)->nitems);
+    if (!size)
+        return ENOMEM;
+    size_t prefix = t->state_.prefix;
+    char *block = om_realloc((char *)o - prefix, size + prefix);
+    if (!block)
+        return ENOMEM;
+    o = (om_object *)(block + prefix);
+    if (size > old)
+        memset((char *)o + old, 0, size - old);
+    ((om_varobject *)o)->nitems = (intptr_t)nitems;
+    *op = o;
+    return 0;
+}
+
+int om_object_is_finalized(om_object *o) {
+    return o->type->state_.prefix && (om_gc_head_of(o)->prev & OM_GC_FINALIZED);
+}
+
+/* Run the finalizer if it has not run yet.  Returns 1 if o came back to
+ * life (someone stored a new reference), 0 if destruction goes on. */
+static int finalize(om_object *o) {
+    om_gc_head *g = om_gc_head_of(o);
+    if (g->prev & OM_GC_FINALIZED)
+        return 0;
+    g->prev |= OM_GC_FINALIZED;
+    o->refcount = 1;
+    o->type->finalize(o);
+    if (--o->refcount == 0)
+        return 0;
+    /* Resurrected: it was destroyed as far as the statistics go only if it
+     * dies again. */
+    return 1;
+}
+
+static void destroy(om_object *o) {
+    om_type *t = (om_type *)o->type;
+    if (om_unlikely(t->finalize) && finalize(o))
+        return;
+    if (t->weaklist_offset && *(om_weakref **)((char *)o + t->weaklist_offset))
+        om_weakref_clear_all(o, 1);
+    if (t->clear)
+        t->clear(o);
+    if (t->release)
+        t->release(o);
+    om_freelist_release(t, o);
+}
+
+void om_dealloc(om_object *o) {
+    om_destroy_state *d = &om_tls_destroy;
+    if (d->running) {
+        o->refcount = om_dead_link(d->pending);
+        d->pending = o;
+        return;
+    }
+    d->running = 1;
+    for (;;) {
+        destroy(o);
+        if (!(o = d->pending))
+            break;
+        d->pending = om_dead_next(o);
+        o->refcount = 0;
+    }
+    d->running = 0;
+}
+
+void(om_incref)(om_object *o) { om_incref_inline(o); }
+void(om_decref)(om_object *o) { om_decref_inline(o); }
+
+void om_immortalize(om_object *o) { o->refcount = OM_IMMORTAL_REFCNT; }
+
+int om_traverse(om_object *o, om_visit_fn visit, void *arg) {
+    return o->type->traverse ? o->type->traverse(o, visit, arg) : 0;
+}
