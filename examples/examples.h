@@ -51,7 +51,7 @@ om_object *ex_str_new(const char *s, size_t len);
 om_object *ex_str_from(const char *cstr);
 const char *ex_str_data(const om_object *o);
 size_t ex_str_len(const om_object *o);
-uint64_t ex_str_hash(om_object *o);
+uint64_t ex_str_hash(om_object *o);            /* FNV-1a, cached; never 0 */
 
 /* tuple.c — fixed-length array of references, variable-size container. */
 typedef struct ex_tuple {
@@ -61,7 +61,7 @@ typedef struct ex_tuple {
 extern om_type ex_tuple_type;
 om_object *ex_tuple_new(size_t n);               /* items NULL */
 void ex_tuple_set_item(om_object *t, size_t i, om_object *item); /* steals; only on a new tuple */
-om_object *ex_tuple_get_item(const om_object *t, size_t i);      /* borrowed */
+om_object *ex_tuple_get_item(const om_object *t, size_t i);      /* borrowed, NULL if out of range */
 size_t ex_tuple_len(const om_object *t);
 
 /* list.c — growable array of references (items in a separate buffer,
@@ -75,7 +75,9 @@ typedef struct ex_list {
 extern om_type ex_list_type;
 om_object *ex_list_new(size_t reserve);
 int ex_list_append(om_object *l, om_object *item);     /* 0 or ENOMEM */
-int ex_list_set_item(om_object *l, size_t i, om_object *item); /* steals; 0 or EINVAL (index) */
+/* Steals item even on failure (as PyList_SetItem); drops the old item
+ * after storing the new one.  0 or EINVAL (index out of range). */
+int ex_list_set_item(om_object *l, size_t i, om_object *item);
 om_object *ex_list_get_item(const om_object *l, size_t i);     /* borrowed, NULL if out of range */
 om_object *ex_list_pop(om_object *l);                  /* new reference, NULL if empty */
 size_t ex_list_len(const om_object *l);
@@ -87,7 +89,7 @@ typedef struct ex_dict_entry { uint64_t hash; om_object *key, *value; } ex_dict_
 typedef struct ex_dict {
     om_object ob;
     size_t used, filled, mask;   /* mask + 1 slots; filled counts tombstones too */
-    ex_dict_entry *table;
+    ex_dict_entry *table;        /* NULL (mask 0) until the first insertion */
     om_weakref *weaklist;
 } ex_dict;
 extern om_type ex_dict_type;
@@ -96,7 +98,9 @@ int ex_dict_set(om_object *d, om_object *key, om_object *value); /* 0, ENOMEM, E
 om_object *ex_dict_get(const om_object *d, om_object *key);      /* borrowed or NULL */
 int ex_dict_del(om_object *d, om_object *key);                  /* 0 or ENOENT */
 size_t ex_dict_len(const om_object *d);
-/* Iterate: pos starts at 0; returns 0 at the end. Borrowed key/value. */
+/* Iterate: pos starts at 0; returns 0 at the end. Borrowed key/value
+ * (either pointer may be NULL).  Replacing values and deleting keys while
+ * iterating is fine; inserting a new key may reorder the table. */
 int ex_dict_next(const om_object *d, size_t *pos, om_object **key, om_object **value);
 
 #ifdef __cplusplus

@@ -408,11 +408,18 @@ enum {
  * om_type_get_stats. */
 typedef struct om_type_state {
     om_object *freelist;        /* parked instances, linked through refcount */
-    const om_type *next;        /* registry of types in use */
     uint32_t freelist_len;
     uint16_t prefix;            /* bytes of collector header before objects */
-    uint16_t ready;
-    uint64_t live, created, destroyed, freelist_hits, freelist_misses, live_peak;
+    uint8_t ready;              /* 0 until the first om_new */
+    uint8_t simple;             /* destruction is only "park or free" */
+    uint8_t small;              /* no prefix, 1..16 bytes past the header (a 32-byte block) */
+    /* Event counts; om_type_get_stats derives the rest from them, so the
+     * fast paths update one count each. */
+    uint64_t parks;             /* destructions that parked the instance */
+    uint64_t allocs;            /* creations that took a new block */
+    uint64_t frees;             /* destructions that gave the block back */
+    uint64_t trimmed;           /* parked instances freed (limit, clear) */
+    const om_type *next;        /* registry of types in use */
 } om_type_state;
 
 struct om_type {
@@ -437,6 +444,22 @@ struct om_type {
  * errno ENOMEM (out of memory) or EINVAL (type too small for its header,
  * or om_new on a variable-size type). */
 OM_API om_object *om_new(om_type *type) __attribute__((warn_unused_result));
+/* om_new's fast path, inline: a small type's parked instance (the float
+ * case).  The macro om_new uses it; (om_new)(t) calls the function. */
+static inline om_object *om_new_inline(om_type *t) {
+    om_object *o;
+    if (t && (o = t->state_.freelist) != NULL && t->state_.small) {
+        uint64_t *body = (uint64_t *)(o + 1);
+        t->state_.freelist = (om_object *)~(uintptr_t)o->refcount;
+        t->state_.freelist_len--;
+        o->refcount = 1;
+        body[0] = 0;             /* small: the block has 16 bytes past the header */
+        body[1] = 0;
+        return o;
+    }
+    return (om_new)(t);
+}
+#define om_new(t) om_new_inline(t)
 /* A variable-size object of nitems items (om_varobject.nitems set, items
  * zeroed); ENOMEM also when the size overflows. */
 OM_API om_object *om_new_var(om_type *type, size_t nitems) __attribute__((warn_unused_result));
@@ -487,8 +510,7 @@ static inline om_object *om_newref(om_object *o) { om_incref(o); return o; }
 
 typedef struct om_type_stats {
     const char *name;
-    uint64_t live;             /* instances alive now */
-    uint64_t live_peak;
+    uint64_t live;             /* instances alive now (created - destroyed) */
     uint64_t created;          /* om_new / om_new_var that succeeded */
     uint64_t destroyed;        /* counts that reached zero (not resurrected) */
     uint64_t freelist_hits;    /* om_new served by the free list */

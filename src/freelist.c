@@ -48,6 +48,9 @@ int om_type_ready(om_type *t) {
     pthread_mutex_lock(&registry.lock);
     if (!t->state_.ready) {
         t->state_.prefix = (t->flags & OM_TYPE_GC) || t->finalize ? sizeof(om_gc_head) : 0;
+        t->state_.small = !t->state_.prefix && !t->item_size && t->size > sizeof(om_object) &&
+                          t->size <= sizeof(om_object) + 16;
+        t->state_.simple = !t->item_size && !t->finalize && !t->weaklist_offset && !t->clear && !t->release;
         t->state_.next = NULL;
         if (registry.last)
             ((om_type *)registry.last)->state_.next = t;
@@ -71,27 +74,22 @@ const om_type *om_type_next(const om_type *prev) {
  * its block back to the allocator. */
 void om_freelist_release(om_type *t, om_object *o) {
     om_type_state *s = &t->state_;
-    s->live--;
-    s->destroyed++;
     if (om_unlikely(atomic_load_explicit(&om_fast.checked, memory_order_relaxed))) {
         /* Checked mode: o waits in the graveyard, so that a use after
-         * free can still name its type; an older one comes out. */
-        if (!(o = om_graveyard_swap(o)))
-            return;
-        t = (om_type *)o->type;
-        s = &t->state_;
+         * free can still name its type; the oldest there is freed. */
+        s->frees++;
+        if ((o = om_graveyard_swap(o)) != NULL)
+            om_free((char *)o - o->type->state_.prefix);
+        return;
     }
-    om_freelist_park(t, o);
-}
-
-void om_freelist_park(om_type *t, om_object *o) {
-    om_type_state *s = &t->state_;
     if (s->freelist_len < t->freelist_limit && s->ready == OM_TYPE_READY_FIXED) {
         o->refcount = om_dead_link(s->freelist);
         s->freelist = o;
         s->freelist_len++;
+        s->parks++;
         return;
     }
+    s->frees++;
     om_free((char *)o - s->prefix);
 }
 
@@ -103,6 +101,7 @@ static size_t freelist_trim(om_type *t, size_t keep) {
         s->freelist = om_dead_next(o);
         s->freelist_len--;
         om_free((char *)o - s->prefix);
+        s->trimmed++;
         n++;
     }
     return n;
@@ -125,12 +124,12 @@ size_t om_freelists_clear(void) {
 void om_type_get_stats(const om_type *t, om_type_stats *out) {
     const om_type_state *s = &t->state_;
     out->name = t->name;
-    out->live = s->live;
-    out->live_peak = s->live_peak;
-    out->created = s->created;
-    out->destroyed = s->destroyed;
-    out->freelist_hits = s->freelist_hits;
-    out->freelist_misses = s->freelist_misses;
+    uint64_t hits = s->parks - s->freelist_len - s->trimmed;
+    out->created = hits + s->allocs;
+    out->destroyed = s->parks + s->frees;
+    out->live = out->created - out->destroyed;
+    out->freelist_hits = hits;
+    out->freelist_misses = s->allocs;
     out->freelist_len = s->freelist_len;
     out->freelist_limit = t->freelist_limit;
 }

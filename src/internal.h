@@ -154,20 +154,7 @@ OM_HIDDEN int om_object_is_finalized(om_object *o);
 /* ---- freelist.c: per-type allocators and statistics ------------------------ */
 OM_HIDDEN int om_type_ready(om_type *t);
 OM_HIDDEN void om_freelist_release(om_type *t, om_object *o);
-/* Park o on its free list if there is room, else free its block. */
-OM_HIDDEN void om_freelist_park(om_type *t, om_object *o);
 
-static inline om_object *om_freelist_pop(om_type_state *s) {
-    om_object *o = s->freelist;
-    if (o) {
-        s->freelist = om_dead_next(o);
-        s->freelist_len--;
-        s->freelist_hits++;
-    } else {
-        s->freelist_misses++;
-    }
-    return o;
-}
 
 /* ---- object_check.c: the checked functions' graveyard ---------------------- */
 /* Checked mode: hold o (dead, type kept) for a while before its memory is

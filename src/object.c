@@ -35,12 +35,21 @@ typedef struct om_destroy_state {
 
 static __thread om_destroy_state om_tls_destroy __attribute__((tls_model("initial-exec")));
 
-static inline void zero_words(void *p, size_t bytes) {
-    /* Blocks are rounded to 16 bytes, so whole words up to the rounded
-     * size stay inside the block. */
-    uint64_t *w = p;
-    for (size_t i = 0, n = (bytes + 7) / 8; i < n; i++)
-        w[i] = 0;
+/* Zero the instance past its header.  Small bodies (a float's 8 bytes)
+ * are written in 16-byte steps without a call: blocks are 16-byte
+ * multiples, so rounding up stays inside the block. */
+static inline void zero_body(om_object *o, size_t size) {
+    char *p = (char *)(o + 1);
+    size_t n = size - sizeof(om_object);
+    if (om_likely(n <= 64)) {
+        for (size_t i = 0; i < n; i += 16) {
+            uint64_t *w = (uint64_t *)(p + i);
+            w[0] = 0;
+            w[1] = 0;
+        }
+    } else {
+        memset(p, 0, n);
+    }
 }
 
 static om_object *object_init(om_type *t, void *block, size_t size) {
@@ -50,10 +59,8 @@ static om_object *object_init(om_type *t, void *block, size_t size) {
         memset(block, 0, sizeof(om_gc_head));
     o->refcount = 1;
     o->type = t;
-    zero_words(o + 1, size - sizeof(om_object));
-    s->created++;
-    if (++s->live > s->live_peak)
-        s->live_peak = s->live;
+    zero_body(o, size);
+    s->allocs++;
     return o;
 }
 
@@ -66,17 +73,27 @@ static int type_check(om_type *t, int want) {
     return rc;
 }
 
-om_object *om_new(om_type *t) {
-    if (om_unlikely(!t || t->state_.ready != OM_TYPE_READY_FIXED) && type_check(t, OM_TYPE_READY_FIXED))
+static __attribute__((noinline)) om_object *new_from_allocator(om_type *t) {
+    if ((!t || t->state_.ready != OM_TYPE_READY_FIXED) && type_check(t, OM_TYPE_READY_FIXED))
         return NULL;
-    om_type_state *s = &t->state_;
-    void *block;
-    om_object *o = om_freelist_pop(s);
-    if (o)
-        block = (char *)o - s->prefix;
-    else if (!(block = om_malloc(t->size + s->prefix)))
-        return NULL;
-    return object_init(t, block, t->size);
+    void *block = om_malloc(t->size + t->state_.prefix);
+    return block ? object_init(t, block, t->size) : NULL;
+}
+
+om_object *(om_new)(om_type *t) {
+    om_object *o;
+    /* Fast path: a parked instance (it kept its type). */
+    if (om_likely(t && t->state_.ready == OM_TYPE_READY_FIXED && (o = t->state_.freelist) != NULL)) {
+        om_type_state *s = &t->state_;
+        s->freelist = om_dead_next(o);
+        s->freelist_len--;
+        if (s->prefix)
+            memset(om_gc_head_of(o), 0, sizeof(om_gc_head));
+        o->refcount = 1;
+        zero_body(o, t->size);
+        return o;
+    }
+    return new_from_allocator(t);
 }
 
 /* Bytes of a variable-size instance of nitems items; 0 on overflow. */
@@ -95,7 +112,6 @@ om_object *om_new_var(om_type *t, size_t nitems) {
         errno = ENOMEM;
         return NULL;
     }
-    t->state_.freelist_misses++;
     void *block = om_malloc(size + t->state_.prefix);
     if (!block)
         return NULL;
@@ -159,7 +175,7 @@ static void destroy(om_object *o) {
     om_freelist_release(t, o);
 }
 
-void om_dealloc(om_object *o) {
+static __attribute__((noinline)) void destroy_loop(om_object *o) {
     om_destroy_state *d = &om_tls_destroy;
     if (d->running) {
         o->refcount = om_dead_link(d->pending);
@@ -175,6 +191,21 @@ void om_dealloc(om_object *o) {
         o->refcount = 0;
     }
     d->running = 0;
+}
+
+void om_dealloc(om_object *o) {
+    om_type *t = (om_type *)o->type;
+    om_type_state *s = &t->state_;
+    /* A simple type's destruction cannot recurse: park it right here. */
+    if (om_likely(s->simple) && s->freelist_len < t->freelist_limit &&
+        !atomic_load_explicit(&om_fast.checked, memory_order_relaxed)) {
+        o->refcount = om_dead_link(s->freelist);
+        s->freelist = o;
+        s->freelist_len++;
+        s->parks++;
+        return;
+    }
+    destroy_loop(o);
 }
 
 void(om_incref)(om_object *o) { om_incref_inline(o); }

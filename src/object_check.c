@@ -14,8 +14,7 @@
  *
  * Graveyard: in checked mode (OBJMEM_CHECKED=1) a destroyed object is not
  * reused at once: it waits, dead but with its type, in a ring of
- * OM_GRAVEYARD slots, and the oldest goes to its free list or back to the
- * allocator.  A stale reference used within that window is reported with
+ * OM_GRAVEYARD slots, and the oldest goes back to the allocator.  A stale reference used within that window is reported with
  * the type's name; later, if the block is free, without it.  The ring has
  * its own mutex: checked mode is for finding bugs, not speed.
  */
@@ -50,7 +49,7 @@ size_t om_graveyard_flush(void) {
         if (!o)
             continue;
         graveyard.ring[i] = NULL;
-        om_freelist_park((om_type *)o->type, o);
+        om_free((char *)o - o->type->state_.prefix);
         n++;
     }
     pthread_mutex_unlock(&graveyard.lock);

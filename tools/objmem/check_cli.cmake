@@ -1,10 +1,11 @@
 # check_cli.cmake — CLI tests run by ctest:
-#   cmake -DCLI=path/to/objmem -DCHECK=tour_json|stats_json|usage -P check_cli.cmake
+#   cmake -DCLI=path/to/objmem -DCHECK=tour_json|tour_text|stats_json|usage -P check_cli.cmake
 #   cmake -DCLI=... -DCHECK=run_stats|run_json|run_env|run_usage
 #         -DMALLOC_LIB=libobjmem-malloc.so -DOTHER_LIB=any.so -DWORK=dir -P check_cli.cmake
 #
 # tour_json parses `objmem tour --json` and checks the claims the tour makes
-# to a learner (each one is printed in the text tour as well).
+# to a learner (each one is printed in the text tour as well); tour_text
+# checks that the text tour says them.
 cmake_minimum_required(VERSION 3.19)  # string(JSON)
 
 function(run_cli out_var rc_var)
@@ -103,6 +104,117 @@ function(check_arenas doc)
   expect("munmap calls after om_collect" "${munmaps}" 1)
 endfunction()
 
+function(json_type out_var doc)
+  string(JSON type ERROR_VARIABLE err TYPE "${doc}" ${ARGN})
+  if(err)
+    message(FATAL_ERROR "JSON: ${ARGN}: ${err}")
+  endif()
+  set(${out_var} "${type}" PARENT_SCOPE)
+endfunction()
+
+# expect_delta(what a b delta): b == a + delta
+function(expect_delta what a b delta)
+  math(EXPR want "${a} + ${delta}")
+  expect("${what}" "${b}" "${want}")
+endfunction()
+
+# The objects chapter: counts rise and fall, an object is freed at zero, a
+# free list hands back the same address, a teardown returns every count to
+# its baseline, a weak reference dies with its referent.
+function(check_objects doc)
+  json_get(obj "${doc}" objects)
+  json_get(held "${obj}" lock_held)
+  expect("runtime lock held in the objects chapter" "${held}" ON)
+  json_get(held "${obj}" lock_held_after)
+  expect("runtime lock released after the objects chapter" "${held}" OFF)
+  json_get(interval "${obj}" switch_interval_us)
+  if(interval LESS 1)
+    message(FATAL_ERROR "switch interval ${interval} us")
+  endif()
+
+  json_get(rows "${obj}" refcounts)
+  set(counts "")
+  string(JSON n LENGTH "${rows}")
+  math(EXPR last "${n} - 1")
+  foreach(i RANGE ${last})
+    json_get(count "${rows}" ${i} refcount)
+    string(APPEND counts "${count} ")
+  endforeach()
+  expect("reference counts of f" "${counts}" "1 2 3 2 1 ")
+
+  json_get(before "${obj}" freed_at_zero str_live_before)
+  json_get(after "${obj}" freed_at_zero str_live_after)
+  expect_delta("live str objects after the last reference went" ${before} ${after} -1)
+  json_get(used_before "${obj}" freed_at_zero pool_blocks_used_before)
+  json_get(used_after "${obj}" freed_at_zero pool_blocks_used_after)
+  expect_delta("blocks used in the str's pool" ${used_before} ${used_after} -1)
+  json_get(owned "${obj}" freed_at_zero owned_before)
+  expect("om_owns(str block) before" "${owned}" ON)
+  json_get(owned "${obj}" freed_at_zero owned_after)
+  expect("om_owns(str block) after" "${owned}" OFF)
+  json_get(header "${obj}" freed_at_zero str_header_bytes)
+  expect("bytes before a str object" "${header}" 0)
+  json_get(header "${obj}" freed_at_zero list_header_bytes)
+  expect("bytes before a list object (collector header)" "${header}" 16)
+
+  json_get(same "${obj}" freelist same_address)
+  expect("new float got the parked float's address" "${same}" ON)
+  json_get(allocated "${obj}" freelist parked_block_allocated)
+  expect("a parked float's block stays allocated" "${allocated}" ON)
+  json_get(before "${obj}" freelist parked_before)
+  json_get(after "${obj}" freelist parked_after_free)
+  expect_delta("float free list after a float died" ${before} ${after} 1)
+  json_get(before "${obj}" freelist hits_before)
+  json_get(after "${obj}" freelist hits_after)
+  expect_delta("float free-list hits after a new float" ${before} ${after} 1)
+  json_get(limit "${obj}" freelist freelist_limit)
+  expect("float free-list limit (CPython's)" "${limit}" 100)
+
+  json_get(items "${obj}" teardown items)
+  json_get(base "${obj}" teardown moments 0 tuples)
+  json_get(built "${obj}" teardown moments 1 tuples)
+  expect_delta("tuples alive after building the list" ${base} ${built} ${items})
+  json_get(back "${obj}" teardown back_to_baseline)
+  expect("live counts back to the baseline after the teardown" "${back}" ON)
+  json_get(destroyed "${obj}" teardown floats_destroyed)
+  expect("floats destroyed by the teardown" "${destroyed}" "${items}")
+  json_get(parked "${obj}" teardown floats_parked)
+  expect("floats parked by the teardown" "${parked}" "${limit}")
+
+  json_type(type "${obj}" weakref get_while_alive)
+  expect("om_weakref_get while the list lives" "${type}" STRING)
+  json_type(type "${obj}" weakref get_after)
+  expect("om_weakref_get after the list died" "${type}" NULL)
+  json_type(type "${obj}" weakref get_in_callback)
+  expect("om_weakref_get inside the callback" "${type}" NULL)
+  json_get(calls "${obj}" weakref callback_calls)
+  expect("weak reference callbacks run" "${calls}" 1)
+  json_get(match "${obj}" weakref callback_ref_matches)
+  expect("callback got its weak reference" "${match}" ON)
+
+  json_get(types "${obj}" types)
+  json_get(cleared "${obj}" freelists_cleared)
+  if(cleared LESS 1)
+    message(FATAL_ERROR "om_freelists_clear() freed ${cleared} objects")
+  endif()
+endfunction()
+
+# The text tour: the objects chapter's claims as a learner reads them.
+function(check_tour_text out)
+  foreach(re "[0-9]+\\. Objects: counted, freed at zero, reused"
+             "om_lock_held\\(\\) +yes"
+             "om_owns\\(block\\) after +no"
+             "g got f's address +yes"
+             "live counts back where they began +yes"
+             "del l\n +-> callback\\(r, 'shopping list'\\) runs: om_weakref_get\\(r\\) = NULL"
+             "om_weakref_get\\(r\\) after del l +NULL"
+             "[0-9]+\\. The statistics report")
+    if(NOT out MATCHES "${re}")  # (expect_match would print the whole tour)
+      message(FATAL_ERROR "objmem tour: no text matches '${re}'")
+    endif()
+  endforeach()
+endfunction()
+
 # ---- objmem run ----------------------------------------------------------
 set(report_head "objmem [0-9.]+ allocator statistics")
 
@@ -191,7 +303,12 @@ if(CHECK STREQUAL "tour_json")
   check_size_classes("${out}")
   check_pool_life("${out}")
   check_arenas("${out}")
+  check_objects("${out}")
   json_get(report "${out}" stats report)
+elseif(CHECK STREQUAL "tour_text")
+  run_cli(out rc tour)
+  expect("objmem tour exit status" "${rc}" 0)
+  check_tour_text("${out}")
 elseif(CHECK STREQUAL "stats_json")
   run_cli(out rc stats --json)
   expect("objmem stats --json exit status" "${rc}" 0)

@@ -281,6 +281,7 @@ void out_para(out *o, const char *fmt, ...)
     }
     if (col > 0)
         fputc('\n', o->f);
+    o->gap = 1; /* facts after prose start after a blank line */
 }
 
 void out_fact(out *o, const char *key, const char *label, out_val v)

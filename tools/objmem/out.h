@@ -76,7 +76,7 @@ typedef struct out {
     const out_col *cols;          /* current table */
     int ncols;
     int chapter;                  /* text chapter number */
-    int gap;                      /* text: a table just ended */
+    int gap;                      /* text: a table or a paragraph just ended */
 } out;
 
 void out_init(out *o, FILE *f, int json);
