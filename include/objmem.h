@@ -14,6 +14,7 @@
  *   8. objects             om_object / om_type, reference counts, free lists
  *   9. weak references     om_weakref_* with callbacks
  *  10. runtime lock        the GIL: hand-off, blocking calls, thread state
+ *  11. cycle collector     om_gc_*: CPython's gc module
  *
  * Conventions: every allocation function (sections 2-7) is safe to call
  * from any thread; objects (sections 8-9) follow CPython's rule instead: use
@@ -88,7 +89,8 @@ OM_API void *om_malloc(size_t size) OM_MALLOC_ATTR OM_ALLOC_SIZE(1);
 OM_API void *om_calloc(size_t count, size_t size) OM_MALLOC_ATTR OM_ALLOC_SIZE2(1, 2);
 /* In place while the block fits and either stays in its class or is at
  * most half empty; large blocks grow by remapping pages, not copying.
- * om_realloc(p, 0) returns a minimal block (the drop-in malloc's
+ * om_realloc(NULL, n) is om_malloc(n); om_realloc(p, 0) returns a minimal
+ * block (the drop-in malloc's
  * realloc(p, 0) frees p and returns NULL, as glibc's does).  On failure p
  * is untouched. */
 OM_API void *om_realloc(void *ptr, size_t size) __attribute__((warn_unused_result)) OM_ALLOC_SIZE(2);
@@ -348,6 +350,8 @@ OM_API void om_option_set(om_option opt, long value);
  * object), then the memory goes to the type's free list or back to the
  * allocator.  References dropped while destroying are destroyed by a loop,
  * not by recursion: a chain of any length is freed in constant C stack.
+ * So an object whose last reference its parent's clear drops is destroyed
+ * after the parent's release, not inside clear.
  *
  * Counts at or above OM_IMMORTAL_REFCNT are immortal (PEP 683): never
  * changed, never freed.  A negative count marks a dead object (on a free
@@ -424,8 +428,10 @@ typedef struct om_type_state {
 
 struct om_type {
     const char *name;
-    size_t size;               /* bytes of an instance, header included */
-    size_t item_size;          /* bytes per item (om_new_var), 0 if fixed-size */
+    size_t size;               /* bytes of an instance, header included (for
+                                  om_new_var: before the items) */
+    size_t item_size;          /* bytes per item: om_new_var(t, n) allocates
+                                  size + n * item_size; 0 if fixed-size */
     unsigned flags;            /* OM_TYPE_* */
     /* offset of an om_weakref * field inside instances (0: the type cannot
      * be weakly referenced, as CPython's int, float and tuple) */
@@ -514,7 +520,7 @@ typedef struct om_type_stats {
     uint64_t created;          /* om_new / om_new_var that succeeded */
     uint64_t destroyed;        /* counts that reached zero (not resurrected) */
     uint64_t freelist_hits;    /* om_new served by the free list */
-    uint64_t freelist_misses;  /* om_new that had to allocate */
+    uint64_t freelist_misses;  /* creations that took a block from om_malloc */
     uint64_t freelist_len;     /* instances parked now */
     uint64_t freelist_limit;
 } om_type_stats;
@@ -603,6 +609,121 @@ typedef struct om_lock_stats {
     uint64_t switches;         /* hand-offs performed at om_lock_yield */
 } om_lock_stats;
 OM_API void om_lock_get_stats(om_lock_stats *out);
+
+/* ------------------------------------------------------------------------
+ * 11. Cycle collector (CPython's gc module)
+ *
+ * Reference counting cannot free a cycle; the collector does.  Containers
+ * (OM_TYPE_GC) are tracked from om_new on, in three generations; a young
+ * collection runs when tracked allocations minus deallocations exceed
+ * threshold 0 (2000), generation 1 every threshold 1 (10) young ones,
+ * generation 2 every threshold 2 (10) of those and only when the objects
+ * waiting for their first full collection exceed 25% of the long-lived
+ * ones.  Automatic collections run at safe points only: om_gc_poll (call
+ * it where your runtime can tolerate arbitrary code, as CPython's eval
+ * loop does) and om_lock_yield; never inside an allocation.
+ *
+ * A collection finds the objects that only other objects of the
+ * collected generations reference (CPython's update_refs, subtract_refs,
+ * move_unreachable, iteratively, with no allocation), then: weak
+ * references to them are cleared (callbacks run only for weak references
+ * that are themselves reachable); finalizers run, once per object ever
+ * (PEP 442); objects a finalizer resurrected survive; clear breaks the
+ * remaining cycles and reference counting frees them.  Objects whose type
+ * has no clear cannot be freed: they are uncollectable and go to the
+ * garbage list (CPython's gc.garbage), as does everything unreachable with
+ * OM_GC_DEBUG_SAVEALL.  A full collection also empties the free lists.
+ * All of it needs the runtime lock when threads share objects.
+ * ---------------------------------------------------------------------- */
+#define OM_GC_GENERATIONS 3
+
+/* Run a collection of generations 0..generation (2: full; -1 is 2).
+ * Returns the number of unreachable objects found (collected plus
+ * uncollectable), or -1 with errno EINVAL (bad generation) or EBUSY (a
+ * collection is already running, e.g. called from a finalizer). */
+OM_API long om_gc_collect(int generation);
+/* Safe point: run the automatic collection if one is due.  Cheap when
+ * none is.  Returns what om_gc_collect returned, or 0. */
+OM_API long om_gc_poll(void);
+
+OM_API void om_gc_enable(void);
+OM_API void om_gc_disable(void);
+OM_API int om_gc_isenabled(void);
+OM_API void om_gc_set_threshold(long threshold0, long threshold1, long threshold2);
+OM_API void om_gc_get_threshold(long out[OM_GC_GENERATIONS]);
+/* count[0]: tracked allocations minus deallocations since the last young
+ * collection; count[1], count[2]: collections of the younger generation
+ * since the last of this one (gc.get_count()). */
+OM_API void om_gc_get_count(long out[OM_GC_GENERATIONS]);
+
+typedef struct om_gc_gen_stats {
+    uint64_t collections;
+    uint64_t collected;        /* unreachable objects freed */
+    uint64_t uncollectable;    /* unreachable objects kept (garbage list) */
+    uint64_t total_ns;         /* time spent collecting this generation */
+} om_gc_gen_stats;
+OM_API void om_gc_get_stats(om_gc_gen_stats out[OM_GC_GENERATIONS]);
+
+/* Tracking: om_new tracks containers; these are for types that want to
+ * track only once fully built, or to stop tracking an object that can no
+ * longer be part of a cycle.  Both are idempotent; EINVAL for non-GC
+ * types. */
+OM_API int om_gc_track(om_object *o);
+OM_API int om_gc_untrack(om_object *o);
+OM_API int om_gc_is_tracked(const om_object *o);
+OM_API int om_gc_is_finalized(const om_object *o);
+
+/* Callbacks (gc.callbacks): called at the start and the end of every
+ * collection, with the generation and, at the end, what it found. */
+typedef enum om_gc_phase { OM_GC_START = 0, OM_GC_STOP = 1 } om_gc_phase;
+typedef struct om_gc_info {
+    int generation;
+    long collected;            /* OM_GC_STOP only */
+    long uncollectable;        /* OM_GC_STOP only */
+    uint64_t duration_ns;      /* OM_GC_STOP only */
+    uint64_t examined;         /* objects in the collected generations */
+} om_gc_info;
+typedef void (*om_gc_callback)(om_gc_phase phase, const om_gc_info *info, void *arg);
+/* 0, or ENOMEM (at most 16 callbacks); remove: 0 or ENOENT. */
+OM_API int om_gc_callback_add(om_gc_callback fn, void *arg);
+OM_API int om_gc_callback_remove(om_gc_callback fn, void *arg);
+
+/* Freeze (gc.freeze): move every tracked object to a permanent generation
+ * that collections ignore (keeps pages shared after fork). */
+OM_API void om_gc_freeze(void);
+OM_API void om_gc_unfreeze(void);
+OM_API size_t om_gc_get_freeze_count(void);
+
+/* Introspection.  Each calls visit for every object found (a borrowed
+ * reference; do not create or destroy tracked objects from visit) and
+ * stops early if visit returns non-zero, returning that value.
+ * generation -1: every generation (not the permanent one). */
+OM_API int om_gc_get_objects(int generation, om_visit_fn visit, void *arg);
+/* Tracked objects that refer to target (gc.get_referrers). */
+OM_API int om_gc_get_referrers(om_object *target, om_visit_fn visit, void *arg);
+/* What o refers to (gc.get_referents): its traverse. */
+OM_API int om_gc_get_referents(om_object *o, om_visit_fn visit, void *arg);
+/* How many objects are tracked in a generation (-1: all three). */
+OM_API size_t om_gc_count_objects(int generation);
+
+/* Debug flags (gc.set_debug); messages go to stderr. */
+enum {
+    OM_GC_DEBUG_STATS = 1 << 0,          /* a line per collection */
+    OM_GC_DEBUG_COLLECTABLE = 1 << 1,    /* each collectable object found */
+    OM_GC_DEBUG_UNCOLLECTABLE = 1 << 2,  /* each uncollectable object found */
+    OM_GC_DEBUG_SAVEALL = 1 << 5,        /* keep every unreachable object in the garbage list */
+    OM_GC_DEBUG_LEAK = OM_GC_DEBUG_COLLECTABLE | OM_GC_DEBUG_UNCOLLECTABLE | OM_GC_DEBUG_SAVEALL
+};
+OM_API void om_gc_set_debug(unsigned flags);
+OM_API unsigned om_gc_get_debug(void);
+
+/* The garbage list (gc.garbage): uncollectable objects, and with SAVEALL
+ * every unreachable one, each held by a reference of the list. */
+OM_API size_t om_gc_garbage_count(void);
+OM_API int om_gc_garbage_visit(om_visit_fn visit, void *arg);
+/* Drop the list's references (objects in cycles stay until the next
+ * collection finds them again); returns how many. */
+OM_API size_t om_gc_garbage_clear(void);
 
 #ifdef __cplusplus
 }

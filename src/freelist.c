@@ -50,7 +50,7 @@ int om_type_ready(om_type *t) {
         t->state_.prefix = (t->flags & OM_TYPE_GC) || t->finalize ? sizeof(om_gc_head) : 0;
         t->state_.small = !t->state_.prefix && !t->item_size && t->size > sizeof(om_object) &&
                           t->size <= sizeof(om_object) + 16;
-        t->state_.simple = !t->item_size && !t->finalize && !t->weaklist_offset && !t->clear && !t->release;
+        t->state_.simple = !(t->flags & OM_TYPE_GC) && !t->item_size && !t->finalize && !t->weaklist_offset && !t->clear && !t->release;
         t->state_.next = NULL;
         if (registry.last)
             ((om_type *)registry.last)->state_.next = t;

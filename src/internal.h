@@ -162,6 +162,16 @@ OM_HIDDEN void om_freelist_release(om_type *t, om_object *o);
 OM_HIDDEN om_object *om_graveyard_swap(om_object *o);
 OM_HIDDEN size_t om_graveyard_flush(void);
 
+/* ---- weakref.c: the collector's access to weak references ------------------ */
+OM_HIDDEN om_weakref **om_weakref_gc_detach(om_object *o, int (*garbage)(om_object *w), om_weakref **tail);
+OM_HIDDEN void om_weakref_run_callbacks(om_weakref *run);
+OM_HIDDEN void om_weakref_gc_disarm(om_object *self);
+
+/* ---- gc.c: tracking (object.c) and safe points (runtime.c) ------------------ */
+OM_HIDDEN void om_gc_track_new(om_object *o);
+OM_HIDDEN void om_gc_untrack_dead(om_object *o);
+OM_HIDDEN int om_gc_pending(void);
+
 /* ---- runtime.c: the runtime lock ------------------------------------------ */
 /* 1 if the lock has ever been taken (objects then need it). */
 OM_HIDDEN int om_lock_in_use(void);

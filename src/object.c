@@ -61,6 +61,8 @@ static om_object *object_init(om_type *t, void *block, size_t size) {
     o->type = t;
     zero_body(o, size);
     s->allocs++;
+    if (t->flags & OM_TYPE_GC)
+        om_gc_track_new(o);
     return o;
 }
 
@@ -87,10 +89,13 @@ om_object *(om_new)(om_type *t) {
         om_type_state *s = &t->state_;
         s->freelist = om_dead_next(o);
         s->freelist_len--;
-        if (s->prefix)
-            memset(om_gc_head_of(o), 0, sizeof(om_gc_head));
         o->refcount = 1;
         zero_body(o, t->size);
+        if (s->prefix) {
+            memset(om_gc_head_of(o), 0, sizeof(om_gc_head));
+            if (t->flags & OM_TYPE_GC)
+                om_gc_track_new(o);
+        }
         return o;
     }
     return new_from_allocator(t);
@@ -131,10 +136,19 @@ int om_resize_var(om_object **op, size_t nitems) {
     if (!size)
         return ENOMEM;
     size_t prefix = t->state_.prefix;
+    /* The collector's lists point at the header: leave them while moving. */
+    int tracked = om_gc_is_tracked(o);
+    if (tracked)
+        om_gc_untrack(o);
     char *block = om_realloc((char *)o - prefix, size + prefix);
-    if (!block)
+    if (!block) {
+        if (tracked)
+            om_gc_track(o);
         return ENOMEM;
+    }
     o = (om_object *)(block + prefix);
+    if (tracked)
+        om_gc_track(o);
     if (size > old)
         memset((char *)o + old, 0, size - old);
     ((om_varobject *)o)->nitems = (intptr_t)nitems;
@@ -166,6 +180,8 @@ static void destroy(om_object *o) {
     om_type *t = (om_type *)o->type;
     if (om_unlikely(t->finalize) && finalize(o))
         return;
+    if (t->flags & OM_TYPE_GC)
+        om_gc_untrack_dead(o);
     if (t->weaklist_offset && *(om_weakref **)((char *)o + t->weaklist_offset))
         om_weakref_clear_all(o, 1);
     if (t->clear)
@@ -211,7 +227,11 @@ void om_dealloc(om_object *o) {
 void(om_incref)(om_object *o) { om_incref_inline(o); }
 void(om_decref)(om_object *o) { om_decref_inline(o); }
 
-void om_immortalize(om_object *o) { o->refcount = OM_IMMORTAL_REFCNT; }
+void om_immortalize(om_object *o) {
+    if (o->type->flags & OM_TYPE_GC)
+        om_gc_untrack(o);
+    o->refcount = OM_IMMORTAL_REFCNT;
+}
 
 int om_traverse(om_object *o, om_visit_fn visit, void *arg) {
     return o->type->traverse ? o->type->traverse(o, visit, arg) : 0;

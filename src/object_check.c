@@ -98,6 +98,15 @@ static int check(om_object *o, const char *op, const char *file, int line, int i
         return -1;
     }
     const char *name = t->name ? t->name : "?";
+    size_t need = t->size + offset;
+    if (t->item_size && o->refcount > 0)
+        need += (size_t)((om_varobject *)o)->nitems * t->item_size;
+    if (bi.block_size < need) {
+        snprintf(detail, sizeof detail, "block %p holds %zu bytes, its type '%s' needs %zu (at %s:%d)", bi.block,
+                 bi.block_size, name, need, file, line);
+        om_report_object(OM_ERR_BAD_OBJECT, op, o, NULL, detail);
+        return -1;
+    }
     if (o->refcount < 0) {
         snprintf(detail, sizeof detail, "dead object (its count reached zero; now parked or freed) (at %s:%d)",
                  file, line);

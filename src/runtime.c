@@ -152,6 +152,8 @@ void om_lock_release(void) {
 
 int om_lock_yield(void) {
     om_thread *self = &om_tls_thread;
+    if (self->holds && om_unlikely(om_gc_pending()))
+        om_gc_poll();
     if (om_likely(!atomic_load_explicit(&gil.drop_request, memory_order_relaxed)) || !self->holds)
         return 0;
     pthread_mutex_lock(&gil.mu);

@@ -118,20 +118,26 @@ size_t om_weakref_count(const om_object *o) {
     return n;
 }
 
-void om_weakref_clear_all(om_object *o, int callbacks) {
-    if (!o->type->weaklist_offset)
-        return;
+/* Unlink every weak reference to o (they answer NULL from now on).  Those
+ * with a callback that are alive and not garbage (keep(w) false) are held
+ * and appended to the chain ending at *tail; returns the new tail. */
+om_weakref **om_weakref_gc_detach(om_object *o, int (*garbage)(om_object *w), om_weakref **tail) {
     om_weakref **head = weaklist_of(o);
-    om_weakref *run = NULL, **tail = &run;
     om_weakref *w;
     while ((w = *head) != NULL) {
         unlink_ref(w);
-        if (callbacks && w->callback && w->ob.refcount > 0) {
-            om_incref(w);        /* alive through its callback */
+        if (w->callback && w->ob.refcount > 0 && !(garbage && garbage(&w->ob))) {
+            om_incref(w); /* alive through its callback */
             *tail = w;
             tail = &w->next;
         }
     }
+    return tail;
+}
+
+/* Run the callbacks of a chain built by om_weakref_gc_detach. */
+void om_weakref_run_callbacks(om_weakref *run) {
+    om_weakref *w;
     while ((w = run) != NULL) {
         run = w->next;
         w->next = NULL;
@@ -140,5 +146,26 @@ void om_weakref_clear_all(om_object *o, int callbacks) {
         cb(w, w->data);
         om_clear_ref(&w->data);
         om_decref(w);
+    }
+}
+
+/* A weak reference that is itself garbage: it must never call back. */
+void om_weakref_gc_disarm(om_object *self) {
+    om_weakref *w = (om_weakref *)self;
+    unlink_ref(w);
+    w->callback = NULL;
+}
+
+void om_weakref_clear_all(om_object *o, int callbacks) {
+    if (!o->type->weaklist_offset)
+        return;
+    om_weakref *run = NULL, **tail = &run;
+    if (callbacks) {
+        om_weakref_gc_detach(o, NULL, tail);
+        om_weakref_run_callbacks(run);
+    } else {
+        om_weakref *w;
+        while ((w = *weaklist_of(o)) != NULL)
+            unlink_ref(w);
     }
 }

@@ -1,0 +1,636 @@
+/*
+ * gc.c — the cycle collector: CPython's generational algorithm
+ * (Python/gc.c, InternalDocs/garbage_collector.md), written anew.
+ *
+ * Lists.  Every tracked container is on exactly one circular, doubly
+ * linked list of om_gc_head (types.h): a generation (0, 1, 2), the
+ * permanent generation (om_gc_freeze) or the garbage list.  An untracked
+ * object has next == 0.  Sentinels are list heads that are not objects.
+ *
+ * The header's bits (om_gc_head, blocks are 16-byte aligned):
+ *   prev, bit 0  OM_GC_FINALIZED   finalize has run (PEP 442), for ever
+ *   prev, bit 1  OM_GC_COLLECTING  in the set being collected
+ *   prev, >> 4   gc_refs           during a collection, while COLLECTING:
+ *                                  prev is not a pointer then
+ *   next, bit 0  OM_GC_UNREACHABLE on the tentatively-unreachable list
+ *                                  (only inside move_unreachable)
+ *
+ * A collection of generation g (collect):
+ *   1. merge generations 0..g into g: the "young" list;
+ *   2. update_refs: gc_refs = refcount, COLLECTING set;
+ *   3. subtract_refs: traverse each; a referent that is COLLECTING loses
+ *      one gc_ref.  gc_refs > 0 now means "referenced from outside";
+ *   4. move_unreachable: scan young; gc_refs == 0 goes tentatively to
+ *      unreachable; a reachable object's traverse pulls its referents back
+ *      (visit_reachable).  Reachable objects get their prev pointer back
+ *      and lose COLLECTING: the young list is a plain list again;
+ *   5. survivors move to generation g + 1;
+ *   6. unreachable objects whose type has no clear, and whatever they
+ *      reach, are uncollectable: they go to the garbage list;
+ *   7. weak references to the unreachable are cleared; callbacks run only
+ *      for weak references that are themselves reachable;
+ *   8. finalizers run, once per object ever;
+ *   9. if any ran, steps 2-4 again on the unreachable set: objects a
+ *      finalizer resurrected go to the old generation;
+ *  10. clear each one left (reference counting then frees them); one that
+ *      survives its clear goes to the old generation.
+ * No step recurses or allocates: traversals visit one level, lists are
+ * intrusive.  Objects freed during steps 7-10 unlink themselves from
+ * whichever list holds them (om_gc_untrack_dead, from object.c).
+ *
+ * Triggers: count[0] is tracked allocations minus deallocations; when it
+ * passes threshold 0 a collection becomes pending and runs at the next
+ * safe point (om_gc_poll, om_lock_yield).  CPython's rules pick the
+ * generation, including the 25% long-lived rule for full collections.
+ *
+ * Everything here runs under the runtime lock (or in a single thread);
+ * the collector's state is one static struct.
+ */
+#include <errno.h>
+#include <stdio.h>
+
+#include "internal.h"
+
+#define GC_COLLECTING ((uintptr_t)2)
+#define GC_UNREACHABLE ((uintptr_t)1)
+#define GC_REFS_SHIFT 4
+#define GC_MAX_CALLBACKS 16
+
+static struct {
+    om_gc_head gen[OM_GC_GENERATIONS];
+    om_gc_head permanent;
+    om_gc_head garbage;
+    long count[OM_GC_GENERATIONS];
+    long threshold[OM_GC_GENERATIONS];
+    size_t long_lived_total, long_lived_pending;
+    int ready, enabled, collecting, pending;
+    unsigned debug;
+    om_gc_gen_stats stats[OM_GC_GENERATIONS];
+    struct {
+        om_gc_callback fn;
+        void *arg;
+    } callbacks[GC_MAX_CALLBACKS];
+    int ncallbacks;
+} gc = {.threshold = {2000, 10, 10}, .enabled = 1};
+
+/* ---- list primitives -------------------------------------------------- */
+static inline om_gc_head *gc_next(const om_gc_head *g) { return (om_gc_head *)(g->next & ~GC_UNREACHABLE); }
+static inline om_gc_head *gc_prev(const om_gc_head *g) { return (om_gc_head *)(g->prev & ~OM_GC_FLAG_MASK); }
+static inline void gc_set_prev(om_gc_head *g, om_gc_head *p) {
+    g->prev = (g->prev & OM_GC_FLAG_MASK) | (uintptr_t)p;
+}
+static inline om_object *gc_obj(om_gc_head *g) { return (om_object *)(g + 1); }
+
+static inline void list_init(om_gc_head *l) {
+    l->next = (uintptr_t)l;
+    l->prev = (uintptr_t)l;
+}
+static inline int list_empty(const om_gc_head *l) { return gc_next(l) == l; }
+
+static inline void list_append(om_gc_head *g, om_gc_head *l) {
+    om_gc_head *last = gc_prev(l);
+    last->next = (uintptr_t)g;
+    gc_set_prev(g, last);
+    g->next = (uintptr_t)l;
+    l->prev = (uintptr_t)g;
+}
+
+static inline void list_remove(om_gc_head *g) {
+    om_gc_head *p = gc_prev(g), *n = gc_next(g);
+    p->next = (uintptr_t)n;
+    gc_set_prev(n, p);
+    g->next = 0;
+}
+
+static inline void list_move(om_gc_head *g, om_gc_head *to) {
+    om_gc_head *p = gc_prev(g), *n = gc_next(g);
+    p->next = (uintptr_t)n;
+    gc_set_prev(n, p);
+    list_append(g, to);
+}
+
+/* Append every element of from to to; from becomes empty. */
+static void list_merge(om_gc_head *from, om_gc_head *to) {
+    if (list_empty(from))
+        return;
+    om_gc_head *first = gc_next(from), *last = gc_prev(from), *tail = gc_prev(to);
+    tail->next = (uintptr_t)first;
+    gc_set_prev(first, tail);
+    last->next = (uintptr_t)to;
+    to->prev = (uintptr_t)last;
+    list_init(from);
+}
+
+static size_t list_size(const om_gc_head *l) {
+    size_t n = 0;
+    for (const om_gc_head *g = gc_next(l); g != l; g = gc_next(g))
+        n++;
+    return n;
+}
+
+static void gc_init(void) {
+    for (int i = 0; i < OM_GC_GENERATIONS; i++)
+        list_init(&gc.gen[i]);
+    list_init(&gc.permanent);
+    list_init(&gc.garbage);
+    gc.ready = 1;
+}
+
+static inline int is_gc(const om_object *o) {
+    return (o->type->flags & OM_TYPE_GC) && o->refcount < OM_IMMORTAL_REFCNT;
+}
+
+/* ---- tracking ----------------------------------------------------------- */
+void om_gc_track_new(om_object *o) {
+    if (om_unlikely(!gc.ready))
+        gc_init();
+    list_append(om_gc_head_of(o), &gc.gen[0]);
+    if (++gc.count[0] > gc.threshold[0] && gc.threshold[0] && gc.enabled && !gc.collecting)
+        gc.pending = 1;
+}
+
+void om_gc_untrack_dead(om_object *o) {
+    om_gc_head *g = om_gc_head_of(o);
+    if (g->next) {
+        list_remove(g);
+        g->prev &= OM_GC_FINALIZED;
+    }
+    if (gc.count[0] > 0)
+        gc.count[0]--;
+}
+
+int om_gc_track(om_object *o) {
+    if (!o || !(o->type->flags & OM_TYPE_GC) || o->refcount >= OM_IMMORTAL_REFCNT)
+        return EINVAL;
+    if (!om_gc_head_of(o)->next)
+        om_gc_track_new(o);
+    return 0;
+}
+
+int om_gc_untrack(om_object *o) {
+    if (!o || !(o->type->flags & OM_TYPE_GC))
+        return EINVAL;
+    om_gc_head *g = om_gc_head_of(o);
+    if (g->next) {
+        list_remove(g);
+        g->prev &= OM_GC_FINALIZED;
+    }
+    return 0;
+}
+
+int om_gc_is_tracked(const om_object *o) {
+    return (o->type->flags & OM_TYPE_GC) && o->type->state_.prefix && om_gc_head_of((om_object *)o)->next != 0;
+}
+
+int om_gc_is_finalized(const om_object *o) { return om_object_is_finalized((om_object *)o); }
+
+/* ---- the core: which objects are referenced only from inside ---------- */
+static inline uintptr_t gc_refs(const om_gc_head *g) { return g->prev >> GC_REFS_SHIFT; }
+
+/* gc_refs := refcount, COLLECTING set (prev stops being a pointer). */
+static size_t update_refs(om_gc_head *list) {
+    size_t n = 0;
+    for (om_gc_head *g = gc_next(list); g != list; g = gc_next(g)) {
+        g->prev = ((uintptr_t)gc_obj(g)->refcount << GC_REFS_SHIFT) | (g->prev & OM_GC_FINALIZED) | GC_COLLECTING;
+        n++;
+    }
+    return n;
+}
+
+static int visit_decref(om_object *c, void *arg) {
+    (void)arg;
+    if (is_gc(c)) {
+        om_gc_head *g = om_gc_head_of(c);
+        if (g->prev & GC_COLLECTING)
+            g->prev -= (uintptr_t)1 << GC_REFS_SHIFT;
+    }
+    return 0;
+}
+
+static void subtract_refs(om_gc_head *list) {
+    for (om_gc_head *g = gc_next(list); g != list; g = gc_next(g))
+        gc_obj(g)->type->traverse(gc_obj(g), visit_decref, NULL);
+}
+
+/* A reachable object's referent is reachable too. */
+static int visit_reachable(om_object *c, void *arg) {
+    om_gc_head *young = arg;
+    if (!is_gc(c))
+        return 0;
+    om_gc_head *g = om_gc_head_of(c);
+    if (!(g->prev & GC_COLLECTING))
+        return 0;
+    if (g->next & GC_UNREACHABLE) {
+        /* Scanned already and found at 0: take it back off the unreachable
+         * list (whose next links carry the mark) to young's tail, where the
+         * scan will reach it again. */
+        om_gc_head *p = gc_prev(g), *n = gc_next(g);
+        p->next = g->next;
+        gc_set_prev(n, p);
+        om_gc_head *last = gc_prev(young);
+        last->next = (uintptr_t)g;
+        g->next = (uintptr_t)young;
+        young->prev = (uintptr_t)g;
+        g->prev = ((uintptr_t)1 << GC_REFS_SHIFT) | (g->prev & OM_GC_FINALIZED) | GC_COLLECTING;
+    } else if (gc_refs(g) == 0) {
+        g->prev |= (uintptr_t)1 << GC_REFS_SHIFT;
+    }
+    return 0;
+}
+
+/* Split young (after update_refs and subtract_refs) into the reachable,
+ * left in young as a normal list without COLLECTING, and the unreachable,
+ * appended to unreachable with COLLECTING kept.  During the scan young is
+ * linked forward only (prev holds gc_refs) and young->prev is its tail;
+ * the unreachable list is doubly linked, its next links marked. */
+static void move_unreachable(om_gc_head *young, om_gc_head *unreachable) {
+    om_gc_head *prev = young;
+    om_gc_head *g = gc_next(young);
+    while (g != young) {
+        if (gc_refs(g) > 0) {
+            gc_obj(g)->type->traverse(gc_obj(g), visit_reachable, young);
+            g->prev = (uintptr_t)prev | (g->prev & OM_GC_FINALIZED);
+            prev = g;
+        } else {
+            prev->next = g->next;
+            om_gc_head *last = gc_prev(unreachable);
+            last->next = GC_UNREACHABLE | (uintptr_t)g;
+            gc_set_prev(g, last);
+            g->next = (uintptr_t)unreachable | GC_UNREACHABLE;
+            unreachable->prev = (uintptr_t)g;
+        }
+        g = (om_gc_head *)prev->next;
+    }
+    young->prev = (uintptr_t)prev;
+    /* The marks were for visit_reachable; drop them. */
+    unreachable->next &= ~GC_UNREACHABLE;
+    for (om_gc_head *u = gc_next(unreachable); u != unreachable; u = gc_next(u))
+        u->next &= ~GC_UNREACHABLE;
+}
+
+/* ---- what happens to the unreachable ------------------------------------ */
+static int visit_move_uncollectable(om_object *c, void *arg) {
+    if (is_gc(c)) {
+        om_gc_head *g = om_gc_head_of(c);
+        if (g->prev & GC_COLLECTING) {
+            g->prev &= ~GC_COLLECTING;
+            list_move(g, arg);
+        }
+    }
+    return 0;
+}
+
+/* Objects without clear cannot be freed; nor can what they reach. */
+static void move_uncollectable(om_gc_head *unreachable, om_gc_head *out) {
+    om_gc_head *g = gc_next(unreachable);
+    while (g != unreachable) {
+        om_gc_head *n = gc_next(g);
+        if (!gc_obj(g)->type->clear) {
+            g->prev &= ~GC_COLLECTING;
+            list_move(g, out);
+        }
+        g = n;
+    }
+    for (g = gc_next(out); g != out; g = gc_next(g))
+        gc_obj(g)->type->traverse(gc_obj(g), visit_move_uncollectable, out);
+}
+
+static int in_unreachable(om_object *o) {
+    return is_gc(o) && (om_gc_head_of(o)->prev & GC_COLLECTING);
+}
+
+/* Step 7: nobody may reach the unreachable through a weak reference. */
+static void handle_weakrefs(om_gc_head *unreachable) {
+    om_weakref *run = NULL, **tail = &run;
+    for (om_gc_head *g = gc_next(unreachable); g != unreachable; g = gc_next(g)) {
+        om_object *o = gc_obj(g);
+        if (o->type == &om_weakref_type)
+            om_weakref_gc_disarm(o);
+        if (o->type->weaklist_offset)
+            tail = om_weakref_gc_detach(o, in_unreachable, tail);
+    }
+    om_weakref_run_callbacks(run);
+}
+
+/* Step 8.  Returns how many finalizers ran. */
+static size_t finalize_garbage(om_gc_head *unreachable) {
+    om_gc_head seen;
+    size_t ran = 0;
+    list_init(&seen);
+    om_gc_head *g;
+    while ((g = gc_next(unreachable)) != unreachable) {
+        list_move(g, &seen);
+        om_object *o = gc_obj(g);
+        if (o->type->finalize && !(g->prev & OM_GC_FINALIZED)) {
+            g->prev |= OM_GC_FINALIZED;
+            om_incref(o);
+            o->type->finalize(o);
+            om_decref(o);
+            ran++;
+        }
+    }
+    list_merge(&seen, unreachable);
+    return ran;
+}
+
+/* Step 9: finalizers may have stored references to the unreachable. */
+static void handle_resurrected(om_gc_head *unreachable, om_gc_head *still, om_gc_head *old) {
+    update_refs(unreachable);
+    subtract_refs(unreachable);
+    move_unreachable(unreachable, still);
+    list_merge(unreachable, old);
+}
+
+static void report(const char *what, om_object *o) {
+    fprintf(stderr, "gc: %s <%s %p>\n", what, o->type->name ? o->type->name : "?", (void *)o);
+}
+
+/* Step 10 (with SAVEALL: everything to the garbage list instead). */
+static void delete_garbage(om_gc_head *list, om_gc_head *old) {
+    om_gc_head *g;
+    while ((g = gc_next(list)) != list) {
+        om_object *o = gc_obj(g);
+        if (gc.debug & OM_GC_DEBUG_SAVEALL) {
+            g->prev &= ~GC_COLLECTING;
+            list_move(g, &gc.garbage);
+            om_incref(o);
+            continue;
+        }
+        om_incref(o);
+        o->type->clear(o);
+        om_decref(o);
+        if (gc_next(list) == g) { /* survived its own clear: keep it */
+            g->prev &= ~GC_COLLECTING;
+            list_move(g, old);
+        }
+    }
+}
+
+static void run_callbacks(om_gc_phase phase, const om_gc_info *info) {
+    for (int i = 0; i < gc.ncallbacks; i++)
+        gc.callbacks[i].fn(phase, info, gc.callbacks[i].arg);
+}
+
+static long collect(int generation) {
+    if (om_unlikely(!gc.ready))
+        gc_init();
+    gc.collecting = 1;
+    gc.pending = 0;
+    om_gc_info info = {.generation = generation};
+    uint64_t t0 = om_os_now_ns();
+    if (gc.ncallbacks)
+        run_callbacks(OM_GC_START, &info);
+
+    if (generation + 1 < OM_GC_GENERATIONS)
+        gc.count[generation + 1]++;
+    for (int i = 0; i <= generation; i++)
+        gc.count[i] = 0;
+    for (int i = 0; i < generation; i++)
+        list_merge(&gc.gen[i], &gc.gen[generation]);
+    om_gc_head *young = &gc.gen[generation];
+    om_gc_head *old = generation + 1 < OM_GC_GENERATIONS ? &gc.gen[generation + 1] : young;
+
+    om_gc_head unreachable, uncollectable, still;
+    list_init(&unreachable);
+    list_init(&uncollectable);
+    list_init(&still);
+    info.examined = update_refs(young);
+    subtract_refs(young);
+    move_unreachable(young, &unreachable);
+    if (generation == OM_GC_GENERATIONS - 2)
+        gc.long_lived_pending += list_size(young);
+    if (young != old)
+        list_merge(young, old);
+
+    size_t found = list_size(&unreachable);
+    move_uncollectable(&unreachable, &uncollectable);
+    if (gc.debug & OM_GC_DEBUG_COLLECTABLE)
+        for (om_gc_head *g = gc_next(&unreachable); g != &unreachable; g = gc_next(g))
+            report("collectable", gc_obj(g));
+    handle_weakrefs(&unreachable);
+    if (finalize_garbage(&unreachable)) {
+        handle_resurrected(&unreachable, &still, old);
+    } else {
+        list_merge(&unreachable, &still);
+    }
+    delete_garbage(&still, old);
+
+    size_t n_uncollectable = 0;
+    om_gc_head *g;
+    while ((g = gc_next(&uncollectable)) != &uncollectable) {
+        if (gc.debug & OM_GC_DEBUG_UNCOLLECTABLE)
+            report("uncollectable", gc_obj(g));
+        list_move(g, &gc.garbage);
+        om_incref(gc_obj(g));
+        n_uncollectable++;
+    }
+    long collected = (long)(found - n_uncollectable);
+
+    if (generation == OM_GC_GENERATIONS - 1) {
+        om_freelists_clear();
+        gc.long_lived_pending = 0;
+        gc.long_lived_total = list_size(&gc.gen[generation]);
+    }
+    uint64_t dt = om_os_now_ns() - t0;
+    om_gc_gen_stats *st = &gc.stats[generation];
+    st->collections++;
+    st->collected += (uint64_t)collected;
+    st->uncollectable += n_uncollectable;
+    st->total_ns += dt;
+    if (gc.debug & OM_GC_DEBUG_STATS)
+        fprintf(stderr, "gc: generation %d: %llu examined, %ld unreachable, %zu uncollectable, %.3f ms\n",
+                generation, (unsigned long long)info.examined, collected + (long)n_uncollectable,
+                n_uncollectable, (double)dt / 1e6);
+    info.collected = collected;
+    info.uncollectable = (long)n_uncollectable;
+    info.duration_ns = dt;
+    if (gc.ncallbacks)
+        run_callbacks(OM_GC_STOP, &info);
+    gc.collecting = 0;
+    return collected + (long)n_uncollectable;
+}
+
+long om_gc_collect(int generation) {
+    if (generation == -1)
+        generation = OM_GC_GENERATIONS - 1;
+    if (generation < 0 || generation >= OM_GC_GENERATIONS) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (gc.collecting) {
+        errno = EBUSY;
+        return -1;
+    }
+    return collect(generation);
+}
+
+long om_gc_poll(void) {
+    if (om_likely(!gc.pending) || gc.collecting)
+        return 0;
+    gc.pending = 0;
+    if (!gc.enabled)
+        return 0;
+    for (int i = OM_GC_GENERATIONS - 1; i >= 0; i--) {
+        if (gc.count[i] > gc.threshold[i]) {
+            /* A full collection only when a quarter of the long-lived
+             * objects are new since the last one: amortised linear. */
+            if (i == OM_GC_GENERATIONS - 1 && gc.long_lived_pending < gc.long_lived_total / 4)
+                continue;
+            return collect(i);
+        }
+    }
+    return 0;
+}
+
+int om_gc_pending(void) { return gc.pending; }
+
+/* ---- the gc module's knobs ---------------------------------------------- */
+void om_gc_enable(void) { gc.enabled = 1; }
+void om_gc_disable(void) { gc.enabled = 0; }
+int om_gc_isenabled(void) { return gc.enabled; }
+
+void om_gc_set_threshold(long t0, long t1, long t2) {
+    gc.threshold[0] = t0 < 0 ? 0 : t0;
+    gc.threshold[1] = t1 < 0 ? 0 : t1;
+    gc.threshold[2] = t2 < 0 ? 0 : t2;
+}
+
+void om_gc_get_threshold(long out[OM_GC_GENERATIONS]) {
+    for (int i = 0; i < OM_GC_GENERATIONS; i++)
+        out[i] = gc.threshold[i];
+}
+
+void om_gc_get_count(long out[OM_GC_GENERATIONS]) {
+    for (int i = 0; i < OM_GC_GENERATIONS; i++)
+        out[i] = gc.count[i];
+}
+
+void om_gc_get_stats(om_gc_gen_stats out[OM_GC_GENERATIONS]) {
+    for (int i = 0; i < OM_GC_GENERATIONS; i++)
+        out[i] = gc.stats[i];
+}
+
+int om_gc_callback_add(om_gc_callback fn, void *arg) {
+    if (!fn)
+        return EINVAL;
+    if (gc.ncallbacks == GC_MAX_CALLBACKS)
+        return ENOMEM;
+    gc.callbacks[gc.ncallbacks].fn = fn;
+    gc.callbacks[gc.ncallbacks].arg = arg;
+    gc.ncallbacks++;
+    return 0;
+}
+
+int om_gc_callback_remove(om_gc_callback fn, void *arg) {
+    for (int i = 0; i < gc.ncallbacks; i++) {
+        if (gc.callbacks[i].fn == fn && gc.callbacks[i].arg == arg) {
+            for (int j = i + 1; j < gc.ncallbacks; j++)
+                gc.callbacks[j - 1] = gc.callbacks[j];
+            gc.ncallbacks--;
+            return 0;
+        }
+    }
+    return ENOENT;
+}
+
+void om_gc_freeze(void) {
+    if (om_unlikely(!gc.ready))
+        gc_init();
+    for (int i = 0; i < OM_GC_GENERATIONS; i++) {
+        list_merge(&gc.gen[i], &gc.permanent);
+        gc.count[i] = 0;
+    }
+}
+
+void om_gc_unfreeze(void) {
+    if (om_unlikely(!gc.ready))
+        gc_init();
+    list_merge(&gc.permanent, &gc.gen[OM_GC_GENERATIONS - 1]);
+}
+
+size_t om_gc_get_freeze_count(void) { return gc.ready ? list_size(&gc.permanent) : 0; }
+
+size_t om_gc_count_objects(int generation) {
+    if (!gc.ready || generation < -1 || generation >= OM_GC_GENERATIONS)
+        return 0;
+    if (generation >= 0)
+        return list_size(&gc.gen[generation]);
+    size_t n = 0;
+    for (int i = 0; i < OM_GC_GENERATIONS; i++)
+        n += list_size(&gc.gen[i]);
+    return n;
+}
+
+/* ---- introspection -------------------------------------------------------- */
+static int visit_list(om_gc_head *l, om_visit_fn visit, void *arg) {
+    for (om_gc_head *g = gc_next(l); g != l; g = gc_next(g)) {
+        int r = visit(gc_obj(g), arg);
+        if (r)
+            return r;
+    }
+    return 0;
+}
+
+int om_gc_get_objects(int generation, om_visit_fn visit, void *arg) {
+    if (!gc.ready || generation < -1 || generation >= OM_GC_GENERATIONS)
+        return 0;
+    if (generation >= 0)
+        return visit_list(&gc.gen[generation], visit, arg);
+    for (int i = 0; i < OM_GC_GENERATIONS; i++) {
+        int r = visit_list(&gc.gen[i], visit, arg);
+        if (r)
+            return r;
+    }
+    return 0;
+}
+
+struct referrer_search {
+    om_object *target;
+    int found;
+};
+
+static int visit_is_target(om_object *c, void *arg) {
+    struct referrer_search *s = arg;
+    if (c == s->target)
+        s->found = 1;
+    return s->found;
+}
+
+int om_gc_get_referrers(om_object *target, om_visit_fn visit, void *arg) {
+    if (!gc.ready)
+        return 0;
+    for (int i = 0; i < OM_GC_GENERATIONS; i++) {
+        for (om_gc_head *g = gc_next(&gc.gen[i]); g != &gc.gen[i]; g = gc_next(g)) {
+            struct referrer_search s = {target, 0};
+            gc_obj(g)->type->traverse(gc_obj(g), visit_is_target, &s);
+            if (s.found) {
+                int r = visit(gc_obj(g), arg);
+                if (r)
+                    return r;
+            }
+        }
+    }
+    return 0;
+}
+
+int om_gc_get_referents(om_object *o, om_visit_fn visit, void *arg) { return om_traverse(o, visit, arg); }
+
+void om_gc_set_debug(unsigned flags) { gc.debug = flags; }
+unsigned om_gc_get_debug(void) { return gc.debug; }
+
+size_t om_gc_garbage_count(void) { return gc.ready ? list_size(&gc.garbage) : 0; }
+
+int om_gc_garbage_visit(om_visit_fn visit, void *arg) { return gc.ready ? visit_list(&gc.garbage, visit, arg) : 0; }
+
+size_t om_gc_garbage_clear(void) {
+    if (!gc.ready)
+        return 0;
+    size_t n = 0;
+    om_gc_head *g;
+    while ((g = gc_next(&gc.garbage)) != &gc.garbage) {
+        list_move(g, &gc.gen[OM_GC_GENERATIONS - 1]);
+        om_decref(gc_obj(g));
+        n++;
+    }
+    return n;
+}
