@@ -553,7 +553,8 @@ typedef struct om_weakref om_weakref;
 typedef void (*om_weakref_callback)(om_weakref *ref, om_object *data);
 
 /* A new weak reference to referent.  callback may be NULL; data (may be
- * NULL) is kept alive by the weak reference until it dies.  Without a
+ * NULL) is kept alive by the weak reference until its callback has run or
+ * the weak reference dies.  Without a
  * callback, an existing callback-less reference is shared (as CPython).
  * NULL with errno EINVAL (referent cannot be weakly referenced, or is
  * dead) or ENOMEM. */

@@ -72,8 +72,10 @@ OM_NO_TSAN int om_describe(const void *p, om_block_info *out) {
  * checked object functions: a dead object whose block went back. */
 OM_NO_TSAN int om_block_is_free(const void *p) {
     om_block_info bi;
-    if (om_describe(p, &bi) != 0 || bi.kind == OM_BLOCK_LARGE || bi.kind == OM_BLOCK_FOREIGN)
+    if (om_describe(p, &bi) != 0 || bi.kind == OM_BLOCK_FOREIGN)
         return 0;
+    if (bi.kind == OM_BLOCK_LARGE) /* a cached mapping is a freed block */
+        return bi.pool_state == OM_POOL_EMPTY;
     if (bi.pool_state == OM_POOL_EMPTY && !bi.block_size)
         return 1;
     if (bi.block != p)

@@ -20,6 +20,7 @@
  */
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/mman.h>
 
 #include "internal.h"
 
@@ -56,6 +57,13 @@ size_t om_graveyard_flush(void) {
     return n;
 }
 
+/* 1 if the header at o can be read (its pages are mapped). */
+static int readable(const om_object *o) {
+    uintptr_t page = (uintptr_t)o & ~(uintptr_t)4095, end = (uintptr_t)(o + 1);
+    unsigned char vec[2];
+    return mincore((void *)page, end - page, vec) == 0;
+}
+
 /* 0 if the operation may go on, 1 if it must not count (immortal), -1 if
  * an error was reported. */
 static int check(om_object *o, const char *op, const char *file, int line, int is_decref) {
@@ -70,14 +78,24 @@ static int check(om_object *o, const char *op, const char *file, int line, int i
         om_report_object(OM_ERR_LOCK, op, o, NULL, detail);
         return -1;
     }
-    if (o->refcount >= OM_IMMORTAL_REFCNT)
-        return 1;
+    /* Never read o before knowing it is readable: a freed large object's
+     * mapping may be gone. */
     om_block_info bi;
     if (om_describe(o, &bi) != 0 || !bi.block) {
+        if (!readable(o)) {
+            snprintf(detail, sizeof detail, "unmapped memory, not an object (a freed large object?) (at %s:%d)",
+                     file, line);
+            om_report_object(OM_ERR_BAD_OBJECT, op, o, NULL, detail);
+            return -1;
+        }
+        if (o->refcount >= OM_IMMORTAL_REFCNT) /* a static object */
+            return 1;
         snprintf(detail, sizeof detail, "not in objmem's heap and not immortal (at %s:%d)", file, line);
         om_report_object(OM_ERR_BAD_OBJECT, op, o, NULL, detail);
         return -1;
     }
+    if (o->refcount >= OM_IMMORTAL_REFCNT)
+        return 1;
     size_t offset = (size_t)((char *)o - (char *)bi.block);
     if (offset != 0 && offset != sizeof(om_gc_head)) {
         snprintf(detail, sizeof detail, "%zu bytes inside block %p, not an object's start (at %s:%d)", offset,

@@ -21,7 +21,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include "objmem.h"
+#include "examples.h"
 #include "check.h"
 #include "testutil.h"
 
@@ -115,6 +118,71 @@ static void case_realloc_foreign(void)
     printf("om_realloc returned %p\n", q);
 }
 
+/* ---- the object layer: the checked reference counts (what OM_DEBUG's
+ * om_incref/om_decref call) name the operation and the object's type */
+
+/* A float parked on its free list, decref'd again. */
+static void case_decref_dead_float(void)
+{
+    om_object *f = ex_float_new(1.5);
+    om_decref_checked(f, __FILE__, __LINE__);
+    announce(f);
+    om_decref_checked(f, __FILE__, __LINE__);
+}
+
+/* A list whose count is already 0 (a missing incref). */
+static void case_decref_below_zero(void)
+{
+    om_object *l = ex_list_new(0);
+    l->refcount = 0;
+    announce(l);
+    om_decref_checked(l, __FILE__, __LINE__);
+}
+
+/* Checked mode keeps the type of an object given back to the allocator. */
+static void case_incref_freed_dict_checked(void)
+{
+    om_option_set(OM_OPTION_CHECKED, 1);
+    om_object *d = ex_dict_new();
+    om_decref_checked(d, __FILE__, __LINE__);
+    announce(d);
+    om_incref_checked(d, __FILE__, __LINE__);
+}
+
+static void case_incref_not_object(void)
+{
+    _Alignas(16) ex_float fake;
+    memset(&fake, 0, sizeof fake);
+    fake.ob.refcount = 1;
+    fake.ob.type = &ex_float_type;
+    announce(&fake);
+    om_incref_checked(&fake.ob, __FILE__, __LINE__);
+}
+
+static void *take_and_drop_lock(void *arg)
+{
+    om_lock_acquire();
+    om_lock_release();
+    return arg;
+}
+
+/* Another thread has used the runtime lock: objects need it now. */
+static void case_incref_without_lock(void)
+{
+    om_object *s = ex_str_from("unlocked");
+    pthread_t t;
+    if (pthread_create(&t, NULL, take_and_drop_lock, NULL) != 0 || pthread_join(t, NULL) != 0)
+        abort();
+    announce(s);
+    om_incref_checked(s, __FILE__, __LINE__);
+}
+
+static void case_lock_release_unheld(void)
+{
+    announce(NULL);
+    om_lock_release();
+}
+
 typedef struct death_case {
     const char *name;
     void (*fn)(void);
@@ -133,6 +201,12 @@ static const death_case cases[] = {
     { "double_free_medium", case_double_free_medium, OM_ERR_DOUBLE_FREE, "om_free" },
     { "double_free_large", case_double_free_large, OM_ERR_DOUBLE_FREE, "om_free" },
     { "realloc_foreign", case_realloc_foreign, OM_ERR_FOREIGN_POINTER, "om_realloc" },
+    { "decref_dead_float", case_decref_dead_float, OM_ERR_USE_AFTER_FREE, "om_decref" },
+    { "decref_below_zero", case_decref_below_zero, OM_ERR_REFCOUNT, "om_decref" },
+    { "incref_freed_dict_checked", case_incref_freed_dict_checked, OM_ERR_USE_AFTER_FREE, "om_incref" },
+    { "incref_not_object", case_incref_not_object, OM_ERR_BAD_OBJECT, "om_incref" },
+    { "incref_without_lock", case_incref_without_lock, OM_ERR_LOCK, "om_incref" },
+    { "lock_release_unheld", case_lock_release_unheld, OM_ERR_LOCK, "om_lock_release" },
 };
 
 static int read_all(int fd, char *buf, size_t cap)
