@@ -54,12 +54,20 @@ static void list_release(om_object *self) {
     l->cap = 0;
 }
 
+/* The collector's fast path: items[0, len) is one array. */
+static om_object *const *list_refs(om_object *self, size_t *count) {
+    ex_list *l = (ex_list *)self;
+    *count = l->len;
+    return l->items;
+}
+
 om_type ex_list_type = {
     .name = "list",
     .size = sizeof(ex_list),
     .flags = OM_TYPE_GC,
     .weaklist_offset = offsetof(ex_list, weaklist),
     .traverse = list_traverse,
+    .refs = list_refs,
     .clear = list_clear,
     .release = list_release,
     .freelist_limit = 80,

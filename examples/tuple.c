@@ -38,6 +38,13 @@ static void tuple_clear(om_object *self) {
         om_clear_ref(&t->items[i]);
 }
 
+/* The collector's fast path: the items are one array. */
+static om_object *const *tuple_refs(om_object *self, size_t *count) {
+    ex_tuple *t = (ex_tuple *)self;
+    *count = (size_t)t->ob.nitems;
+    return t->items;
+}
+
 om_type ex_tuple_type = {
     .name = "tuple",
     .size = offsetof(ex_tuple, items),
@@ -45,6 +52,7 @@ om_type ex_tuple_type = {
     .flags = OM_TYPE_GC,
     .traverse = tuple_traverse,
     .clear = tuple_clear,
+    .refs = tuple_refs,
 };
 
 om_object *ex_tuple_new(size_t n) {

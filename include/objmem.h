@@ -403,6 +403,13 @@ typedef void (*om_finalize_fn)(om_object *self);
 /* Free what the object owns that is not an object (buffers, handles).
  * Runs after clear, just before the memory is released or parked. */
 typedef void (*om_release_fn)(om_object *self);
+/* Optional fast path for the cycle collector: a type whose references are
+ * one contiguous array (a tuple's items, a list's buffer, a node's slots)
+ * returns it and its length (NULL entries allowed); the collector then
+ * walks it inline instead of calling visit once per reference.  Such a
+ * type still provides traverse (the contract: both report the same
+ * references). */
+typedef om_object *const *(*om_refs_fn)(om_object *self, size_t *count);
 
 enum {
     OM_TYPE_GC = 1u << 0        /* container: may be part of a reference cycle */
@@ -440,6 +447,7 @@ struct om_type {
     om_clear_fn clear;         /* required if instances hold references */
     om_finalize_fn finalize;   /* optional */
     om_release_fn release;     /* optional */
+    om_refs_fn refs;           /* optional, OM_TYPE_GC types only */
     /* Object-specific allocator: how many freed instances to keep for
      * reuse (CPython: float 100, list 80).  Fixed-size types only. */
     unsigned freelist_limit;

@@ -198,7 +198,7 @@ static size_t update_refs(om_gc_head *list) {
     return n;
 }
 
-static int visit_decref(om_object *c, void *arg) {
+static inline int visit_decref(om_object *c, void *arg) {
     (void)arg;
     if (is_gc(c)) {
         om_gc_head *g = om_gc_head_of(c);
@@ -208,45 +208,8 @@ static int visit_decref(om_object *c, void *arg) {
     return 0;
 }
 
-/* Prefetching.  The passes that traverse (subtract_refs, move_unreachable)
- * touch each referent's header: on a large heap, a cache miss per edge,
- * taken one after the other.  A cursor GC_AHEAD objects ahead of the scan
- * traverses early with visit_prefetch, so those misses overlap; the object
- * headers themselves come in order (the lists follow allocation order). */
-#define GC_AHEAD 8
-
-static int visit_prefetch(om_object *c, void *arg) {
-    (void)arg;
-    __builtin_prefetch((char *)c - sizeof(om_gc_head), 1);
-    __builtin_prefetch(c, 1);
-    return 0;
-}
-
-static inline om_gc_head *ahead_step(om_gc_head *ahead, om_gc_head *end) {
-    if (!ahead)
-        return NULL;
-    gc_obj(ahead)->type->traverse(gc_obj(ahead), visit_prefetch, NULL);
-    ahead = gc_next(ahead);
-    return ahead == end ? NULL : ahead;
-}
-
-static inline om_gc_head *ahead_start(om_gc_head *list) {
-    om_gc_head *ahead = gc_next(list);
-    for (int i = 0; i < GC_AHEAD && ahead != list; i++)
-        ahead = gc_next(ahead);
-    return ahead == list ? NULL : ahead;
-}
-
-static void subtract_refs(om_gc_head *list) {
-    om_gc_head *ahead = ahead_start(list);
-    for (om_gc_head *g = gc_next(list); g != list; g = gc_next(g)) {
-        ahead = ahead_step(ahead, list);
-        gc_obj(g)->type->traverse(gc_obj(g), visit_decref, NULL);
-    }
-}
-
 /* A reachable object's referent is reachable too. */
-static int visit_reachable(om_object *c, void *arg) {
+static inline int visit_reachable(om_object *c, void *arg) {
     om_gc_head *young = arg;
     if (!is_gc(c))
         return 0;
@@ -272,6 +235,71 @@ static int visit_reachable(om_object *c, void *arg) {
     return 0;
 }
 
+static inline int visit_prefetch(om_object *c, void *arg) {
+    (void)arg;
+    __builtin_prefetch((char *)c - sizeof(om_gc_head), 1);
+    __builtin_prefetch(c, 1);
+    return 0;
+}
+
+/* Apply one of the visits above to each reference of o: inline over the
+ * type's refs array when it has one (no call per reference), else through
+ * its traverse.  Specialised per op by always_inline. */
+enum { OP_DECREF, OP_REACHABLE, OP_PREFETCH };
+
+static inline __attribute__((always_inline)) void for_children(int op, om_object *o, om_gc_head *young) {
+    const om_type *t = o->type;
+    if (t->refs) {
+        size_t n;
+        om_object *const *a = t->refs(o, &n);
+        for (size_t i = 0; i < n; i++) {
+            om_object *c = a[i];
+            if (!c)
+                continue;
+            if (op == OP_DECREF)
+                visit_decref(c, NULL);
+            else if (op == OP_REACHABLE)
+                visit_reachable(c, young);
+            else
+                visit_prefetch(c, NULL);
+        }
+    } else {
+        t->traverse(o, op == OP_DECREF ? visit_decref : op == OP_REACHABLE ? visit_reachable : visit_prefetch,
+                    young);
+    }
+}
+
+/* Prefetching.  The passes that traverse (subtract_refs, move_unreachable,
+ * delete_garbage) touch each referent's header: on a large heap, a cache
+ * miss per edge, taken one after the other.  A cursor GC_AHEAD objects
+ * ahead of the scan visits early with visit_prefetch, so those misses
+ * overlap; the objects themselves come in order (lists follow allocation
+ * order, which the hardware prefetcher follows). */
+#define GC_AHEAD 8
+
+static inline om_gc_head *ahead_step(om_gc_head *ahead, om_gc_head *end) {
+    if (!ahead)
+        return NULL;
+    for_children(OP_PREFETCH, gc_obj(ahead), NULL);
+    ahead = gc_next(ahead);
+    return ahead == end ? NULL : ahead;
+}
+
+static inline om_gc_head *ahead_start(om_gc_head *list) {
+    om_gc_head *ahead = gc_next(list);
+    for (int i = 0; i < GC_AHEAD && ahead != list; i++)
+        ahead = gc_next(ahead);
+    return ahead == list ? NULL : ahead;
+}
+
+static void subtract_refs(om_gc_head *list) {
+    om_gc_head *ahead = ahead_start(list);
+    for (om_gc_head *g = gc_next(list); g != list; g = gc_next(g)) {
+        ahead = ahead_step(ahead, list);
+        for_children(OP_DECREF, gc_obj(g), NULL);
+    }
+}
+
 /* Split young (after update_refs and subtract_refs) into the reachable,
  * left in young as a normal list without COLLECTING, and the unreachable,
  * appended to unreachable with COLLECTING kept; returns how many are
@@ -287,7 +315,7 @@ static size_t move_unreachable(om_gc_head *young, om_gc_head *unreachable) {
     while (g != young) {
         ahead = ahead_step(ahead, young);
         if (gc_refs(g) > 0) {
-            gc_obj(g)->type->traverse(gc_obj(g), visit_reachable, young);
+            for_children(OP_REACHABLE, gc_obj(g), young);
             g->prev = (uintptr_t)prev | (g->prev & OM_GC_FINALIZED);
             prev = g;
         } else {
@@ -409,26 +437,62 @@ static void report(const char *what, om_object *o) {
 }
 
 /* Step 10 (with SAVEALL: everything to the garbage list instead).
- * Returns how many survived their clear (they join the old generation). */
+ * Returns how many survived their clear (they join the old generation).
+ *
+ * Three sequential passes instead of CPython's "clear the first, see if it
+ * died": (1) hold every object and take it off the lists, chaining them
+ * through their headers' prev words; (2) clear each (nothing dies: we hold
+ * them all; references to objects outside the set may die, but no such
+ * object can reach the set, or the set would not be unreachable); (3) drop
+ * our references: each dies in turn, with nothing left to cascade.  So no
+ * object is unlinked from the middle of a list at a random place, and
+ * pass 2 can prefetch ahead. */
 static size_t delete_garbage(om_gc_head *list, om_gc_head *old) {
-    size_t kept = 0;
     om_gc_head *g;
-    while ((g = gc_next(list)) != list) {
-        om_object *o = gc_obj(g);
-        if (gc.debug & OM_GC_DEBUG_SAVEALL) {
+    if (gc.debug & OM_GC_DEBUG_SAVEALL) {
+        while ((g = gc_next(list)) != list) {
             g->prev &= ~GC_COLLECTING;
             list_move(g, &gc.garbage);
-            om_incref(o);
-            continue;
+            om_incref(gc_obj(g));
         }
-        om_incref(o);
+        return 0;
+    }
+    om_gc_head *first = NULL, **tail = &first;
+    for (g = gc_next(list); g != list;) {
+        om_gc_head *n = gc_next(g);
+        gc_obj(g)->refcount++;
+        g->next = 0;
+        *tail = g;
+        tail = (om_gc_head **)&g->prev; /* flags restored in pass 3 */
+        g = n;
+    }
+    *tail = NULL;
+    list_init(list);
+    /* prev words now hold plain links; FINALIZED was set on every object
+     * that had a finalizer (finalize_garbage ran first), so it is rebuilt
+     * from the type. */
+    om_gc_head *ahead = first;
+    for (int i = 0; i < GC_AHEAD && ahead; i++)
+        ahead = (om_gc_head *)ahead->prev;
+    for (g = first; g; g = (om_gc_head *)g->prev) {
+        if (ahead) {
+            for_children(OP_PREFETCH, gc_obj(ahead), NULL);
+            ahead = (om_gc_head *)ahead->prev;
+        }
+        om_object *o = gc_obj(g);
         o->type->clear(o);
-        om_decref(o);
-        if (gc_next(list) == g) { /* survived its own clear: keep it */
-            g->prev &= ~GC_COLLECTING;
-            list_move(g, old);
+    }
+    size_t kept = 0;
+    for (g = first; g;) {
+        om_gc_head *n = (om_gc_head *)g->prev;
+        om_object *o = gc_obj(g);
+        g->prev = o->type->finalize ? OM_GC_FINALIZED : 0;
+        if (o->refcount > 1) { /* someone kept it: back on a list */
+            list_append(g, old);
             kept++;
         }
+        om_decref(o);
+        g = n;
     }
     return kept;
 }
