@@ -187,7 +187,10 @@ typedef struct om_fast_state {
  * loop: the count holds ~next, see om_dead_link).
  */
 typedef struct om_gc_head {
-    uintptr_t next;
+    /* 16-byte aligned, so that prev's low four bits are free for flags
+     * even when the head is a list sentinel (static or on the stack),
+     * not a block start. */
+    _Alignas(16) uintptr_t next;
     uintptr_t prev;              /* pointer | OM_GC_* flags */
 } om_gc_head;
 

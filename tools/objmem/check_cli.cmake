@@ -199,6 +199,132 @@ function(check_objects doc)
   endif()
 endfunction()
 
+# The cycle collector chapter: a cycle that counting keeps alive, found and
+# freed by a young collection; survivors move up a generation; a due
+# collection waits for om_gc_poll; weak reference callback, finalizers,
+# clear in that order; the collector left as found.  Times: present only.
+function(check_gc doc)
+  json_get(gc "${doc}" gc)
+  foreach(pair "lock_held;ON" "lock_held_after;OFF" "enabled;ON" "callback_add;0"
+               "callback_remove;0" "collector_as_found;ON")
+    list(GET pair 0 key)
+    list(GET pair 1 want)
+    json_get(got "${gc}" ${key})
+    expect("gc ${key}" "${got}" "${want}")
+  endforeach()
+
+  # 1. the cycle: both counts stay at 1, both lists stay alive and tracked
+  json_get(steps "${gc}" cycle steps)
+  string(JSON n LENGTH "${steps}")
+  math(EXPR last "${n} - 1")
+  json_type(type "${steps}" 0 b_refcount)
+  expect("b's count before b exists" "${type}" NULL)
+  json_get(counts "${steps}" 0 a_refcount)
+  string(APPEND counts " ")
+  foreach(i RANGE 1 ${last})
+    json_get(a "${steps}" ${i} a_refcount)
+    json_get(b "${steps}" ${i} b_refcount)
+    string(APPEND counts "${a}/${b} ")
+  endforeach()
+  expect("reference counts of a/b through the cycle" "${counts}" "1 2/1 2/2 1/2 1/1 ")
+  json_get(before "${gc}" cycle lists_live_before)
+  json_get(after "${gc}" cycle lists_live_after)
+  expect_delta("live lists after del a, b" ${before} ${after} 2)
+  json_get(tracked "${gc}" cycle a_tracked)
+  expect("om_gc_is_tracked(a)" "${tracked}" ON)
+  json_get(tracked "${gc}" cycle b_tracked)
+  expect("om_gc_is_tracked(b)" "${tracked}" ON)
+
+  # 2. the young collection finds and frees them
+  json_get(found "${gc}" collect returned)
+  expect("om_gc_collect(0) on the cycle returned" "${found}" 2)
+  json_get(phase "${gc}" collect callbacks 0 phase)
+  expect("first callback" "${phase}" start)
+  json_get(phase "${gc}" collect callbacks 1 phase)
+  expect("second callback" "${phase}" stop)
+  json_get(collected "${gc}" collect callbacks 1 collected)
+  expect("collected (callback)" "${collected}" 2)
+  json_get(c0_start "${gc}" collect moments 0 count0)
+  json_get(c0_before "${gc}" collect moments 1 count0)
+  json_get(c0_after "${gc}" collect moments 2 count0)
+  expect_delta("count[0] after making the cycle" ${c0_start} ${c0_before} 2)
+  expect("count[0] after the young collection" "${c0_after}" 0)
+  json_get(c1_before "${gc}" collect moments 1 count1)
+  json_get(c1_after "${gc}" collect moments 2 count1)
+  expect_delta("count[1] after the young collection" ${c1_before} ${c1_after} 1)
+  json_get(lists_start "${gc}" collect moments 0 lists_live)
+  json_get(lists_after "${gc}" collect moments 2 lists_live)
+  expect("live lists after the collection" "${lists_after}" "${lists_start}")
+  json_get(runs_before "${gc}" collect stats 0 collections)
+  json_get(runs_after "${gc}" collect stats 3 collections)
+  expect_delta("generation 0 collections (om_gc_get_stats)" ${runs_before} ${runs_after} 1)
+  json_get(coll_before "${gc}" collect stats 0 collected)
+  json_get(coll_after "${gc}" collect stats 3 collected)
+  expect_delta("generation 0 collected (om_gc_get_stats)" ${coll_before} ${coll_after} 2)
+
+  # 3. generations, thresholds, the safe point
+  json_get(young0 "${gc}" generations moments 0 gen0)
+  json_get(old0 "${gc}" generations moments 0 gen1)
+  json_get(young1 "${gc}" generations moments 1 gen0)
+  json_get(old1 "${gc}" generations moments 1 gen1)
+  expect("live containers made" "${young0}" 4)
+  expect("generation 0 after a young collection" "${young1}" 0)
+  expect_delta("generation 1 after a young collection" ${old0} ${old1} ${young0})
+  foreach(pair "threshold0;2000" "threshold1;10" "threshold2;10")
+    list(GET pair 0 key)
+    list(GET pair 1 want)
+    json_get(got "${gc}" generations ${key})
+    expect("gc ${key}" "${got}" "${want}")
+  endforeach()
+  json_get(count "${gc}" generations poll moments 0 count0)
+  if(NOT count GREATER 2000)
+    message(FATAL_ERROR "count[0] ${count} did not pass threshold 0 before the poll")
+  endif()
+  foreach(pair "collections_during_allocation;0" "callbacks_during_allocation;0"
+               "poll_collections;1" "poll_returned;0" "poll_again_returned;0"
+               "poll_again_callbacks;0")
+    list(GET pair 0 key)
+    list(GET pair 1 want)
+    json_get(got "${gc}" generations poll ${key})
+    expect("gc poll ${key}" "${got}" "${want}")
+  endforeach()
+  json_get(count "${gc}" generations poll moments 1 count0)
+  expect("count[0] after om_gc_poll()" "${count}" 0)
+
+  # 4. weak reference callback -> finalizers -> clear (and release)
+  json_get(events "${gc}" order events)
+  string(JSON n LENGTH "${events}")
+  math(EXPR last "${n} - 1")
+  set(calls "")
+  foreach(i RANGE ${last})
+    json_get(call "${events}" ${i} call)
+    string(APPEND calls "${call} ")
+  endforeach()
+  if(NOT calls MATCHES "^callback finalize finalize clear (clear |release )*$")
+    message(FATAL_ERROR "order of the collector's calls: got '${calls}'")
+  endif()
+  string(REGEX MATCHALL "release" releases "${calls}")
+  list(LENGTH releases releases)
+  expect("objects of the finalizer cycle released" "${releases}" 2)
+  json_get(note "${gc}" order events 0 note)
+  expect("om_weakref_get in the callback" "${note}" "om_weakref_get(r) = NULL")
+  json_get(found "${gc}" order returned)
+  expect("om_gc_collect(0) on the finalizer cycle returned" "${found}" 2)
+  json_get(live "${gc}" order nodes_live)
+  expect("nodes alive after the collection" "${live}" 0)
+
+  # 5. the timed run: numbers present, values machine-dependent
+  json_get(objects "${gc}" timed objects)
+  json_get(found "${gc}" timed returned)
+  expect("om_gc_collect(0) on the ring returned" "${found}" "${objects}")
+  json_get(live "${gc}" timed lists_live_after)
+  expect("ring lists alive after the collection" "${live}" 0)
+  foreach(key duration_ns ns_per_object)
+    json_type(type "${gc}" timed ${key})
+    expect("type of timed ${key}" "${type}" NUMBER)
+  endforeach()
+endfunction()
+
 # The text tour: the objects chapter's claims as a learner reads them.
 function(check_tour_text out)
   foreach(re "[0-9]+\\. Objects: counted, freed at zero, reused"
@@ -208,6 +334,20 @@ function(check_tour_text out)
              "live counts back where they began +yes"
              "del l\n +-> callback\\(r, 'shopping list'\\) runs: om_weakref_get\\(r\\) = NULL"
              "om_weakref_get\\(r\\) after del l +NULL"
+             "[0-9]+\\. Cycles: what counting cannot free"
+             "del b +om_decref\\(b\\) +1 +1 +[0-9]+\n"
+             "om_gc_is_tracked\\(a\\) +yes"
+             "om_gc_collect\\(0\\)\n +-> callback: collection of generation 0 starting\n +-> callback: collection of generation 0 done: 2 collected in [0-9.]+ µs\n"
+             "om_gc_collect\\(0\\) returned +2\n"
+             "threshold 0 \\(young collection\\) +2000"
+             "collections while allocating +0"
+             "om_gc_poll\\(\\)\n +-> callback: collection of generation 0 starting"
+             "1 +callback +r +om_weakref_get\\(r\\) = NULL\n +2 +finalize +[xy]"
+             "live nodes after +0\n"
+             "time \\(machine-dependent\\) +[0-9.]+ ms"
+             "per object \\(machine-dependent\\) +[0-9.]+ ns"
+             "om_gc_callback_remove\\(\\) returned +0"
+             "collector enabled, same thresholds +yes"
              "[0-9]+\\. The statistics report")
     if(NOT out MATCHES "${re}")  # (expect_match would print the whole tour)
       message(FATAL_ERROR "objmem tour: no text matches '${re}'")
@@ -304,6 +444,7 @@ if(CHECK STREQUAL "tour_json")
   check_pool_life("${out}")
   check_arenas("${out}")
   check_objects("${out}")
+  check_gc("${out}")
   json_get(report "${out}" stats report)
 elseif(CHECK STREQUAL "tour_text")
   run_cli(out rc tour)

@@ -2,8 +2,9 @@
  * tour.c — `objmem tour [--json]`: the live allocator, explained step by
  * step.  This file runs the chapters in order and holds their helpers; the
  * chapters are in tour_pools.c (blocks, pools), tour_arenas.c (arenas, the
- * OS, large blocks) and tour_objects.c (objects on top of the blocks).  The
- * last chapter, the statistics report, is here.
+ * OS, large blocks), tour_objects.c (objects on top of the blocks) and
+ * tour_gc.c (the cycle collector).  The last chapter, the statistics
+ * report, is here.
  *
  * The tour allocates only through objmem's public API, and the tool's own
  * bookkeeping (pointer arrays, stdio) comes from libc, so every number it
@@ -172,7 +173,8 @@ int cli_cmd_tour(int argc, char **argv)
 {
     static void (*const chapters[])(out *) = {
         tour_size_classes, tour_pool_life,  tour_arena_order, tour_arena_release,
-        tour_pool_purge,   tour_large,      tour_objects,     tour_stats_report,
+        tour_pool_purge,   tour_large,      tour_objects,     tour_gc,
+        tour_stats_report,
     };
     out o;
     int json, rc;

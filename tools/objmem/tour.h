@@ -5,8 +5,8 @@
  * API only.  A chapter starts from a clean heap (tour_reset_heap), says what
  * it will do, does it, prints what it measured (text or JSON through out.h)
  * and frees everything it allocated.  The order follows the layers upward:
- * blocks and size classes, pools, arenas, the OS, objects, then the whole
- * report.
+ * blocks and size classes, pools, arenas, the OS, objects, the cycle
+ * collector, then the whole report.
  *
  * Allocation failure or a live block that om_block_describe does not know
  * ends the tour with a message on stderr (exit 1): neither can be explained
@@ -30,6 +30,9 @@ void tour_large(out *o);
 
 /* tour_objects.c: objects (reference counts, free lists, weak references) */
 void tour_objects(out *o);
+
+/* tour_gc.c: the cycle collector (cycles, generations, finalizers) */
+void tour_gc(out *o);
 
 /* tour.c: helpers */
 void *tour_alloc(size_t size);                          /* never NULL */
