@@ -412,7 +412,13 @@ typedef void (*om_release_fn)(om_object *self);
 typedef om_object *const *(*om_refs_fn)(om_object *self, size_t *count);
 
 enum {
-    OM_TYPE_GC = 1u << 0        /* container: may be part of a reference cycle */
+    OM_TYPE_GC = 1u << 0,       /* container: may be part of a reference cycle */
+    /* With OM_TYPE_GC and a refs hook: the references never change once
+     * all are set (a tuple).  A collection then stops tracking an instance
+     * whose references are all non-NULL and to objects it does not track
+     * (CPython's tuple untracking), so tuples of numbers and strings cost
+     * the collector nothing after their first collection. */
+    OM_TYPE_GC_IMMUTABLE = 1u << 1
 };
 
 /* objmem's bookkeeping inside a type.  Leave it zero; read it through

@@ -66,6 +66,7 @@ static struct {
     size_t long_lived_total, long_lived_pending;
     int ready, enabled, collecting, pending;
     size_t unreachable_now;      /* move_unreachable's count, kept by visit_reachable */
+    size_t untracked_now;        /* immutable containers it stopped tracking */
     unsigned debug;
     om_gc_gen_stats stats[OM_GC_GENERATIONS];
     struct {
@@ -143,10 +144,15 @@ static inline int is_gc(const om_object *o) {
 }
 
 /* ---- tracking ----------------------------------------------------------- */
-void om_gc_track_new(om_object *o) {
+static inline void link_young(om_object *o) {
     if (om_unlikely(!gc.ready))
         gc_init();
     list_append(om_gc_head_of(o), &gc.gen[0]);
+}
+
+/* A new container (om_new): tracked, and counted towards threshold 0. */
+void om_gc_track_new(om_object *o) {
+    link_young(o);
     if (++gc.count[0] > gc.threshold[0] && gc.threshold[0] && gc.enabled && !gc.collecting)
         gc.pending = 1;
 }
@@ -165,13 +171,15 @@ int om_gc_track(om_object *o) {
     if (!o || !(o->type->flags & OM_TYPE_GC) || o->refcount >= OM_IMMORTAL_REFCNT)
         return EINVAL;
     if (!om_gc_head_of(o)->next)
-        om_gc_track_new(o);
+        link_young(o); /* counted once, at creation, as CPython */
     return 0;
 }
 
 int om_gc_untrack(om_object *o) {
     if (!o || !(o->type->flags & OM_TYPE_GC))
         return EINVAL;
+    if (o->refcount >= OM_IMMORTAL_REFCNT) /* never tracked (static: no header) */
+        return 0;
     om_gc_head *g = om_gc_head_of(o);
     if (g->next) {
         list_remove(g);
@@ -181,7 +189,9 @@ int om_gc_untrack(om_object *o) {
 }
 
 int om_gc_is_tracked(const om_object *o) {
-    return (o->type->flags & OM_TYPE_GC) && o->type->state_.prefix && om_gc_head_of((om_object *)o)->next != 0;
+    /* Immortal objects are never tracked (and a static one has no header). */
+    return (o->type->flags & OM_TYPE_GC) && o->refcount < OM_IMMORTAL_REFCNT &&
+           om_gc_head_of((om_object *)o)->next != 0;
 }
 
 int om_gc_is_finalized(const om_object *o) { return om_object_is_finalized((om_object *)o); }
@@ -308,14 +318,42 @@ static void subtract_refs(om_gc_head *list) {
  * gc_refs) and young->prev is its tail; the unreachable list is doubly
  * linked and its next links carry OM_GC_UNREACHABLE, which the caller
  * clears (clear_marks, or its first pass over the list). */
+/* An immutable container whose references are all set and all to objects
+ * the collector does not track (CPython's _PyTuple_MaybeUntrack). */
+static int all_atomic(om_object *o) {
+    const om_type *t = o->type;
+    if (!t->refs)
+        return 0;
+    size_t n;
+    om_object *const *a = t->refs(o, &n);
+    for (size_t i = 0; i < n; i++) {
+        om_object *c = a[i];
+        if (!c || (is_gc(c) && om_gc_head_of(c)->next))
+            return 0;
+    }
+    return 1;
+}
+
 static size_t move_unreachable(om_gc_head *young, om_gc_head *unreachable) {
     om_gc_head *prev = young;
     om_gc_head *g = gc_next(young);
     om_gc_head *ahead = ahead_start(young);
     gc.unreachable_now = 0;
+    gc.untracked_now = 0;
     while (g != young) {
         ahead = ahead_step(ahead, young);
         if (gc_refs(g) > 0) {
+            if (om_unlikely(gc_obj(g)->type->flags & OM_TYPE_GC_IMMUTABLE) && all_atomic(gc_obj(g))) {
+                /* Nothing to reach from it, and never will be: untrack. */
+                prev->next = g->next;
+                if (g->next == (uintptr_t)young)
+                    young->prev = (uintptr_t)prev;
+                g->next = 0;
+                g->prev &= OM_GC_FINALIZED;
+                gc.untracked_now++;
+                g = (om_gc_head *)prev->next;
+                continue;
+            }
             for_children(OP_REACHABLE, gc_obj(g), young);
             g->prev = (uintptr_t)prev | (g->prev & OM_GC_FINALIZED);
             prev = g;
@@ -539,7 +577,7 @@ static long collect(int generation) {
     info.examined = update_refs(young);
     subtract_refs(young);
     size_t found = move_unreachable(young, &unreachable);
-    size_t survivors = info.examined - found;
+    size_t survivors = info.examined - found - gc.untracked_now;
     if (generation == OM_GC_GENERATIONS - 2)
         gc.long_lived_pending += survivors;
     if (young != old)

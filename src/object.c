@@ -84,9 +84,10 @@ static __attribute__((noinline)) om_object *new_from_allocator(om_type *t) {
 
 om_object *(om_new)(om_type *t) {
     om_object *o;
-    /* Fast path: a parked instance (it kept its type). */
-    if (om_likely(t && t->state_.ready == OM_TYPE_READY_FIXED && (o = t->state_.freelist) != NULL)) {
-        om_type_state *s = &t->state_;
+    if (om_unlikely(!t || t->state_.ready != OM_TYPE_READY_FIXED))
+        return new_from_allocator(t);
+    om_type_state *s = &t->state_;
+    if ((o = s->freelist) != NULL) { /* a parked instance (it kept its type) */
         s->freelist = om_dead_next(o);
         s->freelist_len--;
         o->refcount = 1;
@@ -96,6 +97,18 @@ om_object *(om_new)(om_type *t) {
             if (t->flags & OM_TYPE_GC)
                 om_gc_track_new(o);
         }
+        return o;
+    }
+    if (s->small) { /* the float case: no prefix, a 32-byte block */
+        uint64_t *w = om_malloc(32);
+        if (om_unlikely(!w))
+            return NULL;
+        o = (om_object *)w;
+        o->refcount = 1;
+        o->type = t;
+        w[2] = 0;
+        w[3] = 0;
+        s->allocs++;
         return o;
     }
     return new_from_allocator(t);
@@ -157,7 +170,12 @@ int om_resize_var(om_object **op, size_t nitems) {
 }
 
 int om_object_is_finalized(om_object *o) {
-    return o->type->state_.prefix && (om_gc_head_of(o)->prev & OM_GC_FINALIZED);
+    if (!o->type->state_.prefix)
+        return 0;
+    /* A static (immortal) object has no header before it. */
+    if (o->refcount >= OM_IMMORTAL_REFCNT && !om_owns(om_gc_head_of(o)))
+        return 0;
+    return (om_gc_head_of(o)->prev & OM_GC_FINALIZED) != 0;
 }
 
 /* Run the finalizer if it has not run yet.  Returns 1 if o came back to
@@ -212,13 +230,18 @@ static __attribute__((noinline)) void destroy_loop(om_object *o) {
 void om_dealloc(om_object *o) {
     om_type *t = (om_type *)o->type;
     om_type_state *s = &t->state_;
-    /* A simple type's destruction cannot recurse: park it right here. */
-    if (om_likely(s->simple) && s->freelist_len < t->freelist_limit &&
-        !atomic_load_explicit(&om_fast.checked, memory_order_relaxed)) {
-        o->refcount = om_dead_link(s->freelist);
-        s->freelist = o;
-        s->freelist_len++;
-        s->parks++;
+    /* A simple type's destruction cannot recurse and needs no hook: park
+     * it, or free it, right here (CPython's float_dealloc). */
+    if (om_likely(s->simple) && !atomic_load_explicit(&om_fast.checked, memory_order_relaxed)) {
+        if (s->freelist_len < t->freelist_limit) {
+            o->refcount = om_dead_link(s->freelist);
+            s->freelist = o;
+            s->freelist_len++;
+            s->parks++;
+        } else {
+            s->frees++;
+            om_free(o); /* simple types have no prefix */
+        }
         return;
     }
     destroy_loop(o);
