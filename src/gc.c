@@ -41,7 +41,9 @@
  * Triggers: count[0] is tracked allocations minus deallocations; when it
  * passes threshold 0 a collection becomes pending and runs at the next
  * safe point (om_gc_poll, om_lock_yield).  CPython's rules pick the
- * generation, including the 25% long-lived rule for full collections.
+ * generation, including the 25% long-lived rule for full collections,
+ * with one refinement: "long-lived" is measured in work (objects plus the
+ * references they hold), which is what a full collection costs.
  *
  * Everything here runs under the runtime lock (or in a single thread);
  * the collector's state is one static struct.
@@ -67,6 +69,8 @@ static struct {
     int ready, enabled, collecting, pending;
     size_t unreachable_now;      /* move_unreachable's count, kept by visit_reachable */
     size_t untracked_now;        /* immutable containers it stopped tracking */
+    int prefetch;                /* this collection is large enough to prefetch */
+    size_t edges;                /* references subtract_refs followed */
     unsigned debug;
     om_gc_gen_stats stats[OM_GC_GENERATIONS];
     struct {
@@ -211,6 +215,7 @@ static size_t update_refs(om_gc_head *list) {
 
 static inline int visit_decref(om_object *c, void *arg) {
     (void)arg;
+    gc.edges++;
     if (is_gc(c)) {
         om_gc_head *g = om_gc_head_of(c);
         if (g->prev & GC_COLLECTING)
@@ -287,6 +292,9 @@ static inline __attribute__((always_inline)) void for_children(int op, om_object
  * overlap; the objects themselves come in order (lists follow allocation
  * order, which the hardware prefetcher follows). */
 #define GC_AHEAD 8
+/* Below this many objects the set is in cache anyway (young collections):
+ * the lookahead would only cost instructions. */
+#define GC_PREFETCH_MIN 16384
 
 static inline om_gc_head *ahead_step(om_gc_head *ahead, om_gc_head *end) {
     if (!ahead)
@@ -297,6 +305,8 @@ static inline om_gc_head *ahead_step(om_gc_head *ahead, om_gc_head *end) {
 }
 
 static inline om_gc_head *ahead_start(om_gc_head *list) {
+    if (!gc.prefetch)
+        return NULL;
     om_gc_head *ahead = gc_next(list);
     for (int i = 0; i < GC_AHEAD && ahead != list; i++)
         ahead = gc_next(ahead);
@@ -318,8 +328,10 @@ static void subtract_refs(om_gc_head *list) {
  * gc_refs) and young->prev is its tail; the unreachable list is doubly
  * linked and its next links carry OM_GC_UNREACHABLE, which the caller
  * clears (clear_marks, or its first pass over the list). */
-/* An immutable container whose references are all set and all to objects
- * the collector does not track (CPython's _PyTuple_MaybeUntrack). */
+/* An immutable container whose references are all set and all atomic
+ * (CPython's _PyTuple_MaybeUntrack): not containers, or immutable
+ * containers already untracked.  Any other container, even untracked now,
+ * may be tracked again later (om_gc_track), so it keeps the tuple tracked. */
 static int all_atomic(om_object *o) {
     const om_type *t = o->type;
     if (!t->refs)
@@ -328,7 +340,9 @@ static int all_atomic(om_object *o) {
     om_object *const *a = t->refs(o, &n);
     for (size_t i = 0; i < n; i++) {
         om_object *c = a[i];
-        if (!c || (is_gc(c) && om_gc_head_of(c)->next))
+        if (!c)
+            return 0;
+        if (is_gc(c) && (!(c->type->flags & OM_TYPE_GC_IMMUTABLE) || om_gc_head_of(c)->next))
             return 0;
     }
     return 1;
@@ -512,7 +526,7 @@ static size_t delete_garbage(om_gc_head *list, om_gc_head *old) {
     /* prev words now hold plain links; FINALIZED was set on every object
      * that had a finalizer (finalize_garbage ran first), so it is rebuilt
      * from the type. */
-    om_gc_head *ahead = first;
+    om_gc_head *ahead = gc.prefetch ? first : NULL;
     for (int i = 0; i < GC_AHEAD && ahead; i++)
         ahead = (om_gc_head *)ahead->prev;
     for (g = first; g; g = (om_gc_head *)g->prev) {
@@ -575,11 +589,17 @@ static long collect(int generation) {
     list_init(&uncollectable);
     list_init(&still);
     info.examined = update_refs(young);
+    gc.prefetch = info.examined >= GC_PREFETCH_MIN;
+    gc.edges = 0;
     subtract_refs(young);
     size_t found = move_unreachable(young, &unreachable);
     size_t survivors = info.examined - found - gc.untracked_now;
+    /* The 25% rule weighs work, not objects: a full collection costs its
+     * objects plus the references it follows (a list of a million
+     * untracked tuples is one object, but a million visits). */
+    size_t work = survivors + (info.examined ? (size_t)((double)gc.edges * survivors / info.examined) : 0);
     if (generation == OM_GC_GENERATIONS - 2)
-        gc.long_lived_pending += survivors;
+        gc.long_lived_pending += work;
     if (young != old)
         list_merge(young, old);
 
@@ -609,7 +629,7 @@ static long collect(int generation) {
     if (generation == OM_GC_GENERATIONS - 1) {
         om_freelists_clear();
         gc.long_lived_pending = 0;
-        gc.long_lived_total = survivors;
+        gc.long_lived_total = work;
     }
     uint64_t dt = now_ns() - t0;
     om_gc_gen_stats *st = &gc.stats[generation];

@@ -149,18 +149,20 @@ int om_resize_var(om_object **op, size_t nitems) {
     if (!size)
         return ENOMEM;
     size_t prefix = t->state_.prefix;
-    /* The collector's lists point at the header: leave them while moving. */
-    int tracked = om_gc_is_tracked(o);
-    if (tracked)
+    /* The collector's lists point at the header: leave them while moving,
+     * and come back tracked, as a new object (a tuple the collector had
+     * untracked has NULL items again: CPython's _PyTuple_Resize). */
+    int gc = (t->flags & OM_TYPE_GC) != 0;
+    if (gc)
         om_gc_untrack(o);
     char *block = om_realloc((char *)o - prefix, size + prefix);
     if (!block) {
-        if (tracked)
+        if (gc)
             om_gc_track(o);
         return ENOMEM;
     }
     o = (om_object *)(block + prefix);
-    if (tracked)
+    if (gc)
         om_gc_track(o);
     if (size > old)
         memset((char *)o + old, 0, size - old);
