@@ -634,7 +634,8 @@ OM_API void om_lock_get_stats(om_lock_stats *out);
  * threshold 0 (2000), generation 1 every threshold 1 (10) young ones,
  * generation 2 every threshold 2 (10) of those and only when the objects
  * waiting for their first full collection exceed 25% of the long-lived
- * ones.  Automatic collections run at safe points only: om_gc_poll (call
+ * ones (both weighed as objects plus the references they hold: what a
+ * full collection costs).  Automatic collections run at safe points only: om_gc_poll (call
  * it where your runtime can tolerate arbitrary code, as CPython's eval
  * loop does) and om_lock_yield; never inside an allocation.
  *
