@@ -71,6 +71,8 @@ static struct {
     size_t untracked_now;        /* immutable containers it stopped tracking */
     int prefetch;                /* this collection is large enough to prefetch */
     size_t edges;                /* references subtract_refs followed */
+    size_t far;                  /* of the probed ones, those that jump far */
+    int what;                    /* GC_HAS_*: what the unreachable need */
     unsigned debug;
     om_gc_gen_stats stats[OM_GC_GENERATIONS];
     struct {
@@ -261,7 +263,9 @@ static inline int visit_prefetch(om_object *c, void *arg) {
 /* Apply one of the visits above to each reference of o: inline over the
  * type's refs array when it has one (no call per reference), else through
  * its traverse.  Specialised per op by always_inline. */
-enum { OP_DECREF, OP_REACHABLE, OP_PREFETCH };
+enum { OP_DECREF, OP_REACHABLE, OP_PREFETCH, OP_PROBE };
+#define GC_PROBE 2048                     /* objects subtract_refs probes */
+#define GC_NEAR ((uintptr_t)1 << 18)      /* a reference within 256 KiB is near */
 
 static inline __attribute__((always_inline)) void for_children(int op, om_object *o, om_gc_head *young) {
     const om_type *t = o->type;
@@ -274,13 +278,22 @@ static inline __attribute__((always_inline)) void for_children(int op, om_object
                 continue;
             if (op == OP_DECREF)
                 visit_decref(c, NULL);
+            else if (op == OP_PROBE) {
+                /* subtract_refs' first objects: also measure how far the
+                 * references jump (see subtract_refs) */
+                uintptr_t d = (uintptr_t)c - (uintptr_t)o;
+                gc.far += d + GC_NEAR > 2 * GC_NEAR; /* |d| > GC_NEAR */
+                visit_decref(c, NULL);
+            }
             else if (op == OP_REACHABLE)
                 visit_reachable(c, young);
             else
                 visit_prefetch(c, NULL);
         }
     } else {
-        t->traverse(o, op == OP_DECREF ? visit_decref : op == OP_REACHABLE ? visit_reachable : visit_prefetch,
+        t->traverse(o, op == OP_DECREF || op == OP_PROBE ? visit_decref
+                       : op == OP_REACHABLE                 ? visit_reachable
+                                                            : visit_prefetch,
                     young);
     }
 }
@@ -313,9 +326,31 @@ static inline om_gc_head *ahead_start(om_gc_head *list) {
     return ahead == list ? NULL : ahead;
 }
 
+/* Whether to prefetch is decided on the heap itself: subtract_refs probes
+ * its first GC_PROBE objects' references, and turns the lookahead on (for
+ * itself, move_unreachable and delete_garbage) only if more than one in
+ * eight jumps further than GC_NEAR.  On graphs laid out in allocation
+ * order (rings, trees, lists of new objects) the hardware prefetcher
+ * already keeps up, and the lookahead would only cost a second traversal. */
+
 static void subtract_refs(om_gc_head *list) {
-    om_gc_head *ahead = ahead_start(list);
-    for (om_gc_head *g = gc_next(list); g != list; g = gc_next(g)) {
+    om_gc_head *g = gc_next(list);
+    gc.far = 0;
+    gc.edges = 0;
+    if (gc.prefetch) {
+        for (int i = 0; i < GC_PROBE && g != list; i++, g = gc_next(g))
+            for_children(OP_PROBE, gc_obj(g), NULL);
+        gc.prefetch = gc.far * 8 > gc.edges;
+    }
+    om_gc_head *ahead = NULL;
+    if (gc.prefetch && g != list) {
+        ahead = g;
+        for (int i = 0; i < GC_AHEAD && ahead != list; i++)
+            ahead = gc_next(ahead);
+        if (ahead == list)
+            ahead = NULL;
+    }
+    for (; g != list; g = gc_next(g)) {
         ahead = ahead_step(ahead, list);
         for_children(OP_DECREF, gc_obj(g), NULL);
     }
@@ -328,6 +363,26 @@ static void subtract_refs(om_gc_head *list) {
  * gc_refs) and young->prev is its tail; the unreachable list is doubly
  * linked and its next links carry OM_GC_UNREACHABLE, which the caller
  * clears (clear_marks, or its first pass over the list). */
+/* What the unreachable need beyond clear: said while they are found, so
+ * that the passes for weak references, finalizers and uncollectable
+ * objects run only when some object needs them.  Objects later found
+ * reachable leave their bits behind: the passes then run for nothing, but
+ * never wrongly. */
+enum { GC_HAS_WEAKREFS = 1, GC_HAS_FINALIZERS = 2, GC_HAS_UNCOLLECTABLE = 4 };
+
+static inline int unreachable_needs(om_gc_head *g) {
+    om_object *o = gc_obj(g);
+    const om_type *t = o->type;
+    int what = 0;
+    if (!t->clear)
+        return GC_HAS_UNCOLLECTABLE;
+    if (t->finalize && !(g->prev & OM_GC_FINALIZED))
+        what |= GC_HAS_FINALIZERS;
+    if (t == &om_weakref_type || (t->weaklist_offset && *(om_weakref **)((char *)o + t->weaklist_offset)))
+        what |= GC_HAS_WEAKREFS;
+    return what;
+}
+
 /* An immutable container whose references are all set and all atomic
  * (CPython's _PyTuple_MaybeUntrack): not containers, or immutable
  * containers already untracked.  Any other container, even untracked now,
@@ -354,6 +409,7 @@ static size_t move_unreachable(om_gc_head *young, om_gc_head *unreachable) {
     om_gc_head *ahead = ahead_start(young);
     gc.unreachable_now = 0;
     gc.untracked_now = 0;
+    gc.what = 0;
     while (g != young) {
         ahead = ahead_step(ahead, young);
         if (gc_refs(g) > 0) {
@@ -381,6 +437,7 @@ static size_t move_unreachable(om_gc_head *young, om_gc_head *unreachable) {
             g->next = (uintptr_t)unreachable | GC_UNREACHABLE;
             unreachable->prev = (uintptr_t)g;
             gc.unreachable_now++;
+            gc.what |= unreachable_needs(g);
         }
         g = (om_gc_head *)prev->next;
     }
@@ -406,11 +463,9 @@ static int visit_move_uncollectable(om_object *c, void *arg) {
     return 0;
 }
 
-enum { GC_HAS_WEAKREFS = 1, GC_HAS_FINALIZERS = 2 };
-
-/* The first pass over the unreachable: drop the scan's marks, move the
- * objects without clear (they cannot be freed), and what they reach, to
- * out; say whether later passes have anything to do. */
+/* Only when some unreachable object has no clear: a pass that drops the
+ * scan's marks, moves the objects without clear (they cannot be freed),
+ * and what they reach, to out, and says again what the rest need. */
 static int classify_unreachable(om_gc_head *unreachable, om_gc_head *out) {
     int what = 0, uncollectable = 0;
     om_gc_head *g = gc_next(unreachable);
@@ -479,6 +534,7 @@ static size_t finalize_garbage(om_gc_head *unreachable) {
 /* Step 9: finalizers may have stored references to the unreachable.
  * Returns how many came back to life (they join the old generation). */
 static size_t handle_resurrected(om_gc_head *unreachable, om_gc_head *still, om_gc_head *old) {
+    clear_marks(unreachable); /* visit_reachable reads them */
     size_t n = update_refs(unreachable);
     subtract_refs(unreachable);
     size_t dead = move_unreachable(unreachable, still);
@@ -541,12 +597,17 @@ static size_t delete_garbage(om_gc_head *list, om_gc_head *old) {
     for (g = first; g;) {
         om_gc_head *n = (om_gc_head *)g->prev;
         om_object *o = gc_obj(g);
-        g->prev = o->type->finalize ? OM_GC_FINALIZED : 0;
-        if (o->refcount > 1) { /* someone kept it: back on a list */
-            list_append(g, old);
-            kept++;
+        const om_type *t = o->type;
+        g->prev = t->finalize ? OM_GC_FINALIZED : 0;
+        if (o->refcount == 1 && (!t->weaklist_offset || !*(om_weakref **)((char *)o + t->weaklist_offset))) {
+            om_destroy_cleared(o); /* ours was the last reference */
+        } else {
+            if (o->refcount > 1) { /* someone kept it: back on a list */
+                list_append(g, old);
+                kept++;
+            }
+            om_decref(o); /* (a finalizer gave it new weak references) */
         }
-        om_decref(o);
         g = n;
     }
     return kept;
@@ -590,7 +651,6 @@ static long collect(int generation) {
     list_init(&still);
     info.examined = update_refs(young);
     gc.prefetch = info.examined >= GC_PREFETCH_MIN;
-    gc.edges = 0;
     subtract_refs(young);
     size_t found = move_unreachable(young, &unreachable);
     size_t survivors = info.examined - found - gc.untracked_now;
@@ -603,7 +663,12 @@ static long collect(int generation) {
     if (young != old)
         list_merge(young, old);
 
-    int what = classify_unreachable(&unreachable, &uncollectable);
+    /* The unreachable list keeps the scan's marks in its next links until
+     * delete_garbage rewrites them: every pass reads next through gc_next,
+     * which drops them, and handle_resurrected clears them first. */
+    int what = gc.what;
+    if (what & GC_HAS_UNCOLLECTABLE)
+        what = classify_unreachable(&unreachable, &uncollectable);
     if (gc.debug & OM_GC_DEBUG_COLLECTABLE)
         for (om_gc_head *g = gc_next(&unreachable); g != &unreachable; g = gc_next(g))
             report("collectable", gc_obj(g));

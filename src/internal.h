@@ -150,6 +150,7 @@ static inline intptr_t om_dead_link(om_object *next) { return (intptr_t)~(uintpt
 static inline om_object *om_dead_next(const om_object *o) { return (om_object *)~(uintptr_t)o->refcount; }
 static inline om_gc_head *om_gc_head_of(om_object *o) { return (om_gc_head *)o - 1; }
 OM_HIDDEN int om_object_is_finalized(om_object *o);
+OM_HIDDEN void om_destroy_cleared(om_object *o);
 
 /* ---- freelist.c: per-type allocators and statistics ------------------------ */
 OM_HIDDEN int om_type_ready(om_type *t);

@@ -249,6 +249,18 @@ void om_dealloc(om_object *o) {
     destroy_loop(o);
 }
 
+/* The collector's shortcut for an object it has finalized, unhooked from
+ * its weak references, untracked and cleared, and holds the last
+ * reference to: all that is left of destroy is release and the memory. */
+void om_destroy_cleared(om_object *o) {
+    om_type *t = (om_type *)o->type;
+    o->refcount = 0;
+    om_gc_untrack_dead(o);
+    if (t->release)
+        t->release(o);
+    om_freelist_release(t, o);
+}
+
 void(om_incref)(om_object *o) { om_incref_inline(o); }
 void(om_decref)(om_object *o) { om_decref_inline(o); }
 
