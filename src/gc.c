@@ -265,6 +265,7 @@ static inline int visit_prefetch(om_object *c, void *arg) {
  * its traverse.  Specialised per op by always_inline. */
 enum { OP_DECREF, OP_REACHABLE, OP_PREFETCH, OP_PROBE };
 #define GC_PROBE 2048                     /* objects subtract_refs probes */
+#define GC_AHEAD_REFS 16                  /* references prefetched ahead, at most */
 #define GC_NEAR ((uintptr_t)1 << 18)      /* a reference within 256 KiB is near */
 
 static inline __attribute__((always_inline)) void for_children(int op, om_object *o, om_gc_head *young) {
@@ -272,23 +273,35 @@ static inline __attribute__((always_inline)) void for_children(int op, om_object
     if (t->refs) {
         size_t n;
         om_object *const *a = t->refs(o, &n);
+        if (op == OP_PREFETCH) {
+            /* The lookahead: a few references are enough to overlap the
+             * misses; a big container prefetches for itself (below). */
+            for (size_t i = 0; i < n && i < GC_AHEAD_REFS; i++)
+                if (a[i])
+                    visit_prefetch(a[i], NULL);
+            return;
+        }
+        /* A big container's references: prefetch GC_AHEAD_REFS ahead of
+         * the one visited (when this collection prefetches at all). */
+        size_t pf = gc.prefetch && n > GC_AHEAD_REFS ? GC_AHEAD_REFS : n;
         for (size_t i = 0; i < n; i++) {
             om_object *c = a[i];
+            if (pf < n && a[pf])
+                visit_prefetch(a[pf], NULL);
+            pf++;
             if (!c)
                 continue;
-            if (op == OP_DECREF)
+            if (op == OP_DECREF) {
                 visit_decref(c, NULL);
-            else if (op == OP_PROBE) {
+            } else if (op == OP_PROBE) {
                 /* subtract_refs' first objects: also measure how far the
                  * references jump (see subtract_refs) */
                 uintptr_t d = (uintptr_t)c - (uintptr_t)o;
                 gc.far += d + GC_NEAR > 2 * GC_NEAR; /* |d| > GC_NEAR */
                 visit_decref(c, NULL);
-            }
-            else if (op == OP_REACHABLE)
+            } else {
                 visit_reachable(c, young);
-            else
-                visit_prefetch(c, NULL);
+            }
         }
     } else {
         t->traverse(o, op == OP_DECREF || op == OP_PROBE ? visit_decref
