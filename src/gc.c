@@ -10,6 +10,11 @@
  * The header's bits (om_gc_head, blocks are 16-byte aligned):
  *   prev, bit 0  OM_GC_FINALIZED   finalize has run (PEP 442), for ever
  *   prev, bit 1  OM_GC_COLLECTING  in the set being collected
+ *   prev, 2-3    generation tag    0, 1, 2, or 3 (permanent, garbage): the
+ *                                  generation the object was put in (a
+ *                                  younger one merged into an older keeps
+ *                                  its tag: "tag <= g" is "in the set of a
+ *                                  collection of g"); new objects are 0
  *   prev, >> 4   gc_refs           during a collection, while COLLECTING:
  *                                  prev is not a pointer then
  *   next, bit 0  OM_GC_UNREACHABLE on the tentatively-unreachable list
@@ -19,7 +24,9 @@
  *   1. merge generations 0..g into g: the "young" list;
  *   2. update_refs: gc_refs = refcount, COLLECTING set;
  *   3. subtract_refs: traverse each; a referent that is COLLECTING loses
- *      one gc_ref.  gc_refs > 0 now means "referenced from outside";
+ *      one gc_ref.  gc_refs > 0 now means "referenced from outside".
+ *      Steps 2 and 3 run as one pass (update_and_subtract): the generation
+ *      tag tells a referent of the set that is not initialised yet;
  *   4. move_unreachable: scan young; gc_refs == 0 goes tentatively to
  *      unreachable; a reachable object's traverse pulls its referents back
  *      (visit_reachable).  Reachable objects get their prev pointer back
@@ -55,6 +62,10 @@
 #include "internal.h"
 
 #define GC_COLLECTING ((uintptr_t)2)
+#define GC_GEN_SHIFT 2
+#define GC_GEN_MASK ((uintptr_t)3 << GC_GEN_SHIFT)
+#define GC_TAG(gen) ((uintptr_t)(gen) << GC_GEN_SHIFT)
+#define GC_TAG_OTHER GC_GEN_MASK          /* permanent generation, garbage list */
 #define GC_UNREACHABLE ((uintptr_t)1)
 #define GC_REFS_SHIFT 4
 #define GC_MAX_CALLBACKS 16
@@ -73,6 +84,8 @@ static struct {
     size_t edges;                /* references subtract_refs followed */
     size_t far;                  /* of the probed ones, those that jump far */
     int what;                    /* GC_HAS_*: what the unreachable need */
+    uintptr_t max_tag;           /* tags of the set being collected: <= this */
+    uintptr_t dest_tag;          /* tag of the generation survivors go to */
     unsigned debug;
     om_gc_gen_stats stats[OM_GC_GENERATIONS];
     struct {
@@ -226,6 +239,33 @@ static inline int visit_decref(om_object *c, void *arg) {
     return 0;
 }
 
+/* update_refs and subtract_refs in one pass (the first pass of a
+ * collection): an object of the set is initialised (gc_refs = refcount,
+ * COLLECTING) by whichever comes first, its own turn in the scan or the
+ * first reference to it, which the generation tag recognises as in the
+ * set.  One pass over the set instead of two. */
+static inline int visit_decref_new(om_object *c, void *arg) {
+    (void)arg;
+    gc.edges++;
+    if (is_gc(c)) {
+        om_gc_head *h = om_gc_head_of(c);
+        uintptr_t p = h->prev;
+        if (p & GC_COLLECTING)
+            h->prev = p - ((uintptr_t)1 << GC_REFS_SHIFT);
+        else if (h->next && (p & GC_GEN_MASK) <= gc.max_tag)
+            h->prev = ((uintptr_t)(c->refcount - 1) << GC_REFS_SHIFT) | (p & (OM_GC_FINALIZED | GC_GEN_MASK)) |
+                      GC_COLLECTING;
+    }
+    return 0;
+}
+
+static inline void init_self(om_gc_head *g) {
+    uintptr_t p = g->prev;
+    if (!(p & GC_COLLECTING))
+        g->prev = ((uintptr_t)gc_obj(g)->refcount << GC_REFS_SHIFT) | (p & (OM_GC_FINALIZED | GC_GEN_MASK)) |
+                  GC_COLLECTING;
+}
+
 /* A reachable object's referent is reachable too. */
 static inline int visit_reachable(om_object *c, void *arg) {
     om_gc_head *young = arg;
@@ -263,8 +303,8 @@ static inline int visit_prefetch(om_object *c, void *arg) {
 /* Apply one of the visits above to each reference of o: inline over the
  * type's refs array when it has one (no call per reference), else through
  * its traverse.  Specialised per op by always_inline. */
-enum { OP_DECREF, OP_REACHABLE, OP_PREFETCH, OP_PROBE };
-#define GC_PROBE 2048                     /* objects subtract_refs probes */
+enum { OP_DECREF, OP_REACHABLE, OP_PREFETCH, OP_PROBE, OP_DECREF_NEW, OP_PROBE_NEW };
+#define GC_PROBE 4096                     /* objects subtract_refs probes */
 #define GC_AHEAD_REFS 16                  /* references prefetched ahead, at most */
 #define GC_NEAR ((uintptr_t)1 << 18)      /* a reference within 256 KiB is near */
 
@@ -293,20 +333,26 @@ static inline __attribute__((always_inline)) void for_children(int op, om_object
                 continue;
             if (op == OP_DECREF) {
                 visit_decref(c, NULL);
-            } else if (op == OP_PROBE) {
+            } else if (op == OP_DECREF_NEW) {
+                visit_decref_new(c, NULL);
+            } else if (op == OP_PROBE || op == OP_PROBE_NEW) {
                 /* subtract_refs' first objects: also measure how far the
                  * references jump (see subtract_refs) */
                 uintptr_t d = (uintptr_t)c - (uintptr_t)o;
                 gc.far += d + GC_NEAR > 2 * GC_NEAR; /* |d| > GC_NEAR */
-                visit_decref(c, NULL);
+                if (op == OP_PROBE)
+                    visit_decref(c, NULL);
+                else
+                    visit_decref_new(c, NULL);
             } else {
                 visit_reachable(c, young);
             }
         }
     } else {
-        t->traverse(o, op == OP_DECREF || op == OP_PROBE ? visit_decref
-                       : op == OP_REACHABLE                 ? visit_reachable
-                                                            : visit_prefetch,
+        t->traverse(o, op == OP_DECREF || op == OP_PROBE           ? visit_decref
+                       : op == OP_DECREF_NEW || op == OP_PROBE_NEW ? visit_decref_new
+                       : op == OP_REACHABLE                         ? visit_reachable
+                                                                    : visit_prefetch,
                     young);
     }
 }
@@ -318,9 +364,6 @@ static inline __attribute__((always_inline)) void for_children(int op, om_object
  * overlap; the objects themselves come in order (lists follow allocation
  * order, which the hardware prefetcher follows). */
 #define GC_AHEAD 8
-/* Below this many objects the set is in cache anyway (young collections):
- * the lookahead would only cost instructions. */
-#define GC_PREFETCH_MIN 16384
 
 static inline om_gc_head *ahead_step(om_gc_head *ahead, om_gc_head *end) {
     if (!ahead)
@@ -346,27 +389,43 @@ static inline om_gc_head *ahead_start(om_gc_head *list) {
  * order (rings, trees, lists of new objects) the hardware prefetcher
  * already keeps up, and the lookahead would only cost a second traversal. */
 
-static void subtract_refs(om_gc_head *list) {
+static inline __attribute__((always_inline)) size_t subtract_pass(om_gc_head *list, int fused) {
     om_gc_head *g = gc_next(list);
+    size_t n = 0;
     gc.far = 0;
     gc.edges = 0;
-    if (gc.prefetch) {
-        for (int i = 0; i < GC_PROBE && g != list; i++, g = gc_next(g))
-            for_children(OP_PROBE, gc_obj(g), NULL);
-        gc.prefetch = gc.far * 8 > gc.edges;
+    for (; n < GC_PROBE && g != list; n++, g = gc_next(g)) {
+        if (fused)
+            init_self(g);
+        for_children(fused ? OP_PROBE_NEW : OP_PROBE, gc_obj(g), NULL);
     }
+    /* Sets smaller than the probe (young collections) are in cache. */
+    gc.prefetch = g != list && gc.far * 8 > gc.edges;
     om_gc_head *ahead = NULL;
-    if (gc.prefetch && g != list) {
+    if (gc.prefetch) {
         ahead = g;
         for (int i = 0; i < GC_AHEAD && ahead != list; i++)
             ahead = gc_next(ahead);
         if (ahead == list)
             ahead = NULL;
     }
-    for (; g != list; g = gc_next(g)) {
+    for (; g != list; g = gc_next(g), n++) {
         ahead = ahead_step(ahead, list);
-        for_children(OP_DECREF, gc_obj(g), NULL);
+        if (fused)
+            init_self(g);
+        for_children(fused ? OP_DECREF_NEW : OP_DECREF, gc_obj(g), NULL);
     }
+    return n;
+}
+
+/* After update_refs (the resurrection check). */
+static void subtract_refs(om_gc_head *list) { subtract_pass(list, 0); }
+
+/* The first pass of a collection of generation gen: update_refs and
+ * subtract_refs at once; returns how many objects the set has. */
+static size_t update_and_subtract(om_gc_head *list, int gen) {
+    gc.max_tag = GC_TAG(gen);
+    return subtract_pass(list, 1);
 }
 
 /* Split young (after update_refs and subtract_refs) into the reachable,
@@ -438,7 +497,7 @@ static size_t move_unreachable(om_gc_head *young, om_gc_head *unreachable) {
                 continue;
             }
             for_children(OP_REACHABLE, gc_obj(g), young);
-            g->prev = (uintptr_t)prev | (g->prev & OM_GC_FINALIZED);
+            g->prev = (uintptr_t)prev | (g->prev & OM_GC_FINALIZED) | gc.dest_tag;
             prev = g;
         } else {
             prev->next = g->next;
@@ -575,7 +634,7 @@ static size_t delete_garbage(om_gc_head *list, om_gc_head *old) {
     om_gc_head *g;
     if (gc.debug & OM_GC_DEBUG_SAVEALL) {
         while ((g = gc_next(list)) != list) {
-            g->prev &= ~GC_COLLECTING;
+            g->prev = (g->prev & ~GC_COLLECTING) | GC_TAG_OTHER;
             list_move(g, &gc.garbage);
             om_incref(gc_obj(g));
         }
@@ -611,7 +670,7 @@ static size_t delete_garbage(om_gc_head *list, om_gc_head *old) {
         om_gc_head *n = (om_gc_head *)g->prev;
         om_object *o = gc_obj(g);
         const om_type *t = o->type;
-        g->prev = t->finalize ? OM_GC_FINALIZED : 0;
+        g->prev = (t->finalize ? OM_GC_FINALIZED : 0) | gc.dest_tag;
         if (o->refcount == 1 && (!t->weaklist_offset || !*(om_weakref **)((char *)o + t->weaklist_offset))) {
             om_destroy_cleared(o); /* ours was the last reference */
         } else {
@@ -662,9 +721,8 @@ static long collect(int generation) {
     list_init(&unreachable);
     list_init(&uncollectable);
     list_init(&still);
-    info.examined = update_refs(young);
-    gc.prefetch = info.examined >= GC_PREFETCH_MIN;
-    subtract_refs(young);
+    gc.dest_tag = GC_TAG(old == young ? generation : generation + 1);
+    info.examined = update_and_subtract(young, generation);
     size_t found = move_unreachable(young, &unreachable);
     size_t survivors = info.examined - found - gc.untracked_now;
     /* The 25% rule weighs work, not objects: a full collection costs its
@@ -699,6 +757,7 @@ static long collect(int generation) {
         if (gc.debug & OM_GC_DEBUG_UNCOLLECTABLE)
             report("uncollectable", gc_obj(g));
         list_move(g, &gc.garbage);
+        g->prev |= GC_TAG_OTHER;
         om_incref(gc_obj(g));
         n_uncollectable++;
     }
@@ -811,10 +870,16 @@ int om_gc_callback_remove(om_gc_callback fn, void *arg) {
     return ENOENT;
 }
 
+static void retag(om_gc_head *list, uintptr_t tag) {
+    for (om_gc_head *g = gc_next(list); g != list; g = gc_next(g))
+        g->prev = (g->prev & ~GC_GEN_MASK) | tag;
+}
+
 void om_gc_freeze(void) {
     if (om_unlikely(!gc.ready))
         gc_init();
     for (int i = 0; i < OM_GC_GENERATIONS; i++) {
+        retag(&gc.gen[i], GC_TAG_OTHER);
         list_merge(&gc.gen[i], &gc.permanent);
         gc.count[i] = 0;
     }
@@ -823,6 +888,7 @@ void om_gc_freeze(void) {
 void om_gc_unfreeze(void) {
     if (om_unlikely(!gc.ready))
         gc_init();
+    retag(&gc.permanent, GC_TAG(OM_GC_GENERATIONS - 1));
     list_merge(&gc.permanent, &gc.gen[OM_GC_GENERATIONS - 1]);
 }
 
@@ -907,6 +973,7 @@ size_t om_gc_garbage_clear(void) {
     om_gc_head *g;
     while ((g = gc_next(&gc.garbage)) != &gc.garbage) {
         list_move(g, &gc.gen[OM_GC_GENERATIONS - 1]);
+        g->prev = (g->prev & ~GC_GEN_MASK) | GC_TAG(OM_GC_GENERATIONS - 1);
         om_decref(gc_obj(g));
         n++;
     }
