@@ -308,6 +308,26 @@ enum { OP_DECREF, OP_REACHABLE, OP_PREFETCH, OP_PROBE, OP_DECREF_NEW, OP_PROBE_N
 #define GC_AHEAD_REFS 16                  /* references prefetched ahead, at most */
 #define GC_NEAR ((uintptr_t)1 << 18)      /* a reference within 256 KiB is near */
 
+static inline __attribute__((always_inline)) void visit_child(int op, om_object *o, om_object *c,
+                                                               om_gc_head *young) {
+    if (op == OP_DECREF) {
+        visit_decref(c, NULL);
+    } else if (op == OP_DECREF_NEW) {
+        visit_decref_new(c, NULL);
+    } else if (op == OP_PROBE || op == OP_PROBE_NEW) {
+        /* subtract_refs' first objects: also measure how far the
+         * references jump (see subtract_refs) */
+        uintptr_t d = (uintptr_t)c - (uintptr_t)o;
+        gc.far += d + GC_NEAR > 2 * GC_NEAR; /* |d| > GC_NEAR */
+        if (op == OP_PROBE)
+            visit_decref(c, NULL);
+        else
+            visit_decref_new(c, NULL);
+    } else {
+        visit_reachable(c, young);
+    }
+}
+
 static inline __attribute__((always_inline)) void for_children(int op, om_object *o, om_gc_head *young) {
     const om_type *t = o->type;
     if (t->refs) {
@@ -323,30 +343,20 @@ static inline __attribute__((always_inline)) void for_children(int op, om_object
         }
         /* A big container's references: prefetch GC_AHEAD_REFS ahead of
          * the one visited (when this collection prefetches at all). */
-        size_t pf = gc.prefetch && n > GC_AHEAD_REFS ? GC_AHEAD_REFS : n;
+        if (om_unlikely(n > GC_AHEAD_REFS) && gc.prefetch) {
+            for (size_t i = 0; i + GC_AHEAD_REFS < n; i++) {
+                if (a[i + GC_AHEAD_REFS])
+                    visit_prefetch(a[i + GC_AHEAD_REFS], NULL);
+                if (a[i])
+                    visit_child(op, o, a[i], young);
+            }
+            a += n - GC_AHEAD_REFS;
+            n = GC_AHEAD_REFS;
+        }
         for (size_t i = 0; i < n; i++) {
             om_object *c = a[i];
-            if (pf < n && a[pf])
-                visit_prefetch(a[pf], NULL);
-            pf++;
-            if (!c)
-                continue;
-            if (op == OP_DECREF) {
-                visit_decref(c, NULL);
-            } else if (op == OP_DECREF_NEW) {
-                visit_decref_new(c, NULL);
-            } else if (op == OP_PROBE || op == OP_PROBE_NEW) {
-                /* subtract_refs' first objects: also measure how far the
-                 * references jump (see subtract_refs) */
-                uintptr_t d = (uintptr_t)c - (uintptr_t)o;
-                gc.far += d + GC_NEAR > 2 * GC_NEAR; /* |d| > GC_NEAR */
-                if (op == OP_PROBE)
-                    visit_decref(c, NULL);
-                else
-                    visit_decref_new(c, NULL);
-            } else {
-                visit_reachable(c, young);
-            }
+            if (c)
+                visit_child(op, o, c, young);
         }
     } else {
         t->traverse(o, op == OP_DECREF || op == OP_PROBE           ? visit_decref
