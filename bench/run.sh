@@ -16,9 +16,19 @@
 #
 # --peers-only builds bench/ on its own, without objmem (for when the
 # library does not build); --quick is a smoke test of under a minute.
+#
+#   bench/run.sh --objects [options]  # the object benchmark instead:
+#                                     # runs bench/objects.sh with the rest
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+for arg in "$@"; do
+    if [[ $arg == --objects ]]; then
+        rest=()
+        for a in "$@"; do [[ $a == --objects ]] || rest+=("$a"); done
+        exec "$here/objects.sh" "${rest[@]+"${rest[@]}"}"
+    fi
+done
 root=$(dirname "$here")
 cd "$root"
 
@@ -34,7 +44,7 @@ TRACE=bench/traces/python.trace
 TRACE_MAX=${BENCH_TRACE_MAX:-5000000}
 RESULTS=bench/results
 
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,21p' "$here/run.sh" | sed 's/^# \{0,1\}//'; }
 die() { echo "run.sh: $*" >&2; exit 1; }
 
 while [[ $# -gt 0 ]]; do
