@@ -53,16 +53,14 @@ static int node3_traverse(om_object *self, om_visit_fn visit, void *arg)
     return 0;
 }
 
-static om_object *const *node2_refs(om_object *self, size_t *count)
+static om_refs node2_refs(om_object *self)
 {
-    *count = 2;
-    return ((node *)self)->s;
+    return (om_refs){((node *)self)->s, 2};
 }
 
-static om_object *const *node3_refs(om_object *self, size_t *count)
+static om_refs node3_refs(om_object *self)
 {
-    *count = 3;
-    return ((node *)self)->s;
+    return (om_refs){((node *)self)->s, 3};
 }
 
 static void node2_clear(om_object *self)
@@ -117,11 +115,10 @@ static int holder_traverse(om_object *self, om_visit_fn visit, void *arg)
     return 0;
 }
 
-static om_object *const *holder_refs(om_object *self, size_t *count)
+static om_refs holder_refs(om_object *self)
 {
     holder *h = (holder *)self;
-    *count = (size_t)h->ob.nitems;
-    return h->items;
+    return (om_refs){h->items, (size_t)h->ob.nitems};
 }
 
 static void holder_clear(om_object *self)

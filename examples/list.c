@@ -55,10 +55,9 @@ static void list_release(om_object *self) {
 }
 
 /* The collector's fast path: items[0, len) is one array. */
-static om_object *const *list_refs(om_object *self, size_t *count) {
+static om_refs list_refs(om_object *self) {
     ex_list *l = (ex_list *)self;
-    *count = l->len;
-    return l->items;
+    return (om_refs){l->items, l->len};
 }
 
 om_type ex_list_type = {

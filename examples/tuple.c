@@ -39,10 +39,9 @@ static void tuple_clear(om_object *self) {
 }
 
 /* The collector's fast path: the items are one array. */
-static om_object *const *tuple_refs(om_object *self, size_t *count) {
+static om_refs tuple_refs(om_object *self) {
     ex_tuple *t = (ex_tuple *)self;
-    *count = (size_t)t->ob.nitems;
-    return t->items;
+    return (om_refs){t->items, (size_t)t->ob.nitems};
 }
 
 om_type ex_tuple_type = {

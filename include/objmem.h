@@ -405,11 +405,16 @@ typedef void (*om_finalize_fn)(om_object *self);
 typedef void (*om_release_fn)(om_object *self);
 /* Optional fast path for the cycle collector: a type whose references are
  * one contiguous array (a tuple's items, a list's buffer, a node's slots)
- * returns it and its length (NULL entries allowed); the collector then
+ * returns it and its length (NULL entries allowed; returned by value, in
+ * two registers); the collector then
  * walks it inline instead of calling visit once per reference.  Such a
  * type still provides traverse (the contract: both report the same
  * references). */
-typedef om_object *const *(*om_refs_fn)(om_object *self, size_t *count);
+typedef struct om_refs {
+    om_object *const *items;
+    size_t count;
+} om_refs;
+typedef om_refs (*om_refs_fn)(om_object *self);
 
 enum {
     OM_TYPE_GC = 1u << 0,       /* container: may be part of a reference cycle */

@@ -331,8 +331,9 @@ static inline __attribute__((always_inline)) void visit_child(int op, om_object 
 static inline __attribute__((always_inline)) void for_children(int op, om_object *o, om_gc_head *young) {
     const om_type *t = o->type;
     if (t->refs) {
-        size_t n;
-        om_object *const *a = t->refs(o, &n);
+        om_refs r = t->refs(o);
+        om_object *const *a = r.items;
+        size_t n = r.count;
         if (op == OP_PREFETCH) {
             /* The lookahead: a few references are enough to overlap the
              * misses; a big container prefetches for itself (below). */
@@ -473,10 +474,9 @@ static int all_atomic(om_object *o) {
     const om_type *t = o->type;
     if (!t->refs)
         return 0;
-    size_t n;
-    om_object *const *a = t->refs(o, &n);
-    for (size_t i = 0; i < n; i++) {
-        om_object *c = a[i];
+    om_refs r = t->refs(o);
+    for (size_t i = 0; i < r.count; i++) {
+        om_object *c = r.items[i];
         if (!c)
             return 0;
         if (is_gc(c) && (!(c->type->flags & OM_TYPE_GC_IMMUTABLE) || om_gc_head_of(c)->next))

@@ -92,10 +92,9 @@ static void rnode_finalize(om_object *self)
 }
 
 /* the collector's fast path: the slots as one array (NULLs allowed) */
-static om_object *const *rnode_refs(om_object *self, size_t *count)
+static om_refs rnode_refs(om_object *self)
 {
-    *count = K;
-    return ((rnode *)self)->ref;
+    return (om_refs){((rnode *)self)->ref, K};
 }
 
 static om_type rnode_type = {
