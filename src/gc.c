@@ -53,127 +53,38 @@
  * references they hold), which is what a full collection costs.
  *
  * Everything here runs under the runtime lock (or in a single thread);
- * the collector's state is one static struct.
+ * the collector's state is one struct (gc.h); the gc module's knobs and
+ * introspection are in gc_api.c.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <time.h>
 
-#include "internal.h"
+#include "gc.h"
 
-#define GC_COLLECTING ((uintptr_t)2)
-#define GC_GEN_SHIFT 2
-#define GC_GEN_MASK ((uintptr_t)3 << GC_GEN_SHIFT)
-#define GC_TAG(gen) ((uintptr_t)(gen) << GC_GEN_SHIFT)
-#define GC_TAG_OTHER GC_GEN_MASK          /* permanent generation, garbage list */
-#define GC_UNREACHABLE ((uintptr_t)1)
-#define GC_REFS_SHIFT 4
-#define GC_MAX_CALLBACKS 16
+om_gc_state om_gc = {.threshold = {2000, 10, 10}, .enabled = 1};
 
-static struct {
-    om_gc_head gen[OM_GC_GENERATIONS];
-    om_gc_head permanent;
-    om_gc_head garbage;
-    long count[OM_GC_GENERATIONS];
-    long threshold[OM_GC_GENERATIONS];
-    size_t long_lived_total, long_lived_pending;
-    int ready, enabled, collecting, pending;
-    size_t unreachable_now;      /* move_unreachable's count, kept by visit_reachable */
-    size_t untracked_now;        /* immutable containers it stopped tracking */
-    int prefetch;                /* this collection is large enough to prefetch */
-    size_t edges;                /* references subtract_refs followed */
-    size_t far;                  /* of the probed ones, those that jump far */
-    int what;                    /* GC_HAS_*: what the unreachable need */
-    uintptr_t max_tag;           /* tags of the set being collected: <= this */
-    uintptr_t dest_tag;          /* tag of the generation survivors go to */
-    unsigned debug;
-    om_gc_gen_stats stats[OM_GC_GENERATIONS];
-    struct {
-        om_gc_callback fn;
-        void *arg;
-    } callbacks[GC_MAX_CALLBACKS];
-    int ncallbacks;
-} gc = {.threshold = {2000, 10, 10}, .enabled = 1};
-
-/* ---- list primitives -------------------------------------------------- */
-static inline om_gc_head *gc_next(const om_gc_head *g) { return (om_gc_head *)(g->next & ~GC_UNREACHABLE); }
-static inline om_gc_head *gc_prev(const om_gc_head *g) { return (om_gc_head *)(g->prev & ~OM_GC_FLAG_MASK); }
-static inline void gc_set_prev(om_gc_head *g, om_gc_head *p) {
-    g->prev = (g->prev & OM_GC_FLAG_MASK) | (uintptr_t)p;
-}
-static inline om_object *gc_obj(om_gc_head *g) { return (om_object *)(g + 1); }
-
-static inline void list_init(om_gc_head *l) {
-    l->next = (uintptr_t)l;
-    l->prev = (uintptr_t)l;
-}
-static inline int list_empty(const om_gc_head *l) { return gc_next(l) == l; }
-
-static inline void list_append(om_gc_head *g, om_gc_head *l) {
-    om_gc_head *last = gc_prev(l);
-    last->next = (uintptr_t)g;
-    gc_set_prev(g, last);
-    g->next = (uintptr_t)l;
-    l->prev = (uintptr_t)g;
-}
-
-static inline void list_remove(om_gc_head *g) {
-    om_gc_head *p = gc_prev(g), *n = gc_next(g);
-    p->next = (uintptr_t)n;
-    gc_set_prev(n, p);
-    g->next = 0;
-}
-
-static inline void list_move(om_gc_head *g, om_gc_head *to) {
-    om_gc_head *p = gc_prev(g), *n = gc_next(g);
-    p->next = (uintptr_t)n;
-    gc_set_prev(n, p);
-    list_append(g, to);
-}
-
-/* Append every element of from to to; from becomes empty. */
-static void list_merge(om_gc_head *from, om_gc_head *to) {
-    if (list_empty(from))
-        return;
-    om_gc_head *first = gc_next(from), *last = gc_prev(from), *tail = gc_prev(to);
-    tail->next = (uintptr_t)first;
-    gc_set_prev(first, tail);
-    last->next = (uintptr_t)to;
-    to->prev = (uintptr_t)last;
-    list_init(from);
-}
-
-static size_t list_size(const om_gc_head *l) {
-    size_t n = 0;
-    for (const om_gc_head *g = gc_next(l); g != l; g = gc_next(g))
-        n++;
-    return n;
-}
-
-static void gc_init(void) {
+void om_gc_init(void) {
     for (int i = 0; i < OM_GC_GENERATIONS; i++)
-        list_init(&gc.gen[i]);
-    list_init(&gc.permanent);
-    list_init(&gc.garbage);
-    gc.ready = 1;
+        list_init(&om_gc.gen[i]);
+    list_init(&om_gc.permanent);
+    list_init(&om_gc.garbage);
+    om_gc.ready = 1;
 }
 
-static inline int is_gc(const om_object *o) {
-    return (o->type->flags & OM_TYPE_GC) && o->refcount < OM_IMMORTAL_REFCNT;
-}
 
 /* ---- tracking ----------------------------------------------------------- */
 static inline void link_young(om_object *o) {
-    if (om_unlikely(!gc.ready))
-        gc_init();
-    list_append(om_gc_head_of(o), &gc.gen[0]);
+    if (om_unlikely(!om_gc.ready))
+        om_gc_init();
+    list_append(om_gc_head_of(o), &om_gc.gen[0]);
 }
 
 /* A new container (om_new): tracked, and counted towards threshold 0. */
 void om_gc_track_new(om_object *o) {
     link_young(o);
-    if (++gc.count[0] > gc.threshold[0] && gc.threshold[0] && gc.enabled && !gc.collecting)
-        gc.pending = 1;
+    if (++om_gc.count[0] > om_gc.threshold[0] && om_gc.threshold[0] && om_gc.enabled && !om_gc.collecting)
+        om_gc.pending = 1;
 }
 
 void om_gc_untrack_dead(om_object *o) {
@@ -182,8 +93,8 @@ void om_gc_untrack_dead(om_object *o) {
         list_remove(g);
         g->prev &= OM_GC_FINALIZED;
     }
-    if (gc.count[0] > 0)
-        gc.count[0]--;
+    if (om_gc.count[0] > 0)
+        om_gc.count[0]--;
 }
 
 int om_gc_track(om_object *o) {
@@ -230,7 +141,7 @@ static size_t update_refs(om_gc_head *list) {
 
 static inline int visit_decref(om_object *c, void *arg) {
     (void)arg;
-    gc.edges++;
+    om_gc.edges++;
     if (is_gc(c)) {
         om_gc_head *g = om_gc_head_of(c);
         if (g->prev & GC_COLLECTING)
@@ -246,13 +157,13 @@ static inline int visit_decref(om_object *c, void *arg) {
  * set.  One pass over the set instead of two. */
 static inline int visit_decref_new(om_object *c, void *arg) {
     (void)arg;
-    gc.edges++;
+    om_gc.edges++;
     if (is_gc(c)) {
         om_gc_head *h = om_gc_head_of(c);
         uintptr_t p = h->prev;
         if (p & GC_COLLECTING)
             h->prev = p - ((uintptr_t)1 << GC_REFS_SHIFT);
-        else if (h->next && (p & GC_GEN_MASK) <= gc.max_tag)
+        else if (h->next && (p & GC_GEN_MASK) <= om_gc.max_tag)
             h->prev = ((uintptr_t)(c->refcount - 1) << GC_REFS_SHIFT) | (p & (OM_GC_FINALIZED | GC_GEN_MASK)) |
                       GC_COLLECTING;
     }
@@ -286,7 +197,7 @@ static inline int visit_reachable(om_object *c, void *arg) {
         g->next = (uintptr_t)young;
         young->prev = (uintptr_t)g;
         g->prev = ((uintptr_t)1 << GC_REFS_SHIFT) | (g->prev & OM_GC_FINALIZED) | GC_COLLECTING;
-        gc.unreachable_now--;
+        om_gc.unreachable_now--;
     } else if (gc_refs(g) == 0) {
         g->prev |= (uintptr_t)1 << GC_REFS_SHIFT;
     }
@@ -318,7 +229,7 @@ static inline __attribute__((always_inline)) void visit_child(int op, om_object 
         /* subtract_refs' first objects: also measure how far the
          * references jump (see subtract_refs) */
         uintptr_t d = (uintptr_t)c - (uintptr_t)o;
-        gc.far += d + GC_NEAR > 2 * GC_NEAR; /* |d| > GC_NEAR */
+        om_gc.far += d + GC_NEAR > 2 * GC_NEAR; /* |d| > GC_NEAR */
         if (op == OP_PROBE)
             visit_decref(c, NULL);
         else
@@ -344,7 +255,7 @@ static inline __attribute__((always_inline)) void for_children(int op, om_object
         }
         /* A big container's references: prefetch GC_AHEAD_REFS ahead of
          * the one visited (when this collection prefetches at all). */
-        if (om_unlikely(n > GC_AHEAD_REFS) && gc.prefetch) {
+        if (om_unlikely(n > GC_AHEAD_REFS) && om_gc.prefetch) {
             for (size_t i = 0; i + GC_AHEAD_REFS < n; i++) {
                 if (a[i + GC_AHEAD_REFS])
                     visit_prefetch(a[i + GC_AHEAD_REFS], NULL);
@@ -385,7 +296,7 @@ static inline om_gc_head *ahead_step(om_gc_head *ahead, om_gc_head *end) {
 }
 
 static inline om_gc_head *ahead_start(om_gc_head *list) {
-    if (!gc.prefetch)
+    if (!om_gc.prefetch)
         return NULL;
     om_gc_head *ahead = gc_next(list);
     for (int i = 0; i < GC_AHEAD && ahead != list; i++)
@@ -403,17 +314,17 @@ static inline om_gc_head *ahead_start(om_gc_head *list) {
 static inline __attribute__((always_inline)) size_t subtract_pass(om_gc_head *list, int fused) {
     om_gc_head *g = gc_next(list);
     size_t n = 0;
-    gc.far = 0;
-    gc.edges = 0;
+    om_gc.far = 0;
+    om_gc.edges = 0;
     for (; n < GC_PROBE && g != list; n++, g = gc_next(g)) {
         if (fused)
             init_self(g);
         for_children(fused ? OP_PROBE_NEW : OP_PROBE, gc_obj(g), NULL);
     }
     /* Sets smaller than the probe (young collections) are in cache. */
-    gc.prefetch = g != list && gc.far * 8 > gc.edges;
+    om_gc.prefetch = g != list && om_gc.far * 8 > om_gc.edges;
     om_gc_head *ahead = NULL;
-    if (gc.prefetch) {
+    if (om_gc.prefetch) {
         ahead = g;
         for (int i = 0; i < GC_AHEAD && ahead != list; i++)
             ahead = gc_next(ahead);
@@ -435,7 +346,7 @@ static void subtract_refs(om_gc_head *list) { subtract_pass(list, 0); }
 /* The first pass of a collection of generation gen: update_refs and
  * subtract_refs at once; returns how many objects the set has. */
 static size_t update_and_subtract(om_gc_head *list, int gen) {
-    gc.max_tag = GC_TAG(gen);
+    om_gc.max_tag = GC_TAG(gen);
     return subtract_pass(list, 1);
 }
 
@@ -489,9 +400,9 @@ static size_t move_unreachable(om_gc_head *young, om_gc_head *unreachable) {
     om_gc_head *prev = young;
     om_gc_head *g = gc_next(young);
     om_gc_head *ahead = ahead_start(young);
-    gc.unreachable_now = 0;
-    gc.untracked_now = 0;
-    gc.what = 0;
+    om_gc.unreachable_now = 0;
+    om_gc.untracked_now = 0;
+    om_gc.what = 0;
     while (g != young) {
         ahead = ahead_step(ahead, young);
         if (gc_refs(g) > 0) {
@@ -502,12 +413,12 @@ static size_t move_unreachable(om_gc_head *young, om_gc_head *unreachable) {
                     young->prev = (uintptr_t)prev;
                 g->next = 0;
                 g->prev &= OM_GC_FINALIZED;
-                gc.untracked_now++;
+                om_gc.untracked_now++;
                 g = (om_gc_head *)prev->next;
                 continue;
             }
             for_children(OP_REACHABLE, gc_obj(g), young);
-            g->prev = (uintptr_t)prev | (g->prev & OM_GC_FINALIZED) | gc.dest_tag;
+            g->prev = (uintptr_t)prev | (g->prev & OM_GC_FINALIZED) | om_gc.dest_tag;
             prev = g;
         } else {
             prev->next = g->next;
@@ -518,14 +429,14 @@ static size_t move_unreachable(om_gc_head *young, om_gc_head *unreachable) {
             gc_set_prev(g, last);
             g->next = (uintptr_t)unreachable | GC_UNREACHABLE;
             unreachable->prev = (uintptr_t)g;
-            gc.unreachable_now++;
-            gc.what |= unreachable_needs(g);
+            om_gc.unreachable_now++;
+            om_gc.what |= unreachable_needs(g);
         }
         g = (om_gc_head *)prev->next;
     }
     young->prev = (uintptr_t)prev;
     unreachable->next &= ~GC_UNREACHABLE;
-    return gc.unreachable_now;
+    return om_gc.unreachable_now;
 }
 
 static void clear_marks(om_gc_head *list) {
@@ -642,10 +553,10 @@ static void report(const char *what, om_object *o) {
  * pass 2 can prefetch ahead. */
 static size_t delete_garbage(om_gc_head *list, om_gc_head *old) {
     om_gc_head *g;
-    if (gc.debug & OM_GC_DEBUG_SAVEALL) {
+    if (om_gc.debug & OM_GC_DEBUG_SAVEALL) {
         while ((g = gc_next(list)) != list) {
             g->prev = (g->prev & ~GC_COLLECTING) | GC_TAG_OTHER;
-            list_move(g, &gc.garbage);
+            list_move(g, &om_gc.garbage);
             om_incref(gc_obj(g));
         }
         return 0;
@@ -664,7 +575,7 @@ static size_t delete_garbage(om_gc_head *list, om_gc_head *old) {
     /* prev words now hold plain links; FINALIZED was set on every object
      * that had a finalizer (finalize_garbage ran first), so it is rebuilt
      * from the type. */
-    om_gc_head *ahead = gc.prefetch ? first : NULL;
+    om_gc_head *ahead = om_gc.prefetch ? first : NULL;
     for (int i = 0; i < GC_AHEAD && ahead; i++)
         ahead = (om_gc_head *)ahead->prev;
     for (g = first; g; g = (om_gc_head *)g->prev) {
@@ -680,7 +591,7 @@ static size_t delete_garbage(om_gc_head *list, om_gc_head *old) {
         om_gc_head *n = (om_gc_head *)g->prev;
         om_object *o = gc_obj(g);
         const om_type *t = o->type;
-        g->prev = (t->finalize ? OM_GC_FINALIZED : 0) | gc.dest_tag;
+        g->prev = (t->finalize ? OM_GC_FINALIZED : 0) | om_gc.dest_tag;
         if (o->refcount == 1 && (!t->weaklist_offset || !*(om_weakref **)((char *)o + t->weaklist_offset))) {
             om_destroy_cleared(o); /* ours was the last reference */
         } else {
@@ -704,53 +615,53 @@ static uint64_t now_ns(void) {
 }
 
 static void run_callbacks(om_gc_phase phase, const om_gc_info *info) {
-    for (int i = 0; i < gc.ncallbacks; i++)
-        gc.callbacks[i].fn(phase, info, gc.callbacks[i].arg);
+    for (int i = 0; i < om_gc.ncallbacks; i++)
+        om_gc.callbacks[i].fn(phase, info, om_gc.callbacks[i].arg);
 }
 
 static long collect(int generation) {
-    if (om_unlikely(!gc.ready))
-        gc_init();
-    gc.collecting = 1;
-    gc.pending = 0;
+    if (om_unlikely(!om_gc.ready))
+        om_gc_init();
+    om_gc.collecting = 1;
+    om_gc.pending = 0;
     om_gc_info info = {.generation = generation};
     uint64_t t0 = now_ns();
-    if (gc.ncallbacks)
+    if (om_gc.ncallbacks)
         run_callbacks(OM_GC_START, &info);
 
     if (generation + 1 < OM_GC_GENERATIONS)
-        gc.count[generation + 1]++;
+        om_gc.count[generation + 1]++;
     for (int i = 0; i <= generation; i++)
-        gc.count[i] = 0;
+        om_gc.count[i] = 0;
     for (int i = 0; i < generation; i++)
-        list_merge(&gc.gen[i], &gc.gen[generation]);
-    om_gc_head *young = &gc.gen[generation];
-    om_gc_head *old = generation + 1 < OM_GC_GENERATIONS ? &gc.gen[generation + 1] : young;
+        list_merge(&om_gc.gen[i], &om_gc.gen[generation]);
+    om_gc_head *young = &om_gc.gen[generation];
+    om_gc_head *old = generation + 1 < OM_GC_GENERATIONS ? &om_gc.gen[generation + 1] : young;
 
     om_gc_head unreachable, uncollectable, still;
     list_init(&unreachable);
     list_init(&uncollectable);
     list_init(&still);
-    gc.dest_tag = GC_TAG(old == young ? generation : generation + 1);
+    om_gc.dest_tag = GC_TAG(old == young ? generation : generation + 1);
     info.examined = update_and_subtract(young, generation);
     size_t found = move_unreachable(young, &unreachable);
-    size_t survivors = info.examined - found - gc.untracked_now;
+    size_t survivors = info.examined - found - om_gc.untracked_now;
     /* The 25% rule weighs work, not objects: a full collection costs its
      * objects plus the references it follows (a list of a million
      * untracked tuples is one object, but a million visits). */
-    size_t work = survivors + (info.examined ? (size_t)((double)gc.edges * survivors / info.examined) : 0);
+    size_t work = survivors + (info.examined ? (size_t)((double)om_gc.edges * survivors / info.examined) : 0);
     if (generation == OM_GC_GENERATIONS - 2)
-        gc.long_lived_pending += work;
+        om_gc.long_lived_pending += work;
     if (young != old)
         list_merge(young, old);
 
     /* The unreachable list keeps the scan's marks in its next links until
      * delete_garbage rewrites them: every pass reads next through gc_next,
      * which drops them, and handle_resurrected clears them first. */
-    int what = gc.what;
+    int what = om_gc.what;
     if (what & GC_HAS_UNCOLLECTABLE)
         what = classify_unreachable(&unreachable, &uncollectable);
-    if (gc.debug & OM_GC_DEBUG_COLLECTABLE)
+    if (om_gc.debug & OM_GC_DEBUG_COLLECTABLE)
         for (om_gc_head *g = gc_next(&unreachable); g != &unreachable; g = gc_next(g))
             report("collectable", gc_obj(g));
     if (what & GC_HAS_WEAKREFS)
@@ -764,9 +675,9 @@ static long collect(int generation) {
     size_t n_uncollectable = 0;
     om_gc_head *g;
     while ((g = gc_next(&uncollectable)) != &uncollectable) {
-        if (gc.debug & OM_GC_DEBUG_UNCOLLECTABLE)
+        if (om_gc.debug & OM_GC_DEBUG_UNCOLLECTABLE)
             report("uncollectable", gc_obj(g));
-        list_move(g, &gc.garbage);
+        list_move(g, &om_gc.garbage);
         g->prev |= GC_TAG_OTHER;
         om_incref(gc_obj(g));
         n_uncollectable++;
@@ -775,25 +686,25 @@ static long collect(int generation) {
 
     if (generation == OM_GC_GENERATIONS - 1) {
         om_freelists_clear();
-        gc.long_lived_pending = 0;
-        gc.long_lived_total = work;
+        om_gc.long_lived_pending = 0;
+        om_gc.long_lived_total = work;
     }
     uint64_t dt = now_ns() - t0;
-    om_gc_gen_stats *st = &gc.stats[generation];
+    om_gc_gen_stats *st = &om_gc.stats[generation];
     st->collections++;
     st->collected += (uint64_t)collected;
     st->uncollectable += n_uncollectable;
     st->total_ns += dt;
-    if (gc.debug & OM_GC_DEBUG_STATS)
+    if (om_gc.debug & OM_GC_DEBUG_STATS)
         fprintf(stderr, "gc: generation %d: %llu examined, %ld unreachable, %zu uncollectable, %.3f ms\n",
                 generation, (unsigned long long)info.examined, collected + (long)n_uncollectable,
                 n_uncollectable, (double)dt / 1e6);
     info.collected = collected;
     info.uncollectable = (long)n_uncollectable;
     info.duration_ns = dt;
-    if (gc.ncallbacks)
+    if (om_gc.ncallbacks)
         run_callbacks(OM_GC_STOP, &info);
-    gc.collecting = 0;
+    om_gc.collecting = 0;
     return collected + (long)n_uncollectable;
 }
 
@@ -804,7 +715,7 @@ long om_gc_collect(int generation) {
         errno = EINVAL;
         return -1;
     }
-    if (gc.collecting) {
+    if (om_gc.collecting) {
         errno = EBUSY;
         return -1;
     }
@@ -812,16 +723,16 @@ long om_gc_collect(int generation) {
 }
 
 long om_gc_poll(void) {
-    if (om_likely(!gc.pending) || gc.collecting)
+    if (om_likely(!om_gc.pending) || om_gc.collecting)
         return 0;
-    gc.pending = 0;
-    if (!gc.enabled)
+    om_gc.pending = 0;
+    if (!om_gc.enabled)
         return 0;
     for (int i = OM_GC_GENERATIONS - 1; i >= 0; i--) {
-        if (gc.count[i] > gc.threshold[i]) {
+        if (om_gc.count[i] > om_gc.threshold[i]) {
             /* A full collection only when a quarter of the long-lived
              * objects are new since the last one: amortised linear. */
-            if (i == OM_GC_GENERATIONS - 1 && gc.long_lived_pending < gc.long_lived_total / 4)
+            if (i == OM_GC_GENERATIONS - 1 && om_gc.long_lived_pending < om_gc.long_lived_total / 4)
                 continue;
             return collect(i);
         }
@@ -829,163 +740,5 @@ long om_gc_poll(void) {
     return 0;
 }
 
-int om_gc_pending(void) { return gc.pending; }
+int om_gc_pending(void) { return om_gc.pending; }
 
-/* ---- the gc module's knobs ---------------------------------------------- */
-void om_gc_enable(void) { gc.enabled = 1; }
-void om_gc_disable(void) { gc.enabled = 0; }
-int om_gc_isenabled(void) { return gc.enabled; }
-
-void om_gc_set_threshold(long t0, long t1, long t2) {
-    gc.threshold[0] = t0 < 0 ? 0 : t0;
-    gc.threshold[1] = t1 < 0 ? 0 : t1;
-    gc.threshold[2] = t2 < 0 ? 0 : t2;
-}
-
-void om_gc_get_threshold(long out[OM_GC_GENERATIONS]) {
-    for (int i = 0; i < OM_GC_GENERATIONS; i++)
-        out[i] = gc.threshold[i];
-}
-
-void om_gc_get_count(long out[OM_GC_GENERATIONS]) {
-    for (int i = 0; i < OM_GC_GENERATIONS; i++)
-        out[i] = gc.count[i];
-}
-
-void om_gc_get_stats(om_gc_gen_stats out[OM_GC_GENERATIONS]) {
-    for (int i = 0; i < OM_GC_GENERATIONS; i++)
-        out[i] = gc.stats[i];
-}
-
-int om_gc_callback_add(om_gc_callback fn, void *arg) {
-    if (!fn)
-        return EINVAL;
-    if (gc.ncallbacks == GC_MAX_CALLBACKS)
-        return ENOMEM;
-    gc.callbacks[gc.ncallbacks].fn = fn;
-    gc.callbacks[gc.ncallbacks].arg = arg;
-    gc.ncallbacks++;
-    return 0;
-}
-
-int om_gc_callback_remove(om_gc_callback fn, void *arg) {
-    for (int i = 0; i < gc.ncallbacks; i++) {
-        if (gc.callbacks[i].fn == fn && gc.callbacks[i].arg == arg) {
-            for (int j = i + 1; j < gc.ncallbacks; j++)
-                gc.callbacks[j - 1] = gc.callbacks[j];
-            gc.ncallbacks--;
-            return 0;
-        }
-    }
-    return ENOENT;
-}
-
-static void retag(om_gc_head *list, uintptr_t tag) {
-    for (om_gc_head *g = gc_next(list); g != list; g = gc_next(g))
-        g->prev = (g->prev & ~GC_GEN_MASK) | tag;
-}
-
-void om_gc_freeze(void) {
-    if (om_unlikely(!gc.ready))
-        gc_init();
-    for (int i = 0; i < OM_GC_GENERATIONS; i++) {
-        retag(&gc.gen[i], GC_TAG_OTHER);
-        list_merge(&gc.gen[i], &gc.permanent);
-        gc.count[i] = 0;
-    }
-}
-
-void om_gc_unfreeze(void) {
-    if (om_unlikely(!gc.ready))
-        gc_init();
-    retag(&gc.permanent, GC_TAG(OM_GC_GENERATIONS - 1));
-    list_merge(&gc.permanent, &gc.gen[OM_GC_GENERATIONS - 1]);
-}
-
-size_t om_gc_get_freeze_count(void) { return gc.ready ? list_size(&gc.permanent) : 0; }
-
-size_t om_gc_count_objects(int generation) {
-    if (!gc.ready || generation < -1 || generation >= OM_GC_GENERATIONS)
-        return 0;
-    if (generation >= 0)
-        return list_size(&gc.gen[generation]);
-    size_t n = 0;
-    for (int i = 0; i < OM_GC_GENERATIONS; i++)
-        n += list_size(&gc.gen[i]);
-    return n;
-}
-
-/* ---- introspection -------------------------------------------------------- */
-static int visit_list(om_gc_head *l, om_visit_fn visit, void *arg) {
-    for (om_gc_head *g = gc_next(l); g != l; g = gc_next(g)) {
-        int r = visit(gc_obj(g), arg);
-        if (r)
-            return r;
-    }
-    return 0;
-}
-
-int om_gc_get_objects(int generation, om_visit_fn visit, void *arg) {
-    if (!gc.ready || generation < -1 || generation >= OM_GC_GENERATIONS)
-        return 0;
-    if (generation >= 0)
-        return visit_list(&gc.gen[generation], visit, arg);
-    for (int i = 0; i < OM_GC_GENERATIONS; i++) {
-        int r = visit_list(&gc.gen[i], visit, arg);
-        if (r)
-            return r;
-    }
-    return 0;
-}
-
-struct referrer_search {
-    om_object *target;
-    int found;
-};
-
-static int visit_is_target(om_object *c, void *arg) {
-    struct referrer_search *s = arg;
-    if (c == s->target)
-        s->found = 1;
-    return s->found;
-}
-
-int om_gc_get_referrers(om_object *target, om_visit_fn visit, void *arg) {
-    if (!gc.ready)
-        return 0;
-    for (int i = 0; i < OM_GC_GENERATIONS; i++) {
-        for (om_gc_head *g = gc_next(&gc.gen[i]); g != &gc.gen[i]; g = gc_next(g)) {
-            struct referrer_search s = {target, 0};
-            gc_obj(g)->type->traverse(gc_obj(g), visit_is_target, &s);
-            if (s.found) {
-                int r = visit(gc_obj(g), arg);
-                if (r)
-                    return r;
-            }
-        }
-    }
-    return 0;
-}
-
-int om_gc_get_referents(om_object *o, om_visit_fn visit, void *arg) { return om_traverse(o, visit, arg); }
-
-void om_gc_set_debug(unsigned flags) { gc.debug = flags; }
-unsigned om_gc_get_debug(void) { return gc.debug; }
-
-size_t om_gc_garbage_count(void) { return gc.ready ? list_size(&gc.garbage) : 0; }
-
-int om_gc_garbage_visit(om_visit_fn visit, void *arg) { return gc.ready ? visit_list(&gc.garbage, visit, arg) : 0; }
-
-size_t om_gc_garbage_clear(void) {
-    if (!gc.ready)
-        return 0;
-    size_t n = 0;
-    om_gc_head *g;
-    while ((g = gc_next(&gc.garbage)) != &gc.garbage) {
-        list_move(g, &gc.gen[OM_GC_GENERATIONS - 1]);
-        g->prev = (g->prev & ~GC_GEN_MASK) | GC_TAG(OM_GC_GENERATIONS - 1);
-        om_decref(gc_obj(g));
-        n++;
-    }
-    return n;
-}

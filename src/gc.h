@@ -1,0 +1,112 @@
+/*
+ * gc.h — the cycle collector's state and list primitives, shared by gc.c
+ * (the collector) and gc_api.c (the gc module's surface).  The header
+ * bits and the algorithm are described at the top of gc.c.
+ */
+#ifndef OM_GC_H
+#define OM_GC_H
+
+#include "internal.h"
+
+#define GC_COLLECTING ((uintptr_t)2)
+#define GC_GEN_SHIFT 2
+#define GC_GEN_MASK ((uintptr_t)3 << GC_GEN_SHIFT)
+#define GC_TAG(gen) ((uintptr_t)(gen) << GC_GEN_SHIFT)
+#define GC_TAG_OTHER GC_GEN_MASK          /* permanent generation, garbage list */
+#define GC_UNREACHABLE ((uintptr_t)1)
+#define GC_REFS_SHIFT 4
+#define GC_MAX_CALLBACKS 16
+
+typedef struct om_gc_state {
+    om_gc_head gen[OM_GC_GENERATIONS];
+    om_gc_head permanent;
+    om_gc_head garbage;
+    long count[OM_GC_GENERATIONS];
+    long threshold[OM_GC_GENERATIONS];
+    size_t long_lived_total, long_lived_pending;
+    int ready, enabled, collecting, pending;
+    size_t unreachable_now;      /* move_unreachable's count, kept by visit_reachable */
+    size_t untracked_now;        /* immutable containers it stopped tracking */
+    int prefetch;                /* this collection is large enough to prefetch */
+    size_t edges;                /* references subtract_refs followed */
+    size_t far;                  /* of the probed ones, those that jump far */
+    int what;                    /* GC_HAS_*: what the unreachable need */
+    uintptr_t max_tag;           /* tags of the set being collected: <= this */
+    uintptr_t dest_tag;          /* tag of the generation survivors go to */
+    unsigned debug;
+    om_gc_gen_stats stats[OM_GC_GENERATIONS];
+    struct {
+        om_gc_callback fn;
+        void *arg;
+    } callbacks[GC_MAX_CALLBACKS];
+    int ncallbacks;
+} om_gc_state;
+
+extern OM_HIDDEN om_gc_state om_gc;
+
+/* ---- list primitives -------------------------------------------------- */
+static inline om_gc_head *gc_next(const om_gc_head *g) { return (om_gc_head *)(g->next & ~GC_UNREACHABLE); }
+static inline om_gc_head *gc_prev(const om_gc_head *g) { return (om_gc_head *)(g->prev & ~OM_GC_FLAG_MASK); }
+static inline void gc_set_prev(om_gc_head *g, om_gc_head *p) {
+    g->prev = (g->prev & OM_GC_FLAG_MASK) | (uintptr_t)p;
+}
+static inline om_object *gc_obj(om_gc_head *g) { return (om_object *)(g + 1); }
+
+static inline void list_init(om_gc_head *l) {
+    l->next = (uintptr_t)l;
+    l->prev = (uintptr_t)l;
+}
+static inline int list_empty(const om_gc_head *l) { return gc_next(l) == l; }
+
+static inline void list_append(om_gc_head *g, om_gc_head *l) {
+    om_gc_head *last = gc_prev(l);
+    last->next = (uintptr_t)g;
+    gc_set_prev(g, last);
+    g->next = (uintptr_t)l;
+    l->prev = (uintptr_t)g;
+}
+
+static inline void list_remove(om_gc_head *g) {
+    om_gc_head *p = gc_prev(g), *n = gc_next(g);
+    p->next = (uintptr_t)n;
+    gc_set_prev(n, p);
+    g->next = 0;
+}
+
+static inline void list_move(om_gc_head *g, om_gc_head *to) {
+    om_gc_head *p = gc_prev(g), *n = gc_next(g);
+    p->next = (uintptr_t)n;
+    gc_set_prev(n, p);
+    list_append(g, to);
+}
+
+/* Append every element of from to to; from becomes empty. */
+static inline void list_merge(om_gc_head *from, om_gc_head *to) {
+    if (list_empty(from))
+        return;
+    om_gc_head *first = gc_next(from), *last = gc_prev(from), *tail = gc_prev(to);
+    tail->next = (uintptr_t)first;
+    gc_set_prev(first, tail);
+    last->next = (uintptr_t)to;
+    to->prev = (uintptr_t)last;
+    list_init(from);
+}
+
+static inline size_t list_size(const om_gc_head *l) {
+    size_t n = 0;
+    for (const om_gc_head *g = gc_next(l); g != l; g = gc_next(g))
+        n++;
+    return n;
+}
+
+
+OM_HIDDEN void om_gc_init(void);
+
+static inline int is_gc(const om_object *o) {
+    return (o->type->flags & OM_TYPE_GC) && o->refcount < OM_IMMORTAL_REFCNT;
+}
+
+/* gc.c: run one collection of generations 0..generation. */
+OM_HIDDEN long om_gc_run(int generation);
+
+#endif /* OM_GC_H */
