@@ -61,6 +61,20 @@ static const char *kind_name(om_block_kind k) {
     return k_names[k];
 }
 
+static void start_info(om_error_info *info, om_error_code code, const char *op, const void *p) {
+    memset(info, 0, sizeof *info);
+    info->code = code;
+    info->operation = op;
+    info->pointer = p;
+}
+
+/* Hand a report to the handler (the default one aborts). */
+static void deliver(om_error_info *info, const char *msg) {
+    info->message = msg;
+    om_error_fn fn = handler.fn ? handler.fn : default_handler;
+    fn(info, handler.fn ? handler.arg : NULL);
+}
+
 static _Atomic uint64_t foreign_ignored;
 
 uint64_t om_error_foreign_ignored(void) { return atomic_load(&foreign_ignored); }
@@ -72,10 +86,7 @@ void om_report(om_error_code code, const char *op, const void *p) {
     }
     om_error_info info;
     char msg[400];
-    memset(&info, 0, sizeof info);
-    info.code = code;
-    info.operation = op;
-    info.pointer = p;
+    start_info(&info, code, op, p);
     if (code == OM_ERR_FOREIGN_POINTER || om_describe(p, &info.block) != 0) {
         info.block.kind = OM_BLOCK_FOREIGN;
         snprintf(msg, sizeof msg, "%s: %s %p: not in objmem's heap", op, om_error_name(code), p);
@@ -87,19 +98,14 @@ void om_report(om_error_code code, const char *op, const void *p) {
                  om_error_name(code), p, kind_name(info.block.kind), info.block.block, info.block.size_class,
                  info.block.block_size, info.block.pool, info.block.pool_index, info.block.arena);
     }
-    info.message = msg;
-    om_error_fn fn = handler.fn ? handler.fn : default_handler;
-    fn(&info, handler.fn ? handler.arg : NULL);
+    deliver(&info, msg);
 }
 
 void om_report_object(om_error_code code, const char *op, const void *obj, const char *type_name,
                       const char *detail) {
     om_error_info info;
     char msg[400];
-    memset(&info, 0, sizeof info);
-    info.code = code;
-    info.operation = op;
-    info.pointer = obj;
+    start_info(&info, code, op, obj);
     info.type_name = type_name;
     if (!obj || om_describe(obj, &info.block) != 0)
         info.block.kind = OM_BLOCK_FOREIGN;
@@ -107,7 +113,5 @@ void om_report_object(om_error_code code, const char *op, const void *obj, const
         snprintf(msg, sizeof msg, "%s: %s: '%s' object %p: %s", op, om_error_name(code), type_name, obj, detail);
     else
         snprintf(msg, sizeof msg, "%s: %s: object %p: %s", op, om_error_name(code), obj, detail);
-    info.message = msg;
-    om_error_fn fn = handler.fn ? handler.fn : default_handler;
-    fn(&info, handler.fn ? handler.arg : NULL);
+    deliver(&info, msg);
 }

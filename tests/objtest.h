@@ -125,4 +125,18 @@ static inline int ot_run_on_stack(void *(*fn)(void *), void *arg, size_t stack_b
     return rc;
 }
 
+/* tag: a data object for weak-reference callbacks; logs t<id> at release */
+typedef struct ot_tag { om_object ob; int id; } ot_tag;
+static inline void ot_tag_release(om_object *self) { ot_ev("t%d", ((ot_tag *)self)->id); }
+__attribute__((unused)) static om_type ot_tag_type = { .name = "tag", .size = sizeof(ot_tag),
+                                                       .release = ot_tag_release };
+
+static inline om_object *ot_new_tag(int id)
+{
+    ot_tag *t = (ot_tag *)om_new(&ot_tag_type);
+    if (t != NULL)
+        t->id = id;
+    return OM_OBJ(t);
+}
+
 #endif /* OM_TEST_OBJTEST_H */

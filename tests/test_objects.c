@@ -87,25 +87,13 @@ static probe *new_probe(int id)
     return p;
 }
 
-/* tag: a data object for weak-reference callbacks; logs t<id> at release */
-typedef struct tag { om_object ob; int id; } tag;
-static void tag_release(om_object *self) { ot_ev("t%d", ((tag *)self)->id); }
-static om_type tag_type = { .name = "tag", .size = sizeof(tag), .release = tag_release };
-
-static om_object *new_tag(int id)
-{
-    tag *t = (tag *)om_new(&tag_type);
-    if (t != NULL)
-        t->id = id;
-    return OM_OBJ(t);
-}
 
 static int cb_calls;
 static void log_callback(om_weakref *ref, om_object *data)
 {
     cb_calls++;
     CHECK(om_weakref_get(ref) == NULL); /* cleared before any callback runs */
-    ot_ev("W%d", data ? ((tag *)data)->id : -1);
+    ot_ev("W%d", data ? ((ot_tag *)data)->id : -1);
 }
 
 /* plain: no methods, no collector header */
@@ -180,7 +168,7 @@ static void test_incref_decref(void)
 /* finalize -> weak-reference callbacks (newest first) -> clear -> release */
 static void test_destruction_order(void)
 {
-    om_object *ta = new_tag(10), *tb = new_tag(11), *tc = new_tag(12);
+    om_object *ta = ot_new_tag(10), *tb = ot_new_tag(11), *tc = ot_new_tag(12);
     probe *p = new_probe(2);
     REQUIRE(p != NULL && ta != NULL && tb != NULL && tc != NULL);
     om_weakref *wa = om_weakref_new(OM_OBJ(p), log_callback, ta);
@@ -219,7 +207,7 @@ static void test_destruction_order(void)
 static void test_resurrection(void)
 {
     om_type_stats s0 = ot_stats(&probe_type);
-    om_object *t = new_tag(13);
+    om_object *t = ot_new_tag(13);
     probe *p = new_probe(5);
     REQUIRE(p != NULL && t != NULL);
     om_weakref *w = om_weakref_new(OM_OBJ(p), log_callback, t);

@@ -78,22 +78,10 @@ static target *new_target(om_type *t, int id)
     return o;
 }
 
-/* tag: data for callbacks; logs t<id> at release */
-typedef struct tag { om_object ob; int id; } tag;
-static void tag_release(om_object *self) { ot_ev("t%d", ((tag *)self)->id); }
-static om_type tag_type = { .name = "tag", .size = sizeof(tag), .release = tag_release };
-
-static om_object *new_tag(int id)
-{
-    tag *t = (tag *)om_new(&tag_type);
-    if (t != NULL)
-        t->id = id;
-    return OM_OBJ(t);
-}
 
 static int tag_id(om_object *data)
 {
-    return data ? ((tag *)data)->id : -1;
+    return data ? ((ot_tag *)data)->id : -1;
 }
 
 /* ---- callbacks */
@@ -168,7 +156,7 @@ static void test_get(void)
 static void callback_once_case(om_type *t)
 {
     target *o = new_target(t, 2);
-    om_object *d = new_tag(20);
+    om_object *d = ot_new_tag(20);
     REQUIRE(o != NULL && d != NULL);
     om_weakref *w = om_weakref_new(OM_OBJ(o), log_cb, d);
     REQUIRE(w != NULL);
@@ -201,7 +189,7 @@ static void test_callbacks_newest_first(void)
     om_object *d[5];
     om_weakref *w[5];
     for (int i = 0; i < 5; i++) {
-        d[i] = new_tag(30 + i);
+        d[i] = ot_new_tag(30 + i);
         REQUIRE(d[i] != NULL);
         w[i] = om_weakref_new(OM_OBJ(o), log_cb, d[i]);
         REQUIRE(w[i] != NULL);
@@ -232,7 +220,7 @@ static void test_dropped_before_referent(void)
 {
     uint64_t w0 = weakrefs_live();
     target *o = new_target(&target_type, 4);
-    om_object *d = new_tag(40);
+    om_object *d = ot_new_tag(40);
     REQUIRE(o != NULL && d != NULL);
     om_weakref *w = om_weakref_new(OM_OBJ(o), log_cb, d);
     REQUIRE(w != NULL);
@@ -250,7 +238,7 @@ static void test_dropped_before_referent(void)
 
     /* the middle one of three dropped: the other two still fire, in order */
     o = new_target(&target_type, 5);
-    om_object *t0 = new_tag(50), *t1 = new_tag(51), *t2 = new_tag(52);
+    om_object *t0 = ot_new_tag(50), *t1 = ot_new_tag(51), *t2 = ot_new_tag(52);
     REQUIRE(o != NULL && t0 != NULL && t1 != NULL && t2 != NULL);
     om_weakref *a = om_weakref_new(OM_OBJ(o), log_cb, t0);
     om_weakref *b = om_weakref_new(OM_OBJ(o), log_cb, t1);
@@ -282,7 +270,7 @@ static void test_dropped_in_own_callback(void)
 {
     uint64_t w0 = weakrefs_live();
     target *o = new_target(&target_type, 6);
-    om_object *d1 = new_tag(60), *d2 = new_tag(61);
+    om_object *d1 = ot_new_tag(60), *d2 = ot_new_tag(61);
     REQUIRE(o != NULL && d1 != NULL && d2 != NULL);
     om_weakref *a = om_weakref_new(OM_OBJ(o), drop_self_cb, d1);
     om_weakref *b = om_weakref_new(OM_OBJ(o), drop_self_cb, d2);
@@ -297,7 +285,7 @@ static void test_dropped_in_own_callback(void)
     CHECK_LOG_SUBSEQ("w60", "t60");
     CHECK_EQ(strlen(ot_log), strlen("W61 w61 t61 W60 w60 t60 C6 R6"));
     CHECK_EQ(weakrefs_live(), w0);
-    CHECK_EQ(ot_live(&tag_type), 0);
+    CHECK_EQ(ot_live(&ot_tag_type), 0);
 }
 
 /* ---- a callback that creates a weak reference to another object */
@@ -315,7 +303,7 @@ static void test_callback_creates_weakref(void)
 {
     target *o = new_target(&target_type, 7);
     other_target = new_target(&target_type, 8);
-    om_object *d = new_tag(70);
+    om_object *d = ot_new_tag(70);
     REQUIRE(o != NULL && other_target != NULL && d != NULL);
     om_weakref *w = om_weakref_new(OM_OBJ(o), create_cb, d);
     REQUIRE(w != NULL);
@@ -357,7 +345,7 @@ static void test_callback_kills_another(void)
     om_object *d[3];
     for (int i = 0; i < 3; i++) {
         o[i] = new_target(&target_type, 90 + i);
-        d[i] = new_tag(i);
+        d[i] = ot_new_tag(i);
         REQUIRE(o[i] != NULL && d[i] != NULL);
         w[i] = om_weakref_new(OM_OBJ(o[i]), kill_cb, d[i]);
         REQUIRE(w[i] != NULL);
@@ -381,7 +369,7 @@ static void test_callback_kills_another(void)
 
     /* a referent's clear drops a weakly referenced child: its callback runs */
     target *parent = new_target(&target_type, 93), *child = new_target(&gctarget_type, 94);
-    om_object *dc = new_tag(3);
+    om_object *dc = ot_new_tag(3);
     REQUIRE(parent != NULL && child != NULL && dc != NULL);
     parent->ref = OM_OBJ(child);
     om_weakref *wc = om_weakref_new(OM_OBJ(child), log_cb, dc);
@@ -441,7 +429,7 @@ static void test_einval(void)
     errno = 0;
     CHECK(om_weakref_new(OM_OBJ(n), NULL, NULL) == NULL);
     CHECK_EQ(errno, EINVAL);
-    om_object *d = new_tag(1);
+    om_object *d = ot_new_tag(1);
     REQUIRE(d != NULL);
     errno = 0;
     CHECK(om_weakref_new(OM_OBJ(n), log_cb, d) == NULL);
@@ -492,7 +480,7 @@ static void test_einval(void)
 static void test_data_lifetime(void)
 {
     target *o = new_target(&target_type, 12);
-    om_object *d = new_tag(120);
+    om_object *d = ot_new_tag(120);
     REQUIRE(o != NULL && d != NULL);
     om_weakref *w = om_weakref_new(OM_OBJ(o), log_cb, d);
     REQUIRE(w != NULL);
@@ -508,13 +496,13 @@ static void test_data_lifetime(void)
     CHECK_LOG_SUBSEQ("W120", "C12", "R12");
     CHECK_LOG_SUBSEQ("W120", "t120");
     CHECK_EQ(strlen(ot_log), strlen("W120 C12 R12 t120"));
-    CHECK_EQ(ot_live(&tag_type), 0);
+    CHECK_EQ(ot_live(&ot_tag_type), 0);
     om_decref(w);
     CHECK_EQ(strlen(ot_log), strlen("W120 C12 R12 t120"));
 
     /* no callback run: the data lives until the weak reference dies */
     o = new_target(&target_type, 13);
-    d = new_tag(130);
+    d = ot_new_tag(130);
     REQUIRE(o != NULL && d != NULL);
     w = om_weakref_new(OM_OBJ(o), log_cb, d);
     REQUIRE(w != NULL);
@@ -530,7 +518,7 @@ static void test_data_lifetime(void)
 
     /* a weak reference dropped first takes its data with it */
     o = new_target(&target_type, 14);
-    d = new_tag(140);
+    d = ot_new_tag(140);
     REQUIRE(o != NULL && d != NULL);
     w = om_weakref_new(OM_OBJ(o), log_cb, d);
     REQUIRE(w != NULL);
@@ -581,7 +569,7 @@ static void test_clear_all(void)
 {
     for (int callbacks = 0; callbacks <= 1; callbacks++) {
         target *o = new_target(&target_type, 15);
-        om_object *d0 = new_tag(150), *d1 = new_tag(151);
+        om_object *d0 = ot_new_tag(150), *d1 = ot_new_tag(151);
         REQUIRE(o != NULL && d0 != NULL && d1 != NULL);
         om_weakref *a = om_weakref_new(OM_OBJ(o), log_cb, d0);
         om_weakref *b = om_weakref_new(OM_OBJ(o), log_cb, d1);
@@ -618,7 +606,7 @@ static void test_clear_all(void)
 
 static void example_case(om_object *o, const char *what)
 {
-    om_object *d = new_tag(200);
+    om_object *d = ot_new_tag(200);
     REQUIRE(d != NULL);
     om_weakref *w = om_weakref_new(o, log_cb, d);
     CHECK_MSG(w != NULL, "%s: cannot be weakly referenced", what);

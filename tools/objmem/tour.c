@@ -71,6 +71,23 @@ void tour_reset_heap(void)
     om_collect(1);
 }
 
+om_object *tour_need(om_object *o, const char *what)
+{
+    if (o == NULL) {
+        fprintf(stderr, "objmem tour: %s failed: %s\n", what, strerror(errno));
+        exit(CLI_FAIL);
+    }
+    return o;
+}
+
+void tour_need_ok(int rc, const char *what)
+{
+    if (rc != 0) {
+        fprintf(stderr, "objmem tour: %s failed: %s\n", what, strerror(rc));
+        exit(CLI_FAIL);
+    }
+}
+
 int64_t tour_rss_bytes(void)
 {
     char buf[128];

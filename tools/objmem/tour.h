@@ -40,6 +40,9 @@ void tour_describe(const void *p, om_block_info *bi);   /* p must be live */
 const char *tour_kind_name(om_block_kind kind);
 const char *tour_state_name(om_pool_state state);
 void tour_reset_heap(void);                             /* om_collect(1) */
+/* Object chapters: exit with CLI_FAIL, naming what failed, on NULL / rc. */
+om_object *tour_need(om_object *o, const char *what);
+void tour_need_ok(int rc, const char *what);
 out_val tour_rss(void);                                 /* bytes, or n/a */
 int64_t tour_rss_bytes(void);                           /* -1 if unknown */
 size_t tour_pool_size(const om_block_info *bi);         /* from the geometry */

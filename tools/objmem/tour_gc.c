@@ -44,22 +44,6 @@ enum {
 
 /* ------------------------------------------------------------ helpers */
 
-static om_object *need(om_object *o, const char *what)
-{
-    if (o == NULL) {
-        fprintf(stderr, "objmem tour: %s failed: %s\n", what, strerror(errno));
-        exit(CLI_FAIL);
-    }
-    return o;
-}
-
-static void need_ok(int rc, const char *what)
-{
-    if (rc != 0) {
-        fprintf(stderr, "objmem tour: %s failed: %s\n", what, strerror(rc));
-        exit(CLI_FAIL);
-    }
-}
 
 static long collect(int generation)
 {
@@ -200,12 +184,12 @@ static void show_cycle(out *o)
                 "'lists' the live lists, om_type_get_stats(&ex_list_type).live.");
     out_object_begin(o, "cycle");
     out_table_begin(o, "steps", cols, (int)(sizeof cols / sizeof cols[0]));
-    a = need(ex_list_new(0), "ex_list_new");
+    a = tour_need(ex_list_new(0), "ex_list_new");
     cycle_row(o, "a = []", "a = ex_list_new(0)", a, NULL);
-    b = need(ex_list_new(0), "ex_list_new");
-    need_ok(ex_list_append(b, a), "ex_list_append");
+    b = tour_need(ex_list_new(0), "ex_list_new");
+    tour_need_ok(ex_list_append(b, a), "ex_list_append");
     cycle_row(o, "b = [a]", "b = ex_list_new(0); ex_list_append(b, a)", a, b);
-    need_ok(ex_list_append(a, b), "ex_list_append");
+    tour_need_ok(ex_list_append(a, b), "ex_list_append");
     cycle_row(o, "a.append(b)", "ex_list_append(a, b)", a, b);
     om_decref(a);
     cycle_row(o, "del a", "om_decref(a)", a, b);
@@ -345,11 +329,11 @@ static void gens_row(out *o, const char *what, const gc_moment *m)
 /* l = [{}, {}, {}]: four live containers. */
 static om_object *build_kept(void)
 {
-    om_object *l = need(ex_list_new(DICTS_KEPT), "ex_list_new");
+    om_object *l = tour_need(ex_list_new(DICTS_KEPT), "ex_list_new");
 
     for (int i = 0; i < DICTS_KEPT; i++) {
-        om_object *d = need(ex_dict_new(), "ex_dict_new");
-        need_ok(ex_list_append(l, d), "ex_list_append");
+        om_object *d = tour_need(ex_dict_new(), "ex_dict_new");
+        tour_need_ok(ex_list_append(l, d), "ex_list_append");
         om_decref(d);
     }
     return l;
@@ -414,8 +398,8 @@ static void show_generations(out *o)
     om_gc_get_stats(st0);
     gc_seen_reset();
     for (size_t i = 0; i < added; i++) {
-        om_object *item = need(ex_list_new(0), "ex_list_new");
-        need_ok(ex_list_append(l, item), "ex_list_append");
+        om_object *item = tour_need(ex_list_new(0), "ex_list_new");
+        tour_need_ok(ex_list_append(l, item), "ex_list_append");
         om_decref(item);
     }
     moment_take(&filled);
@@ -563,7 +547,7 @@ static void node_weak_callback(om_weakref *ref, om_object *data)
 
 static om_object *node_new(const char *name)
 {
-    node *n = (node *)need(om_new(&node_type), "om_new(node)");
+    node *n = (node *)tour_need(om_new(&node_type), "om_new(node)");
 
     snprintf(n->name, sizeof n->name, "%s", name);
     return &n->ob;
@@ -589,7 +573,7 @@ static void show_order(out *o)
     y = node_new("y");
     ((node *)x)->other = om_newref(y);
     ((node *)y)->other = om_newref(x);
-    r = (om_weakref *)need((om_object *)om_weakref_new(x, node_weak_callback, NULL),
+    r = (om_weakref *)tour_need((om_object *)om_weakref_new(x, node_weak_callback, NULL),
                            "om_weakref_new");
     om_decref(x);
     om_decref(y);
@@ -632,15 +616,15 @@ static void show_order(out *o)
  * one cycle of n objects.  Returns nothing: we drop the ring at once. */
 static void build_ring(size_t n)
 {
-    om_object *first = need(ex_list_new(1), "ex_list_new"), *prev = first;
+    om_object *first = tour_need(ex_list_new(1), "ex_list_new"), *prev = first;
 
     for (size_t i = 1; i < n; i++) {
-        om_object *l = need(ex_list_new(1), "ex_list_new");
-        need_ok(ex_list_append(prev, l), "ex_list_append");
+        om_object *l = tour_need(ex_list_new(1), "ex_list_new");
+        tour_need_ok(ex_list_append(prev, l), "ex_list_append");
         om_decref(l); /* prev holds it */
         prev = l;
     }
-    need_ok(ex_list_append(prev, first), "ex_list_append");
+    tour_need_ok(ex_list_append(prev, first), "ex_list_append");
     om_decref(first); /* the last list holds it */
 }
 
@@ -708,7 +692,7 @@ void tour_gc(out *o)
     moment_take(&start);
     gc_seen = (struct gc_seen){.o = o};
     added = om_gc_callback_add(gc_callback, &gc_seen);
-    need_ok(added, "om_gc_callback_add");
+    tour_need_ok(added, "om_gc_callback_add");
 
     out_section_begin(o, "gc", "Cycles: what counting cannot free");
     out_para(o, "Counting frees an object when the last reference to it goes. Objects "

@@ -36,22 +36,6 @@ static const char dying_text[] = "a str that lives in a list";
 
 /* ------------------------------------------------------------ helpers */
 
-static om_object *need(om_object *o, const char *what)
-{
-    if (o == NULL) {
-        fprintf(stderr, "objmem tour: %s failed: %s\n", what, strerror(errno));
-        exit(CLI_FAIL);
-    }
-    return o;
-}
-
-static void need_ok(int rc, const char *what)
-{
-    if (rc != 0) {
-        fprintf(stderr, "objmem tour: %s failed: %s\n", what, strerror(rc));
-        exit(CLI_FAIL);
-    }
-}
 
 static om_type_stats type_stats(const om_type *t)
 {
@@ -114,14 +98,14 @@ static om_object *show_refcounts(out *o)
                 "adds one (Py_INCREF), forgetting it drops one (Py_DECREF). We put one "
                 "float in a tuple and in a list and read f->refcount after each step.");
     out_table_begin(o, "refcounts", cols, (int)(sizeof cols / sizeof cols[0]));
-    f = need(ex_float_new(1.5), "ex_float_new");
+    f = tour_need(ex_float_new(1.5), "ex_float_new");
     refcount_row(o, &step, "f = 1.5", "f = ex_float_new(1.5)", f);
-    t = need(ex_tuple_new(1), "ex_tuple_new");
+    t = tour_need(ex_tuple_new(1), "ex_tuple_new");
     om_incref(f); /* the tuple steals a reference: give it one of its own */
     ex_tuple_set_item(t, 0, f);
     refcount_row(o, &step, "t = (f,)", "om_incref(f); ex_tuple_set_item(t, 0, f)", f);
-    l = need(ex_list_new(0), "ex_list_new");
-    need_ok(ex_list_append(l, f), "ex_list_append");
+    l = tour_need(ex_list_new(0), "ex_list_new");
+    tour_need_ok(ex_list_append(l, f), "ex_list_append");
     refcount_row(o, &step, "l = [f]", "ex_list_append(l, f)", f);
     om_decref(t);
     refcount_row(o, &step, "del t", "om_decref(t)", f);
@@ -147,11 +131,11 @@ static void show_freed_at_zero(out *o)
     int owned_before, owned_after;
     const void *block;
 
-    l = need(ex_list_new(0), "ex_list_new");
-    s = need(ex_str_from(dying_text), "ex_str_from");
-    need_ok(ex_list_append(l, s), "ex_list_append");
+    l = tour_need(ex_list_new(0), "ex_list_new");
+    s = tour_need(ex_str_from(dying_text), "ex_str_from");
+    tour_need_ok(ex_list_append(l, s), "ex_list_append");
     om_decref(s); /* now the list holds the only reference */
-    zero = need(ex_int_new(0), "ex_int_new");
+    zero = tour_need(ex_int_new(0), "ex_int_new");
     tour_describe(s, &sbi);
     tour_describe(l, &lbi);
     block = sbi.block;
@@ -159,7 +143,7 @@ static void show_freed_at_zero(out *o)
     before = type_stats(&ex_str_type);
     used_before = pool_used(block);
     owned_before = om_owns(block);
-    need_ok(ex_list_set_item(l, 0, zero), "ex_list_set_item"); /* l[0] = 0: drops s */
+    tour_need_ok(ex_list_set_item(l, 0, zero), "ex_list_set_item"); /* l[0] = 0: drops s */
     after = type_stats(&ex_str_type);
     used_after = pool_used(block);
     owned_after = om_owns(block);
@@ -238,7 +222,7 @@ static void show_freelist(out *o, om_object *f)
     om_decref(f);
     parked = type_stats(&ex_float_type);
     owned_parked = freelist_row(o, "del f", "count 0: parked", old);
-    g = need(ex_float_new(2.5), "ex_float_new");
+    g = tour_need(ex_float_new(2.5), "ex_float_new");
     after = type_stats(&ex_float_type);
     freelist_row(o, "g = 2.5", "taken from free list", g);
     out_table_end(o);
@@ -288,13 +272,13 @@ static void census_row(out *o, const char *moment, census *c)
 
 static om_object *build_list_of_tuples(size_t n)
 {
-    om_object *l = need(ex_list_new(n), "ex_list_new");
+    om_object *l = tour_need(ex_list_new(n), "ex_list_new");
 
     for (size_t i = 0; i < n; i++) {
-        om_object *t = need(ex_tuple_new(2), "ex_tuple_new");
-        ex_tuple_set_item(t, 0, need(ex_int_new((int64_t)i), "ex_int_new"));
-        ex_tuple_set_item(t, 1, need(ex_float_new((double)i * 0.5), "ex_float_new"));
-        need_ok(ex_list_append(l, t), "ex_list_append");
+        om_object *t = tour_need(ex_tuple_new(2), "ex_tuple_new");
+        ex_tuple_set_item(t, 0, tour_need(ex_int_new((int64_t)i), "ex_int_new"));
+        ex_tuple_set_item(t, 1, tour_need(ex_float_new((double)i * 0.5), "ex_float_new"));
+        tour_need_ok(ex_list_append(l, t), "ex_list_append");
         om_decref(t);
     }
     return l;
@@ -303,10 +287,10 @@ static om_object *build_list_of_tuples(size_t n)
 /* ((((-1,),),),): each tuple holds the one made before it. */
 static om_object *build_chain(size_t depth)
 {
-    om_object *inner = need(ex_int_new(-1), "ex_int_new");
+    om_object *inner = tour_need(ex_int_new(-1), "ex_int_new");
 
     for (size_t i = 0; i < depth; i++) {
-        om_object *t = need(ex_tuple_new(1), "ex_tuple_new");
+        om_object *t = tour_need(ex_tuple_new(1), "ex_tuple_new");
         ex_tuple_set_item(t, 0, inner); /* steals */
         inner = t;
     }
@@ -408,10 +392,10 @@ static void show_weakref(out *o)
                 "keeping it alive. om_weakref_get(r) returns the list (a new reference) "
                 "while it lives; when the list dies, r is cleared and then its callback "
                 "runs, once, with r and the data given to om_weakref_new.");
-    l = need(ex_list_new(0), "ex_list_new");
+    l = tour_need(ex_list_new(0), "ex_list_new");
     list_addr = l;
-    name = need(ex_str_from("shopping list"), "ex_str_from");
-    r = (om_weakref *)need((om_object *)om_weakref_new(l, weak_callback, name), "om_weakref_new");
+    name = tour_need(ex_str_from("shopping list"), "ex_str_from");
+    r = (om_weakref *)tour_need((om_object *)om_weakref_new(l, weak_callback, name), "om_weakref_new");
     om_decref(name); /* r keeps its data alive */
     got = om_weakref_get(r);
     nrefs = om_weakref_count(l);
