@@ -139,14 +139,21 @@ static size_t update_refs(om_gc_head *list) {
     return n;
 }
 
-static inline int visit_decref(om_object *c, void *arg) {
-    (void)arg;
-    om_gc.edges++;
+static inline void decref_plain(om_object *c) {
     if (is_gc(c)) {
         om_gc_head *g = om_gc_head_of(c);
         if (g->prev & GC_COLLECTING)
             g->prev -= (uintptr_t)1 << GC_REFS_SHIFT;
     }
+}
+
+/* The traverse-hook form (the refs form counts references per object, in
+ * a register: a global counter bumped per reference is a store-to-load
+ * chain through every visit). */
+static int visit_decref(om_object *c, void *arg) {
+    (void)arg;
+    om_gc.edges++;
+    decref_plain(c);
     return 0;
 }
 
@@ -155,18 +162,22 @@ static inline int visit_decref(om_object *c, void *arg) {
  * COLLECTING) by whichever comes first, its own turn in the scan or the
  * first reference to it, which the generation tag recognises as in the
  * set.  One pass over the set instead of two. */
-static inline int visit_decref_new(om_object *c, void *arg) {
-    (void)arg;
-    om_gc.edges++;
+static inline void decref_new(om_object *c, uintptr_t max_tag) {
     if (is_gc(c)) {
         om_gc_head *h = om_gc_head_of(c);
         uintptr_t p = h->prev;
         if (p & GC_COLLECTING)
             h->prev = p - ((uintptr_t)1 << GC_REFS_SHIFT);
-        else if (h->next && (p & GC_GEN_MASK) <= om_gc.max_tag)
+        else if (h->next && (p & GC_GEN_MASK) <= max_tag)
             h->prev = ((uintptr_t)(c->refcount - 1) << GC_REFS_SHIFT) | (p & (OM_GC_FINALIZED | GC_GEN_MASK)) |
                       GC_COLLECTING;
     }
+}
+
+static int visit_decref_new(om_object *c, void *arg) {
+    (void)arg;
+    om_gc.edges++;
+    decref_new(c, om_gc.max_tag);
     return 0;
 }
 
@@ -219,27 +230,35 @@ enum { OP_DECREF, OP_REACHABLE, OP_PREFETCH, OP_PROBE, OP_DECREF_NEW, OP_PROBE_N
 #define GC_AHEAD_REFS 16                  /* references prefetched ahead, at most */
 #define GC_NEAR ((uintptr_t)1 << 18)      /* a reference within 256 KiB is near */
 
-static inline __attribute__((always_inline)) void visit_child(int op, om_object *o, om_object *c,
-                                                               om_gc_head *young) {
+/* What a pass carries through its visits (in registers, once inlined). */
+typedef struct pass_ctx {
+    om_gc_head *young;           /* OP_REACHABLE */
+    uintptr_t max_tag;           /* OP_DECREF_NEW, OP_PROBE_NEW */
+    size_t far;                  /* OP_PROBE*: references that jump far */
+} pass_ctx;
+
+static inline __attribute__((always_inline)) void visit_child(int op, om_object *o, om_object *c, pass_ctx *x) {
     if (op == OP_DECREF) {
-        visit_decref(c, NULL);
+        decref_plain(c);
     } else if (op == OP_DECREF_NEW) {
-        visit_decref_new(c, NULL);
+        decref_new(c, x->max_tag);
     } else if (op == OP_PROBE || op == OP_PROBE_NEW) {
         /* subtract_refs' first objects: also measure how far the
          * references jump (see subtract_refs) */
         uintptr_t d = (uintptr_t)c - (uintptr_t)o;
-        om_gc.far += d + GC_NEAR > 2 * GC_NEAR; /* |d| > GC_NEAR */
+        x->far += d + GC_NEAR > 2 * GC_NEAR; /* |d| > GC_NEAR */
         if (op == OP_PROBE)
-            visit_decref(c, NULL);
+            decref_plain(c);
         else
-            visit_decref_new(c, NULL);
+            decref_new(c, x->max_tag);
     } else {
-        visit_reachable(c, young);
+        visit_reachable(c, x->young);
     }
 }
 
-static inline __attribute__((always_inline)) void for_children(int op, om_object *o, om_gc_head *young) {
+/* Returns how many references the refs array had (0 through traverse,
+ * whose visits count themselves). */
+static inline __attribute__((always_inline)) size_t for_children(int op, om_object *o, pass_ctx *x) {
     const om_type *t = o->type;
     if (t->refs) {
         om_refs r = t->refs(o);
@@ -251,7 +270,7 @@ static inline __attribute__((always_inline)) void for_children(int op, om_object
             for (size_t i = 0; i < n && i < GC_AHEAD_REFS; i++)
                 if (a[i])
                     visit_prefetch(a[i], NULL);
-            return;
+            return 0;
         }
         /* A big container's references: prefetch GC_AHEAD_REFS ahead of
          * the one visited (when this collection prefetches at all). */
@@ -260,22 +279,24 @@ static inline __attribute__((always_inline)) void for_children(int op, om_object
                 if (a[i + GC_AHEAD_REFS])
                     visit_prefetch(a[i + GC_AHEAD_REFS], NULL);
                 if (a[i])
-                    visit_child(op, o, a[i], young);
+                    visit_child(op, o, a[i], x);
             }
-            a += n - GC_AHEAD_REFS;
+            a += r.count - GC_AHEAD_REFS;
             n = GC_AHEAD_REFS;
         }
         for (size_t i = 0; i < n; i++) {
             om_object *c = a[i];
             if (c)
-                visit_child(op, o, c, young);
+                visit_child(op, o, c, x);
         }
+        return r.count;
     } else {
         t->traverse(o, op == OP_DECREF || op == OP_PROBE           ? visit_decref
                        : op == OP_DECREF_NEW || op == OP_PROBE_NEW ? visit_decref_new
                        : op == OP_REACHABLE                         ? visit_reachable
                                                                     : visit_prefetch,
-                    young);
+                    x ? (void *)x->young : NULL);
+        return 0;
     }
 }
 
@@ -313,16 +334,16 @@ static inline om_gc_head *ahead_start(om_gc_head *list) {
 
 static inline __attribute__((always_inline)) size_t subtract_pass(om_gc_head *list, int fused) {
     om_gc_head *g = gc_next(list);
-    size_t n = 0;
-    om_gc.far = 0;
-    om_gc.edges = 0;
+    size_t n = 0, edges = 0;
+    pass_ctx x = {.max_tag = om_gc.max_tag};
+    om_gc.edges = 0; /* the traverse-hook visits count there */
     for (; n < GC_PROBE && g != list; n++, g = gc_next(g)) {
         if (fused)
             init_self(g);
-        for_children(fused ? OP_PROBE_NEW : OP_PROBE, gc_obj(g), NULL);
+        edges += for_children(fused ? OP_PROBE_NEW : OP_PROBE, gc_obj(g), &x);
     }
     /* Sets smaller than the probe (young collections) are in cache. */
-    om_gc.prefetch = g != list && om_gc.far * 8 > om_gc.edges;
+    om_gc.prefetch = g != list && x.far * 8 > edges + om_gc.edges;
     om_gc_head *ahead = NULL;
     if (om_gc.prefetch) {
         ahead = g;
@@ -335,8 +356,9 @@ static inline __attribute__((always_inline)) size_t subtract_pass(om_gc_head *li
         ahead = ahead_step(ahead, list);
         if (fused)
             init_self(g);
-        for_children(fused ? OP_DECREF_NEW : OP_DECREF, gc_obj(g), NULL);
+        edges += for_children(fused ? OP_DECREF_NEW : OP_DECREF, gc_obj(g), &x);
     }
+    om_gc.edges += edges;
     return n;
 }
 
@@ -397,6 +419,7 @@ static int all_atomic(om_object *o) {
 }
 
 static size_t move_unreachable(om_gc_head *young, om_gc_head *unreachable) {
+    pass_ctx x = {.young = young};
     om_gc_head *prev = young;
     om_gc_head *g = gc_next(young);
     om_gc_head *ahead = ahead_start(young);
@@ -417,7 +440,7 @@ static size_t move_unreachable(om_gc_head *young, om_gc_head *unreachable) {
                 g = (om_gc_head *)prev->next;
                 continue;
             }
-            for_children(OP_REACHABLE, gc_obj(g), young);
+            for_children(OP_REACHABLE, gc_obj(g), &x);
             g->prev = (uintptr_t)prev | (g->prev & OM_GC_FINALIZED) | om_gc.dest_tag;
             prev = g;
         } else {

@@ -29,7 +29,6 @@ typedef struct om_gc_state {
     size_t untracked_now;        /* immutable containers it stopped tracking */
     int prefetch;                /* this collection is large enough to prefetch */
     size_t edges;                /* references subtract_refs followed */
-    size_t far;                  /* of the probed ones, those that jump far */
     int what;                    /* GC_HAS_*: what the unreachable need */
     uintptr_t max_tag;           /* tags of the set being collected: <= this */
     uintptr_t dest_tag;          /* tag of the generation survivors go to */
