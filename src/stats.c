@@ -95,6 +95,72 @@ static void put(out *o, const char *fmt, ...) {
 
 #define U(x) ((unsigned long long)(x))
 
+/* The object layer, when it is in use: each type that has made an object
+ * (om_type_get_stats), and the collector's generations.  Counters are read
+ * without the runtime lock (exact when no other thread is touching
+ * objects); the generations' lists are walked only by a thread that holds
+ * the lock, or when no thread uses it. */
+static int lists_readable(void) { return !om_lock_in_use() || om_lock_held(); }
+
+static long long gen_objects(int g) { return lists_readable() ? (long long)om_gc_count_objects(g) : -1; }
+
+static void format_objects_text(out *o) {
+    const om_type *t = om_type_next(NULL);
+    if (!t)
+        return;
+    put(o, "\ntype                    live       created     destroyed  free-list hits    misses  parked/limit\n");
+    put(o, "----------------  ----------  ------------  ------------  --------------  --------  ------------\n");
+    for (; t; t = om_type_next(t)) {
+        om_type_stats ts;
+        om_type_get_stats(t, &ts);
+        put(o, "%-16.16s  %10llu  %12llu  %12llu  %14llu  %8llu  %5llu/%-6llu\n", ts.name ? ts.name : "?",
+            U(ts.live), U(ts.created), U(ts.destroyed), U(ts.freelist_hits), U(ts.freelist_misses),
+            U(ts.freelist_len), U(ts.freelist_limit));
+    }
+    long count[OM_GC_GENERATIONS], thr[OM_GC_GENERATIONS];
+    om_gc_gen_stats gs[OM_GC_GENERATIONS];
+    om_gc_get_count(count);
+    om_gc_get_threshold(thr);
+    om_gc_get_stats(gs);
+    put(o, "\n# gc %s, thresholds %ld/%ld/%ld, counts %ld/%ld/%ld, frozen %llu, garbage %llu\n",
+        om_gc_isenabled() ? "enabled" : "disabled", thr[0], thr[1], thr[2], count[0], count[1], count[2],
+        lists_readable() ? U(om_gc_get_freeze_count()) : 0, lists_readable() ? U(om_gc_garbage_count()) : 0);
+    for (int g = 0; g < OM_GC_GENERATIONS; g++) {
+        char objects[32] = "? (runtime lock not held)";
+        if (lists_readable())
+            snprintf(objects, sizeof objects, "%llu", U(om_gc_count_objects(g)));
+        put(o, "# gc generation %d: %s objects, %llu collections, %llu collected, %llu uncollectable, %.3f ms\n", g,
+            objects, U(gs[g].collections), U(gs[g].collected), U(gs[g].uncollectable),
+            (double)gs[g].total_ns / 1e6);
+    }
+}
+
+static void format_objects_json(out *o) {
+    const om_type *t = om_type_next(NULL);
+    put(o, " \"types\": [");
+    for (const char *sep = ""; t; t = om_type_next(t), sep = ",") {
+        om_type_stats ts;
+        om_type_get_stats(t, &ts);
+        put(o,
+            "%s\n  {\"name\": \"%s\", \"live\": %llu, \"created\": %llu, \"destroyed\": %llu, "
+            "\"freelist_hits\": %llu, \"freelist_misses\": %llu, \"freelist_len\": %llu, \"freelist_limit\": %llu}",
+            sep, ts.name ? ts.name : "?", U(ts.live), U(ts.created), U(ts.destroyed), U(ts.freelist_hits),
+            U(ts.freelist_misses), U(ts.freelist_len), U(ts.freelist_limit));
+    }
+    long count[OM_GC_GENERATIONS];
+    om_gc_gen_stats gs[OM_GC_GENERATIONS];
+    om_gc_get_count(count);
+    om_gc_get_stats(gs);
+    put(o, "],\n \"gc\": {\"enabled\": %s, \"generations\": [", om_gc_isenabled() ? "true" : "false");
+    for (int g = 0; g < OM_GC_GENERATIONS; g++)
+        put(o,
+            "%s{\"objects\": %lld, \"count\": %ld, \"collections\": %llu, \"collected\": %llu, "
+            "\"uncollectable\": %llu, \"total_ns\": %llu}",
+            g ? ", " : "", gen_objects(g), count[g], U(gs[g].collections), U(gs[g].collected),
+            U(gs[g].uncollectable), U(gs[g].total_ns));
+    put(o, "]}\n");
+}
+
 static void format_text(out *o, const om_stats *s) {
     put(o, "objmem %s allocator statistics\n\n", OM_VERSION_STRING);
     put(o, "class   size  per pool   pools   full    blocks used    blocks free\n");
@@ -131,6 +197,7 @@ static void format_text(out *o, const om_stats *s) {
     put(o, "# frees from other threads    %14llu\n", U(s->remote_frees));
     put(o, "# foreign frees ignored       %14llu\n", U(s->foreign_frees_ignored));
     put(o, "# metadata bytes              %14llu\n", U(s->meta_bytes));
+    format_objects_text(o);
 }
 
 static void format_json(out *o, const om_stats *s) {
@@ -156,9 +223,9 @@ static void format_json(out *o, const om_stats *s) {
     F(os_purge_calls); F(os_failures); F(os_bytes_reserved); F(os_bytes_peak);
     F(heaps_active); F(heaps_abandoned); F(remote_frees); F(meta_bytes);
     F(os_remap_calls);
-    last = 1;
     F(foreign_frees_ignored);
 #undef F
+    format_objects_json(o);
     put(o, "}\n");
 }
 

@@ -477,6 +477,35 @@ static void test_stats_write(void)
     CHECK_EQ(om_stats_write(-1, OM_REPORT_TEXT), EBADF);
 }
 
+/* The object layer's section: each type that made an object, with its
+ * counts, and the collector's generations, in text and in JSON. */
+typedef struct st_obj { om_object ob; long v; } st_obj;
+static om_type st_type = { .name = "stats_probe_type", .size = sizeof(st_obj), .freelist_limit = 3 };
+
+static void test_objects_section(void)
+{
+    om_object *a = om_new(&st_type), *b = om_new(&st_type);
+    REQUIRE(a != NULL && b != NULL);
+    om_decref(a);
+    char *buf = malloc(1 << 20);
+    REQUIRE(buf != NULL);
+    om_stats_format(buf, 1 << 20, OM_REPORT_TEXT);
+    const char *line = strstr(buf, "stats_probe_type");
+    CHECK(line != NULL);
+    /* live 1, created 2, destroyed 1, hits 0, misses 2, parked 1 of 3 */
+    CHECK(line && strncmp(line, "stats_probe_type           1             2             1", 55) == 0);
+    CHECK(strstr(buf, "# gc enabled, thresholds 2000/10/10") != NULL);
+    CHECK(strstr(buf, "# gc generation 2:") != NULL);
+    om_stats_format(buf, 1 << 20, OM_REPORT_JSON);
+    CHECK(strstr(buf, "{\"name\": \"stats_probe_type\", \"live\": 1, \"created\": 2, \"destroyed\": 1, "
+                      "\"freelist_hits\": 0, \"freelist_misses\": 2, \"freelist_len\": 1, \"freelist_limit\": 3}") != NULL);
+    CHECK(strstr(buf, "\"gc\": {\"enabled\": true, \"generations\": [") != NULL);
+    size_t n = strlen(buf);
+    CHECK(n > 2 && buf[n - 2] == '}' && buf[n - 1] == '\n');
+    free(buf);
+    om_decref(b);
+}
+
 int main(int argc, char **argv)
 {
     static const check_case cases[] = {
@@ -489,6 +518,7 @@ int main(int argc, char **argv)
         CHECK_CASE(test_text_report),
         CHECK_CASE(test_format_truncation),
         CHECK_CASE(test_stats_write),
+        CHECK_CASE(test_objects_section),
     };
     return check_main(cases, CHECK_COUNT(cases), argc, argv);
 }

@@ -144,12 +144,17 @@ static void tour_stats_report(out *o)
                 "the same demo pattern as 'objmem stats': about 20000 Python-sized blocks "
                 "(mostly 16..64 bytes, a few medium and large), then free every third. "
                 "Per class: its pools and blocks; then arenas, bytes by where they are "
-                "lost, large blocks and calls to the OS. om_stats_get() gives the same "
-                "numbers as a struct, om_stats_format() as text or JSON.");
+                "lost, large blocks and calls to the OS; then, for the object layer, "
+                "each type's counts and the collector's generations. om_stats_get() "
+                "gives the allocator's numbers as a struct, om_stats_format() the "
+                "whole report as text or JSON.");
     if (cli_demo_begin(&demo) != 0) {
         fprintf(stderr, "objmem tour: out of memory running the demo pattern\n");
         exit(CLI_FAIL);
     }
+    /* The report walks the collector's lists only for a thread that holds
+     * the runtime lock (the object chapters used it). */
+    om_lock_acquire();
     need = om_stats_format(small, sizeof small, format);
     buf = malloc(need + 1);
     if (buf == NULL) {
@@ -157,6 +162,7 @@ static void tour_stats_report(out *o)
         exit(CLI_FAIL);
     }
     om_stats_format(buf, need + 1, format);
+    om_lock_release();
     live = demo.live;
     cli_demo_end(&demo);
     if (out_is_json(o)) {
