@@ -235,6 +235,7 @@ typedef struct pass_ctx {
     om_gc_head *young;           /* OP_REACHABLE */
     uintptr_t max_tag;           /* OP_DECREF_NEW, OP_PROBE_NEW */
     size_t far;                  /* OP_PROBE*: references that jump far */
+    int prefetch;                /* copy of om_gc.prefetch */
 } pass_ctx;
 
 static inline __attribute__((always_inline)) void visit_child(int op, om_object *o, om_object *c, pass_ctx *x) {
@@ -274,7 +275,7 @@ static inline __attribute__((always_inline)) size_t for_children(int op, om_obje
         }
         /* A big container's references: prefetch GC_AHEAD_REFS ahead of
          * the one visited (when this collection prefetches at all). */
-        if (om_unlikely(n > GC_AHEAD_REFS) && om_gc.prefetch) {
+        if (om_unlikely(n > GC_AHEAD_REFS) && x && x->prefetch) {
             for (size_t i = 0; i + GC_AHEAD_REFS < n; i++) {
                 if (a[i + GC_AHEAD_REFS])
                     visit_prefetch(a[i + GC_AHEAD_REFS], NULL);
@@ -343,7 +344,7 @@ static inline __attribute__((always_inline)) size_t subtract_pass(om_gc_head *li
         edges += for_children(fused ? OP_PROBE_NEW : OP_PROBE, gc_obj(g), &x);
     }
     /* Sets smaller than the probe (young collections) are in cache. */
-    om_gc.prefetch = g != list && x.far * 8 > edges + om_gc.edges;
+    om_gc.prefetch = x.prefetch = g != list && x.far * 8 > edges + om_gc.edges;
     om_gc_head *ahead = NULL;
     if (om_gc.prefetch) {
         ahead = g;
@@ -419,7 +420,8 @@ static int all_atomic(om_object *o) {
 }
 
 static size_t move_unreachable(om_gc_head *young, om_gc_head *unreachable) {
-    pass_ctx x = {.young = young};
+    pass_ctx x = {.young = young, .prefetch = om_gc.prefetch};
+    const uintptr_t dest_tag = om_gc.dest_tag;
     om_gc_head *prev = young;
     om_gc_head *g = gc_next(young);
     om_gc_head *ahead = ahead_start(young);
@@ -441,7 +443,7 @@ static size_t move_unreachable(om_gc_head *young, om_gc_head *unreachable) {
                 continue;
             }
             for_children(OP_REACHABLE, gc_obj(g), &x);
-            g->prev = (uintptr_t)prev | (g->prev & OM_GC_FINALIZED) | om_gc.dest_tag;
+            g->prev = (uintptr_t)prev | (g->prev & OM_GC_FINALIZED) | dest_tag;
             prev = g;
         } else {
             prev->next = g->next;
