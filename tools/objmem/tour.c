@@ -214,7 +214,8 @@ int cli_cmd_tour(int argc, char **argv)
     }
     if (!json)
         printf("\nEnd of the tour. 'objmem stats' prints the report alone; the API is\n"
-               "in include/objmem.h, and src/pool.c and src/arena.c are the place to read next.\n");
+               "in include/objmem.h. To read next: src/pool.c and src/arena.c (the allocator),\n"
+               "src/object.c and src/gc.c (objects and the collector), examples/ (types to copy).\n");
     out_doc_end(&o);
     return CLI_OK;
 }
