@@ -368,7 +368,9 @@ OM_API void om_option_set(om_option opt, long value);
  * Types are mutable: objmem keeps each type's free list and statistics
  * inside it (om_type.state_), as CPython does in PyTypeObject, so define
  * them without const, zero-initialise what you do not set, and do not
- * change a type's layout fields after its first object exists.
+ * change a type's layout fields after its first object exists.  A type
+ * that has made an object joins a registry (om_type_next) for the rest of
+ * the process: it must stay valid that long (static types do).
  * ---------------------------------------------------------------------- */
 typedef struct om_type om_type;
 

@@ -77,7 +77,9 @@ void om_gc_init(void) {
 static inline void link_young(om_object *o) {
     if (om_unlikely(!om_gc.ready))
         om_gc_init();
-    list_append(om_gc_head_of(o), &om_gc.gen[0]);
+    om_gc_head *g = om_gc_head_of(o);
+    g->prev &= ~GC_GEN_MASK; /* tag 0 (an untracked object may remember another) */
+    list_append(g, &om_gc.gen[0]);
 }
 
 /* A new container (om_new): tracked, and counted towards threshold 0. */
@@ -100,8 +102,19 @@ void om_gc_untrack_dead(om_object *o) {
 int om_gc_track(om_object *o) {
     if (!o || !(o->type->flags & OM_TYPE_GC) || o->refcount >= OM_IMMORTAL_REFCNT)
         return EINVAL;
-    if (!om_gc_head_of(o)->next)
+    om_gc_head *g = om_gc_head_of(o);
+    if (!g->next) {
+        if (g->prev & GC_COLLECTING) /* being deleted by a collection */
+            return EBUSY;
         link_young(o); /* counted once, at creation, as CPython */
+    }
+    return 0;
+}
+
+static int on_garbage_list(om_gc_head *g) {
+    for (om_gc_head *x = gc_next(&om_gc.garbage); x != &om_gc.garbage; x = gc_next(x))
+        if (x == g)
+            return 1;
     return 0;
 }
 
@@ -112,10 +125,51 @@ int om_gc_untrack(om_object *o) {
         return 0;
     om_gc_head *g = om_gc_head_of(o);
     if (g->next) {
+        /* The garbage list holds a reference to each of its objects: they
+         * leave it only through om_gc_garbage_clear. */
+        if ((g->prev & GC_GEN_MASK) == GC_TAG_OTHER && on_garbage_list(g))
+            return EBUSY;
         list_remove(g);
         g->prev &= OM_GC_FINALIZED;
     }
     return 0;
+}
+
+/* The destruction loop's pair (object.c): a container whose count reached
+ * zero while another was being destroyed waits off the lists (no
+ * collection may see a dead object), remembering its generation in its
+ * tag; if its finalizer then resurrects it, it goes back there. */
+void om_gc_park_dying(om_object *o) {
+    uintptr_t tag = om_gc_detach(o);
+    om_gc_head_of(o)->prev |= tag;
+}
+
+void om_gc_unpark_dying(om_object *o) {
+    om_gc_head *g = om_gc_head_of(o);
+    if (!g->next && o->refcount < OM_IMMORTAL_REFCNT && !(g->prev & GC_COLLECTING))
+        om_gc_reattach(o, g->prev & GC_GEN_MASK);
+}
+
+/* om_resize_var's pair: leave the lists while the block moves, and come
+ * back to the same generation (0 if it was not tracked: new items). */
+uintptr_t om_gc_detach(om_object *o) {
+    om_gc_head *g = om_gc_head_of(o);
+    uintptr_t tag = g->next ? (g->prev & GC_GEN_MASK) : 0;
+    if (g->next) {
+        list_remove(g);
+        g->prev &= OM_GC_FINALIZED;
+    }
+    return tag;
+}
+
+void om_gc_reattach(om_object *o, uintptr_t tag) {
+    if (om_unlikely(!om_gc.ready))
+        om_gc_init();
+    om_gc_head *g = om_gc_head_of(o);
+    g->prev &= ~GC_GEN_MASK;
+    om_gc_head *list = tag == GC_TAG_OTHER ? &om_gc.permanent : &om_gc.gen[tag >> GC_GEN_SHIFT];
+    list_append(g, list);
+    g->prev |= tag;
 }
 
 int om_gc_is_tracked(const om_object *o) {
@@ -586,34 +640,39 @@ static size_t delete_garbage(om_gc_head *list, om_gc_head *old) {
         }
         return 0;
     }
-    om_gc_head *first = NULL, **tail = &first;
+    /* The chain: next == 0 (untracked), prev = the next one in the chain
+     * | COLLECTING (om_gc_track refuses such an object: a clear that tried
+     * to track one would break the chain).  FINALIZED was set on every
+     * object that had a finalizer (finalize_garbage ran first), so pass 3
+     * rebuilds the flags from the type. */
+    om_gc_head *first = NULL, *last = NULL;
     for (g = gc_next(list); g != list;) {
         om_gc_head *n = gc_next(g);
         gc_obj(g)->refcount++;
         g->next = 0;
-        *tail = g;
-        tail = (om_gc_head **)&g->prev; /* flags restored in pass 3 */
+        g->prev = GC_COLLECTING;
+        if (last)
+            last->prev = (uintptr_t)g | GC_COLLECTING;
+        else
+            first = g;
+        last = g;
         g = n;
     }
-    *tail = NULL;
     list_init(list);
-    /* prev words now hold plain links; FINALIZED was set on every object
-     * that had a finalizer (finalize_garbage ran first), so it is rebuilt
-     * from the type. */
     om_gc_head *ahead = om_gc.prefetch ? first : NULL;
     for (int i = 0; i < GC_AHEAD && ahead; i++)
-        ahead = (om_gc_head *)ahead->prev;
-    for (g = first; g; g = (om_gc_head *)g->prev) {
+        ahead = gc_prev(ahead);
+    for (g = first; g; g = gc_prev(g)) {
         if (ahead) {
             for_children(OP_PREFETCH, gc_obj(ahead), NULL);
-            ahead = (om_gc_head *)ahead->prev;
+            ahead = gc_prev(ahead);
         }
         om_object *o = gc_obj(g);
         o->type->clear(o);
     }
     size_t kept = 0;
     for (g = first; g;) {
-        om_gc_head *n = (om_gc_head *)g->prev;
+        om_gc_head *n = gc_prev(g);
         om_object *o = gc_obj(g);
         const om_type *t = o->type;
         g->prev = (t->finalize ? OM_GC_FINALIZED : 0) | om_gc.dest_tag;
@@ -691,11 +750,12 @@ static long collect(int generation) {
             report("collectable", gc_obj(g));
     if (what & GC_HAS_WEAKREFS)
         handle_weakrefs(&unreachable);
+    size_t resurrected = 0;
     if ((what & GC_HAS_FINALIZERS) && finalize_garbage(&unreachable))
-        survivors += handle_resurrected(&unreachable, &still, old);
+        resurrected = handle_resurrected(&unreachable, &still, old);
     else
         list_merge(&unreachable, &still);
-    survivors += delete_garbage(&still, old);
+    delete_garbage(&still, old);
 
     size_t n_uncollectable = 0;
     om_gc_head *g;
@@ -707,7 +767,9 @@ static long collect(int generation) {
         om_incref(gc_obj(g));
         n_uncollectable++;
     }
-    long collected = (long)(found - n_uncollectable);
+    /* As CPython: the resurrected are not collected; those that survive
+     * their clear (a pathological type) are counted, as CPython does. */
+    long collected = (long)(found - n_uncollectable - resurrected);
 
     if (generation == OM_GC_GENERATIONS - 1) {
         om_freelists_clear();

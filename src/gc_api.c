@@ -71,8 +71,8 @@ void om_gc_freeze(void) {
     for (int i = 0; i < OM_GC_GENERATIONS; i++) {
         retag(&om_gc.gen[i], GC_TAG_OTHER);
         list_merge(&om_gc.gen[i], &om_gc.permanent);
-        om_gc.count[i] = 0;
     }
+    om_gc.count[0] = 0; /* as CPython's gc.freeze */
 }
 
 void om_gc_unfreeze(void) {

@@ -172,6 +172,13 @@ OM_HIDDEN void om_weakref_gc_disarm(om_object *self);
 OM_HIDDEN void om_gc_track_new(om_object *o);
 OM_HIDDEN void om_gc_untrack_dead(om_object *o);
 OM_HIDDEN int om_gc_pending(void);
+/* om_resize_var: off the lists while the block moves, back to the same
+ * generation (0 if it was untracked) after. */
+OM_HIDDEN uintptr_t om_gc_detach(om_object *o);
+OM_HIDDEN void om_gc_reattach(om_object *o, uintptr_t tag);
+/* The destruction loop: a container waiting dead is off the lists. */
+OM_HIDDEN void om_gc_park_dying(om_object *o);
+OM_HIDDEN void om_gc_unpark_dying(om_object *o);
 
 /* ---- runtime.c: the runtime lock ------------------------------------------ */
 /* 1 if the lock has ever been taken (objects then need it). */

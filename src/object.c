@@ -153,17 +153,16 @@ int om_resize_var(om_object **op, size_t nitems) {
      * and come back tracked, as a new object (a tuple the collector had
      * untracked has NULL items again: CPython's _PyTuple_Resize). */
     int gc = (t->flags & OM_TYPE_GC) != 0;
-    if (gc)
-        om_gc_untrack(o);
+    uintptr_t tag = gc ? om_gc_detach(o) : 0;
     char *block = om_realloc((char *)o - prefix, size + prefix);
     if (!block) {
         if (gc)
-            om_gc_track(o);
+            om_gc_reattach(o, tag);
         return ENOMEM;
     }
     o = (om_object *)(block + prefix);
     if (gc)
-        om_gc_track(o);
+        om_gc_reattach(o, tag);
     if (size > old)
         memset((char *)o + old, 0, size - old);
     ((om_varobject *)o)->nitems = (intptr_t)nitems;
@@ -188,6 +187,11 @@ static int finalize(om_object *o) {
         return 0;
     g->prev |= OM_GC_FINALIZED;
     o->refcount = 1;
+    /* Alive again while it runs: tracked, as any live container (it may
+     * have waited off the lists in the loop), so that a resurrected object
+     * is the collector's again, in its generation. */
+    if (o->type->flags & OM_TYPE_GC)
+        om_gc_unpark_dying(o);
     o->type->finalize(o);
     if (--o->refcount == 0)
         return 0;
@@ -214,6 +218,10 @@ static void destroy(om_object *o) {
 static __attribute__((noinline)) void destroy_loop(om_object *o) {
     om_destroy_state *d = &om_tls_destroy;
     if (d->running) {
+        /* Waiting dead: off the collector's lists, so that no collection
+         * (one may run inside a finalizer of the loop) sees it. */
+        if (o->type->flags & OM_TYPE_GC)
+            om_gc_park_dying(o);
         o->refcount = om_dead_link(d->pending);
         d->pending = o;
         return;

@@ -79,7 +79,9 @@ om_weakref *om_weakref_new(om_object *referent, om_weakref_callback callback, om
     }
     om_weakref **head = weaklist_of(referent);
     int basic = !callback && !data;
-    if (basic && *head && is_basic(*head)) {
+    if (basic && *head && is_basic(*head) && (*head)->ob.refcount > 0) {
+        /* (a basic ref whose count reached zero may still be linked while
+         * it waits in a destruction loop: never hand that one out) */
         om_incref(*head);
         return *head;
     }

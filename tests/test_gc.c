@@ -1663,7 +1663,9 @@ static void test_finalizer_resurrects(void)
     CHECK_EQ(om_gc_is_finalized(OM_OBJ(a)), 0);
     om_decref(a);
     om_decref(b);
-    CHECK_EQ(om_gc_collect(0), 2); /* found unreachable, then resurrected */
+    /* found unreachable, then resurrected: as CPython's gc.collect(), the
+     * resurrected are not counted */
+    CHECK_EQ(om_gc_collect(0), 0);
     CHECK_EQ(finalized[1], 1);
     CHECK_EQ(finalized[2], 1);      /* every finalizer ran before any check */
     CHECK_EQ(n_cleared, 0);
@@ -1713,7 +1715,7 @@ static void test_finalizer_resurrects_part(void)
     om_decref(b);
     om_decref(c);
     om_decref(d);
-    CHECK_EQ(om_gc_collect(2), 4);
+    CHECK_EQ(om_gc_collect(2), 2); /* a, b; c and d were resurrected */
     CHECK_PTR_EQ(holder[0], c);
     CHECK_EQ(released[1] + released[2], 2);
     CHECK_EQ(released[3] + released[4], 0);
@@ -1820,7 +1822,7 @@ static void test_finalizer_creates_cycle(void)
     REQUIRE(b != NULL);
     set_ref(b, 0, b);
     om_decref(b);
-    CHECK_EQ(om_gc_collect(2), 1);
+    CHECK_EQ(om_gc_collect(2), 0); /* resurrected by the new object */
     CHECK_EQ(finalized[2], 1);
     CHECK_EQ(released[2], 0); /* the new object refers to it */
     CHECK_EQ(cleared[2], 0);
@@ -1954,7 +1956,10 @@ static void test_collect_during_destruction(void)
         bx->ref = tr;
         release_collect_ret = -7;
         om_decref(bx);
-        CHECK_EQ(release_collect_ret, 3);
+        /* variant 1: a's finalizer drops b, which then waits in the loop
+         * holding c: c and a are no longer unreachable (resurrected, in
+         * CPython's count), and die by reference counting afterwards */
+        CHECK_EQ(release_collect_ret, variant == 1 ? 1 : 3);
         CHECK_EQ(finalized[1], 1);
         CHECK_EQ(released[1], 1);
         CHECK_EQ(released[2], 1);
