@@ -689,8 +689,11 @@ OM_API void om_gc_get_stats(om_gc_gen_stats out[OM_GC_GENERATIONS]);
 
 /* Tracking: om_new tracks containers; these are for types that want to
  * track only once fully built, or to stop tracking an object that can no
- * longer be part of a cycle.  Both are idempotent; EINVAL for non-GC
- * types. */
+ * longer be part of a cycle.  Both are idempotent and leave the counts
+ * alone (an object counts towards threshold 0 once, at creation); 0, or
+ * EINVAL for non-GC types, EBUSY to untrack an object the garbage list
+ * holds (om_gc_garbage_clear releases those) or to track one a collection
+ * is deleting. */
 OM_API int om_gc_track(om_object *o);
 OM_API int om_gc_untrack(om_object *o);
 OM_API int om_gc_is_tracked(const om_object *o);
