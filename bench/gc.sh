@@ -30,6 +30,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=/dev/null
+source "$here/lib.sh"
 root=$(dirname "$here")
 cd "$root"
 
@@ -77,12 +79,7 @@ have_everything() {
         pkg-config --exists bdw-gc
 }
 if [[ $INSTALL == 1 ]] || ! have_everything; then
-    echo "gc.sh: installing packages with apt-get" >&2
-    SUDO=""
-    [[ $(id -u) == 0 ]] || SUDO=sudo
-    export DEBIAN_FRONTEND=noninteractive
-    $SUDO apt-get update
-    $SUDO apt-get install -y build-essential cmake pkg-config libpython3.11-dev libgc-dev
+    apt_install gc.sh build-essential cmake pkg-config libpython3.11-dev libgc-dev
     have_everything || die "packages still missing after apt-get install"
 fi
 if [[ $PROFILE == 1 ]] && ! command -v perf >/dev/null; then

@@ -19,6 +19,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=/dev/null
+source "$here/lib.sh"
 root=$(dirname "$here")
 cd "$root"
 
@@ -56,12 +58,7 @@ have_everything() {
         compgen -G '/usr/include/python3*/Python.h' >/dev/null
 }
 if [[ $INSTALL == 1 ]] || ! have_everything; then
-    echo "objects.sh: installing packages with apt-get" >&2
-    SUDO=""
-    [[ $(id -u) == 0 ]] || SUDO=sudo
-    export DEBIAN_FRONTEND=noninteractive
-    $SUDO apt-get update
-    $SUDO apt-get install -y build-essential cmake libpython3.11-dev
+    apt_install objects.sh build-essential cmake libpython3.11-dev
     have_everything || die "packages still missing after apt-get install"
 fi
 

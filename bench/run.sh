@@ -22,6 +22,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=/dev/null
+source "$here/lib.sh"
 for arg in "$@"; do
     if [[ $arg == --objects ]]; then
         rest=()
@@ -82,12 +84,7 @@ have_everything() {
         find_lib libtcmalloc_minimal.so.4 >/dev/null
 }
 if [[ $INSTALL == 1 ]] || ! have_everything; then
-    echo "run.sh: installing packages with apt-get" >&2
-    SUDO=""
-    [[ $(id -u) == 0 ]] || SUDO=sudo
-    export DEBIAN_FRONTEND=noninteractive
-    $SUDO apt-get update
-    $SUDO apt-get install -y build-essential cmake python3 libpython3.11-dev \
+    apt_install run.sh build-essential cmake python3 libpython3.11-dev \
         libmimalloc-dev libmimalloc2.0 libjemalloc-dev libjemalloc2 libtcmalloc-minimal4
     have_everything || die "packages still missing after apt-get install"
 fi

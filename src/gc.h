@@ -105,7 +105,4 @@ static inline int is_gc(const om_object *o) {
     return (o->type->flags & OM_TYPE_GC) && o->refcount < OM_IMMORTAL_REFCNT;
 }
 
-/* gc.c: run one collection of generations 0..generation. */
-OM_HIDDEN long om_gc_run(int generation);
-
 #endif /* OM_GC_H */

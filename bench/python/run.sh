@@ -22,6 +22,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=/dev/null
+source "$here/../lib.sh"
 root=$(cd "$here/../.." && pwd)
 cd "$root"
 
@@ -94,12 +96,7 @@ have_everything() {
         { [[ -f $OBJMEM_LIB ]] || { command -v cmake >/dev/null && command -v cc >/dev/null; }; }
 }
 if [[ $INSTALL == 1 ]] || ! have_everything; then
-    echo "run.sh: installing packages with apt-get" >&2
-    SUDO=""
-    [[ $(id -u) == 0 ]] || SUDO=sudo
-    export DEBIAN_FRONTEND=noninteractive
-    $SUDO apt-get update
-    $SUDO apt-get install -y build-essential cmake python3 \
+    apt_install run.sh build-essential cmake python3 \
         libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4
     have_everything || die "packages still missing after apt-get install"
 fi
