@@ -6,7 +6,8 @@
  *            [--rounds N] [--quick] [--only ring,random,tree,young]
  *            [--sides objmem,cpython,boehm] [--hold root,list]
  *            [--state live,garbage] [--clock cpu|wall] [--seed S]
- *            [--boehm-warmup K] [--om-no-refs] [--no-fork] [--out DIR]
+ *            [--boehm-warmup K] [--om-refs declared|hook|traverse] [--no-fork]
+ *            [--out DIR]
  *
  * Graphs (gc_bench.h): ring, random (out-degree 2), tree (binary, with
  * parent pointers), N nodes each (default 1 M), node 0 the root.  For
@@ -407,7 +408,7 @@ static void usage(FILE *f)
     fputs("usage: bench_gc [--nodes N] [--old N] [--young-cycles N] [--young-reps N] [--rounds N] [--quick]\n"
           "                [--only ring,random,tree,young] [--sides objmem,cpython,boehm]\n"
           "                [--hold root,list] [--state live,garbage] [--clock cpu|wall] [--seed S]\n"
-          "                [--boehm-warmup K] [--om-no-refs] [--no-fork]\n"
+          "                [--boehm-warmup K] [--om-refs declared|hook|traverse] [--no-fork]\n"
           "                [--out DIR]\n",
           f);
 }
@@ -432,7 +433,14 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--rounds")) { NEED(); rounds = atoi(v); if (rounds < 1 || rounds > 256) die("--rounds: 1..256"); }
         else if (!strcmp(a, "--quick")) quick = 1;
         else if (!strcmp(a, "--no-fork")) no_fork = 1;
-        else if (!strcmp(a, "--om-no-refs")) gcb_om_refs = 0;
+        else if (!strcmp(a, "--om-no-refs")) gcb_om_refs = GCB_OM_TRAVERSE;
+        else if (!strcmp(a, "--om-refs")) {
+            NEED();
+            if (!strcmp(v, "declared")) gcb_om_refs = GCB_OM_DECLARED;
+            else if (!strcmp(v, "hook")) gcb_om_refs = GCB_OM_HOOK;
+            else if (!strcmp(v, "traverse")) gcb_om_refs = GCB_OM_TRAVERSE;
+            else die("--om-refs: declared, hook or traverse");
+        }
         else if (!strcmp(a, "--only")) { NEED(); only = v; }
         else if (!strcmp(a, "--sides")) { NEED(); sides_opt = v; }
         else if (!strcmp(a, "--hold")) { NEED(); hold_opt = v; }
@@ -743,9 +751,10 @@ int main(int argc, char **argv)
         fprintf(js, "{\n  \"benchmark\": \"bench_gc\",\n  \"objmem_version\": \"%s\",\n", gcb_om_version());
         fprintf(js, "  \"boehm_version\": \"%s\",\n", gcb_boehm_version());
         fprintf(js, "  \"nodes\": %zu, \"old_nodes\": %zu, \"young_cycles\": %zu, \"rounds\": %d, "
-                    "\"young_reps\": %d, \"quick\": %d, \"seed\": %llu, \"clock\": \"%s\", \"boehm_warmup\": %d, \"om_refs\": %d,\n",
+                    "\"young_reps\": %d, \"quick\": %d, \"seed\": %llu, \"clock\": \"%s\", \"boehm_warmup\": %d, \"om_refs\": \"%s\",\n",
                 nodes, old_n, cycles, rounds, young_reps, quick, (unsigned long long)seed,
-                clk == CLOCK_CPU ? "cpu" : "wall", gcb_boehm_warmup, gcb_om_refs);
+                clk == CLOCK_CPU ? "cpu" : "wall", gcb_boehm_warmup,
+                gcb_om_refs == GCB_OM_DECLARED ? "declared" : gcb_om_refs == GCB_OM_HOOK ? "hook" : "traverse");
         fprintf(js, "  \"failures\": %d, \"mismatches\": %d,\n  \"rows\": [\n", failures, mismatches);
         for (int j = 0; j < nrows; j++) {
             const row *r = &rows[j];

@@ -97,7 +97,10 @@ enum { GCB_HOLD_ROOT, GCB_HOLD_LIST };
 int gcb_om_full(const gcb_graph *g, int hold, int garbage, gcb_meas *m);
 int gcb_om_young(const gcb_young *y, gcb_meas *m);
 const char *gcb_om_version(void);
-extern int gcb_om_refs; /* 0: node types without om_type.refs (--om-no-refs) */
+/* How objmem's node types give their references (--om-refs): declared
+ * fields (om_type.ref_fields, the default), a refs hook, or traverse. */
+enum { GCB_OM_TRAVERSE, GCB_OM_HOOK, GCB_OM_DECLARED };
+extern int gcb_om_refs;
 
 int gcb_py_init(void);   /* in the parent, before any fork */
 void gcb_py_before_fork(void);

@@ -6,12 +6,13 @@
  * slots: 32 (40) bytes, plus objmem's 16-byte collector header before the
  * object, so 48 (56, a 64-byte block) bytes in all, as a CPython instance
  * of a class with __slots__ = ('a', 'b') (('a', 'b', 'c')) takes with its
- * PyGC_Head.  traverse visits the non-NULL slots, clear drops them with
- * om_clear_ref.  The types also give the collector their slots as an
- * array (om_type.refs, walked inline; CPython's traverse_slots does the
- * same walk with a call per slot); bench_gc --om-no-refs leaves refs out
- * so the collector goes through traverse.  No free list (CPython's heap
- * types have none).
+ * PyGC_Head.  The types declare their slots (om_type.ref_fields: the
+ * collector walks them inline, and objmem supplies traverse and clear),
+ * the form a runtime would use; CPython's heap types walk __slots__ with
+ * traverse_slots, a call per slot.  bench_gc --om-refs hook gives the
+ * slots through a refs hook instead, --om-refs traverse (or --om-no-refs)
+ * through traverse and clear functions only, to measure what each form
+ * costs.  No free list (CPython's heap types have none).
  *
  * Runs in a child process of bench_gc that holds the runtime lock; the
  * automatic collector is disabled (om_gc_disable, as gc.disable() on the
@@ -82,18 +83,14 @@ static om_type node2_type = {
     .name = "node2",
     .size = sizeof(om_object) + 2 * sizeof(om_object *),
     .flags = OM_TYPE_GC,
-    .traverse = node2_traverse,
-    .clear = node2_clear,
-    .refs = node2_refs,
+    .ref_fields = OM_REF_FIELD(node, s[0]) | OM_REF_FIELD(node, s[1]),
 };
 
 static om_type node3_type = {
     .name = "node3",
     .size = sizeof(om_object) + 3 * sizeof(om_object *),
     .flags = OM_TYPE_GC,
-    .traverse = node3_traverse,
-    .clear = node3_clear,
-    .refs = node3_refs,
+    .ref_fields = OM_REF_FIELD(node, s[0]) | OM_REF_FIELD(node, s[1]) | OM_REF_FIELD(node, s[2]),
 };
 
 /* GCB_HOLD_LIST's list: one variable-size object of n references (as a
@@ -132,20 +129,34 @@ static om_type holder_type = {
     .name = "holder",
     .size = sizeof(holder),
     .item_size = sizeof(om_object *),
-    .flags = OM_TYPE_GC,
-    .traverse = holder_traverse,
-    .clear = holder_clear,
-    .refs = holder_refs,
+    .flags = OM_TYPE_GC | OM_TYPE_REF_ITEMS,
 };
 
-int gcb_om_refs = 1;
+int gcb_om_refs = GCB_OM_DECLARED;
 
 const char *gcb_om_version(void) { return om_version(); }
 
 static void start(void)
 {
-    if (!gcb_om_refs) /* before the first om_new */
-        node2_type.refs = node3_type.refs = holder_type.refs = NULL;
+    static int done;
+    if (!done) { /* before the first om_new */
+        done = 1;
+        if (gcb_om_refs != GCB_OM_DECLARED) {
+            node2_type.ref_fields = node3_type.ref_fields = 0;
+            holder_type.flags = OM_TYPE_GC;
+            node2_type.traverse = node2_traverse;
+            node3_type.traverse = node3_traverse;
+            holder_type.traverse = holder_traverse;
+            node2_type.clear = node2_clear;
+            node3_type.clear = node3_clear;
+            holder_type.clear = holder_clear;
+        }
+        if (gcb_om_refs == GCB_OM_HOOK) {
+            node2_type.refs = node2_refs;
+            node3_type.refs = node3_refs;
+            holder_type.refs = holder_refs;
+        }
+    }
     if (!om_lock_held())
         om_lock_acquire();
     om_gc_disable();

@@ -420,13 +420,21 @@ typedef om_refs (*om_refs_fn)(om_object *self);
 
 enum {
     OM_TYPE_GC = 1u << 0,       /* container: may be part of a reference cycle */
-    /* With OM_TYPE_GC and a refs hook: the references never change once
+    /* With OM_TYPE_GC and a refs hook or declared references
+     * (ref_fields, OM_TYPE_REF_ITEMS): the references never change once
      * all are set (a tuple).  A collection then stops tracking an instance
      * whose references are all non-NULL and to objects it does not track
      * (CPython's tuple untracking), so tuples of numbers and strings cost
      * the collector nothing after their first collection. */
-    OM_TYPE_GC_IMMUTABLE = 1u << 1
+    OM_TYPE_GC_IMMUTABLE = 1u << 1,
+    /* A variable-size type whose items are references (item_size is
+     * sizeof(om_object *)): a tuple.  See om_type.ref_fields. */
+    OM_TYPE_REF_ITEMS = 1u << 2
 };
+
+/* One bit of om_type.ref_fields: the field member of struct st holds a
+ * reference (an om_object * or a pointer to a struct starting with one). */
+#define OM_REF_FIELD(st, member) ((uint64_t)1 << (offsetof(st, member) / sizeof(void *)))
 
 /* objmem's bookkeeping inside a type.  Leave it zero; read it through
  * om_type_get_stats. */
@@ -437,6 +445,7 @@ typedef struct om_type_state {
     uint8_t ready;              /* 0 until the first om_new */
     uint8_t simple;             /* destruction is only "park or free" */
     uint8_t small;              /* no prefix, 1..16 bytes past the header (a 32-byte block) */
+    uint8_t ref_first, ref_run; /* ref_fields as one run of words, if it is */
     /* Event counts; om_type_get_stats derives the rest from them, so the
      * fast paths update one count each. */
     uint64_t parks;             /* destructions that parked the instance */
@@ -456,11 +465,23 @@ struct om_type {
     /* offset of an om_weakref * field inside instances (0: the type cannot
      * be weakly referenced, as CPython's int, float and tuple) */
     size_t weaklist_offset;
-    om_traverse_fn traverse;   /* required for OM_TYPE_GC types */
-    om_clear_fn clear;         /* required if instances hold references */
+    om_traverse_fn traverse;   /* OM_TYPE_GC types: this or ref_fields */
+    om_clear_fn clear;         /* if instances hold references not declared
+                                  in ref_fields */
     om_finalize_fn finalize;   /* optional */
     om_release_fn release;     /* optional */
     om_refs_fn refs;           /* optional, OM_TYPE_GC types only */
+    /* Declared references: bit k says that the pointer-sized word k of an
+     * instance (bytes 8k to 8k+7, k < 64; build the bits with
+     * OM_REF_FIELD) holds a reference or NULL; OM_TYPE_REF_ITEMS adds a
+     * variable-size instance's items.  A type that declares its
+     * references needs no traverse and no clear: objmem visits and drops
+     * them itself where those hooks are left NULL (a hook that is given
+     * is used, and must agree).  The collector walks declared references
+     * inline, with no call per object or per reference: the fastest form.
+     * Not with a refs hook (one description of the references, not two);
+     * the header words, nitems and the weaklist field cannot be declared. */
+    uint64_t ref_fields;
     /* Object-specific allocator: how many freed instances to keep for
      * reuse (CPython: float 100, list 80).  Fixed-size types only. */
     unsigned freelist_limit;

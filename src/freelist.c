@@ -31,7 +31,19 @@ static int type_valid(const om_type *t) {
     size_t header = t->item_size ? sizeof(om_varobject) : sizeof(om_object);
     if (t->size < header || t->size > ((size_t)1 << 40))
         return 0;
-    if ((t->flags & OM_TYPE_GC) && !t->traverse)
+    uint64_t m = t->ref_fields;
+    int items = (t->flags & OM_TYPE_REF_ITEMS) != 0;
+    if ((t->flags & OM_TYPE_GC) && !t->traverse && !m && !items)
+        return 0;
+    /* Declared references: not the header, not nitems, inside the
+     * instance, not the weaklist field, not as well as a refs hook. */
+    if (m && ((m & 3) || (t->item_size && (m & 4)) || (size_t)(64 - __builtin_clzll(m)) * sizeof(void *) > t->size ||
+              t->refs))
+        return 0;
+    if (items && (t->item_size != sizeof(om_object *) || t->size % sizeof(void *) != 0 || t->refs))
+        return 0;
+    if (m && t->weaklist_offset && t->weaklist_offset / sizeof(void *) < 64 &&
+        ((m >> (t->weaklist_offset / sizeof(void *))) & 1))
         return 0;
     if (t->weaklist_offset &&
         (t->weaklist_offset < sizeof(om_object) || t->weaklist_offset % sizeof(void *) != 0 ||
@@ -50,7 +62,20 @@ int om_type_ready(om_type *t) {
         t->state_.prefix = (t->flags & OM_TYPE_GC) || t->finalize ? sizeof(om_gc_head) : 0;
         t->state_.small = !t->state_.prefix && !t->item_size && t->size > sizeof(om_object) &&
                           t->size <= sizeof(om_object) + 16;
-        t->state_.simple = !(t->flags & OM_TYPE_GC) && !t->item_size && !t->finalize && !t->weaklist_offset && !t->clear && !t->release;
+        t->state_.simple = !(t->flags & OM_TYPE_GC) && !t->item_size && !t->finalize && !t->weaklist_offset && !t->clear && !t->release &&
+                            !t->ref_fields;
+        /* Declared references that are one run of words (the usual case)
+         * are walked as an array. */
+        uint64_t m = t->ref_fields;
+        t->state_.ref_first = t->state_.ref_run = 0;
+        if (m) {
+            unsigned first = (unsigned)__builtin_ctzll(m);
+            uint64_t run = m >> first;
+            if ((run & (run + 1)) == 0) {
+                t->state_.ref_first = (uint8_t)first;
+                t->state_.ref_run = (uint8_t)__builtin_popcountll(m);
+            }
+        }
         t->state_.next = NULL;
         if (registry.last)
             ((om_type *)registry.last)->state_.next = t;

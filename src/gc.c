@@ -276,9 +276,11 @@ static inline int visit_prefetch(om_object *c, void *arg) {
     return 0;
 }
 
-/* Apply one of the visits above to each reference of o: inline over the
- * type's refs array when it has one (no call per reference), else through
- * its traverse.  Specialised per op by always_inline. */
+/* Apply one of the visits above to each reference of o, in the fastest
+ * form its type offers: declared references (ref_fields, then
+ * OM_TYPE_REF_ITEMS) and the refs array are walked inline, with no call at
+ * all; only a type with nothing but traverse costs a call per reference.
+ * Specialised per op by always_inline. */
 enum { OP_DECREF, OP_REACHABLE, OP_PREFETCH, OP_PROBE, OP_DECREF_NEW, OP_PROBE_NEW };
 #define GC_PROBE 4096                     /* objects subtract_refs probes */
 #define GC_AHEAD_REFS 16                  /* references prefetched ahead, at most */
@@ -297,6 +299,8 @@ static inline __attribute__((always_inline)) void visit_child(int op, om_object 
         decref_plain(c);
     } else if (op == OP_DECREF_NEW) {
         decref_new(c, x->max_tag);
+    } else if (op == OP_PREFETCH) {
+        visit_prefetch(c, NULL);
     } else if (op == OP_PROBE || op == OP_PROBE_NEW) {
         /* subtract_refs' first objects: also measure how far the
          * references jump (see subtract_refs) */
@@ -311,48 +315,76 @@ static inline __attribute__((always_inline)) void visit_child(int op, om_object 
     }
 }
 
-/* Returns how many references the refs array had (0 through traverse,
- * whose visits count themselves). */
+/* An array of references (items, or a refs hook's). */
+static inline __attribute__((always_inline)) void for_array(int op, om_object *o, om_object *const *a, size_t n,
+                                                            pass_ctx *x) {
+    if (op == OP_PREFETCH) {
+        /* The lookahead: a few references are enough to overlap the
+         * misses; a big container prefetches for itself (below). */
+        for (size_t i = 0; i < n && i < GC_AHEAD_REFS; i++)
+            if (a[i])
+                visit_prefetch(a[i], NULL);
+        return;
+    }
+    /* A big container's references: prefetch GC_AHEAD_REFS ahead of the
+     * one visited (when this collection prefetches at all). */
+    if (om_unlikely(n > GC_AHEAD_REFS) && x->prefetch) {
+        for (size_t i = 0; i + GC_AHEAD_REFS < n; i++) {
+            if (a[i + GC_AHEAD_REFS])
+                visit_prefetch(a[i + GC_AHEAD_REFS], NULL);
+            if (a[i])
+                visit_child(op, o, a[i], x);
+        }
+        a += n - GC_AHEAD_REFS;
+        n = GC_AHEAD_REFS;
+    }
+    for (size_t i = 0; i < n; i++) {
+        om_object *c = a[i];
+        if (c)
+            visit_child(op, o, c, x);
+    }
+}
+
+/* Returns how many references o has in arrays and fields (0 through
+ * traverse, whose visits count themselves in om_gc.edges). */
 static inline __attribute__((always_inline)) size_t for_children(int op, om_object *o, pass_ctx *x) {
     const om_type *t = o->type;
-    if (t->refs) {
-        om_refs r = t->refs(o);
-        om_object *const *a = r.items;
-        size_t n = r.count;
-        if (op == OP_PREFETCH) {
-            /* The lookahead: a few references are enough to overlap the
-             * misses; a big container prefetches for itself (below). */
-            for (size_t i = 0; i < n && i < GC_AHEAD_REFS; i++)
-                if (a[i])
-                    visit_prefetch(a[i], NULL);
-            return 0;
-        }
-        /* A big container's references: prefetch GC_AHEAD_REFS ahead of
-         * the one visited (when this collection prefetches at all). */
-        if (om_unlikely(n > GC_AHEAD_REFS) && x && x->prefetch) {
-            for (size_t i = 0; i + GC_AHEAD_REFS < n; i++) {
-                if (a[i + GC_AHEAD_REFS])
-                    visit_prefetch(a[i + GC_AHEAD_REFS], NULL);
-                if (a[i])
-                    visit_child(op, o, a[i], x);
-            }
-            a += r.count - GC_AHEAD_REFS;
-            n = GC_AHEAD_REFS;
-        }
-        for (size_t i = 0; i < n; i++) {
-            om_object *c = a[i];
+    size_t n = t->state_.ref_run;
+    if (om_likely(n)) {
+        /* declared fields, one run of words */
+        om_object *const *w = (om_object *const *)o + t->state_.ref_first;
+        size_t i = 0;
+        do {
+            om_object *c = w[i];
+            if (c)
+                visit_child(op, o, c, x);
+        } while (++i < n);
+        if (om_likely(!(t->flags & OM_TYPE_REF_ITEMS)))
+            return n;
+    } else if (t->ref_fields) {
+        /* declared fields, scattered */
+        for (uint64_t m = t->ref_fields; m; m &= m - 1, n++) {
+            om_object *c = ((om_object *const *)o)[__builtin_ctzll(m)];
             if (c)
                 visit_child(op, o, c, x);
         }
-        return r.count;
-    } else {
-        t->traverse(o, op == OP_DECREF || op == OP_PROBE           ? visit_decref
-                       : op == OP_DECREF_NEW || op == OP_PROBE_NEW ? visit_decref_new
-                       : op == OP_REACHABLE                         ? visit_reachable
-                                                                    : visit_prefetch,
-                    x ? (void *)x->young : NULL);
-        return 0;
     }
+    if (t->flags & OM_TYPE_REF_ITEMS) {
+        size_t k = (size_t)((om_varobject *)o)->nitems;
+        for_array(op, o, (om_object *const *)((char *)o + t->size), k, x);
+        return n + k;
+    }
+    if (t->refs) {
+        om_refs r = t->refs(o);
+        for_array(op, o, r.items, r.count, x);
+        return r.count;
+    }
+    t->traverse(o, op == OP_DECREF || op == OP_PROBE           ? visit_decref
+                   : op == OP_DECREF_NEW || op == OP_PROBE_NEW ? visit_decref_new
+                   : op == OP_REACHABLE                         ? visit_reachable
+                                                                : visit_prefetch,
+                x->young);
+    return 0;
 }
 
 /* Prefetching.  The passes that traverse (subtract_refs, move_unreachable,
@@ -360,24 +392,24 @@ static inline __attribute__((always_inline)) size_t for_children(int op, om_obje
  * miss per edge, taken one after the other.  A cursor GC_AHEAD objects
  * ahead of the scan visits early with visit_prefetch, so those misses
  * overlap; the objects themselves come in order (lists follow allocation
- * order, which the hardware prefetcher follows). */
+ * order, which the hardware prefetcher follows).  Each pass has two
+ * loops, with and without the cursor (always_inline on a constant), so
+ * that the common case pays nothing for it. */
 #define GC_AHEAD 8
 
-static inline om_gc_head *ahead_step(om_gc_head *ahead, om_gc_head *end) {
+static inline om_gc_head *ahead_step(om_gc_head *ahead, om_gc_head *end, pass_ctx *x) {
     if (!ahead)
         return NULL;
-    for_children(OP_PREFETCH, gc_obj(ahead), NULL);
+    for_children(OP_PREFETCH, gc_obj(ahead), x);
     ahead = gc_next(ahead);
     return ahead == end ? NULL : ahead;
 }
 
-static inline om_gc_head *ahead_start(om_gc_head *list) {
-    if (!om_gc.prefetch)
-        return NULL;
-    om_gc_head *ahead = gc_next(list);
-    for (int i = 0; i < GC_AHEAD && ahead != list; i++)
-        ahead = gc_next(ahead);
-    return ahead == list ? NULL : ahead;
+/* The cursor GC_AHEAD objects past g (NULL if the list ends first). */
+static inline om_gc_head *ahead_from(om_gc_head *g, om_gc_head *end) {
+    for (int i = 0; i < GC_AHEAD && g != end; i++)
+        g = gc_next(g);
+    return g == end ? NULL : g;
 }
 
 /* Whether to prefetch is decided on the heap itself: subtract_refs probes
@@ -386,6 +418,23 @@ static inline om_gc_head *ahead_start(om_gc_head *list) {
  * eight jumps further than GC_NEAR.  On graphs laid out in allocation
  * order (rings, trees, lists of new objects) the hardware prefetcher
  * already keeps up, and the lookahead would only cost a second traversal. */
+typedef struct pass_count {
+    size_t n, edges;
+} pass_count;
+
+static inline __attribute__((always_inline)) pass_count subtract_from(om_gc_head *g, om_gc_head *list, int fused,
+                                                                      int pf, pass_ctx *x) {
+    pass_count k = {0, 0};
+    om_gc_head *ahead = pf ? ahead_from(g, list) : NULL;
+    for (; g != list; g = gc_next(g), k.n++) {
+        if (pf)
+            ahead = ahead_step(ahead, list, x);
+        if (fused)
+            init_self(g);
+        k.edges += for_children(fused ? OP_DECREF_NEW : OP_DECREF, gc_obj(g), x);
+    }
+    return k;
+}
 
 static inline __attribute__((always_inline)) size_t subtract_pass(om_gc_head *list, int fused) {
     om_gc_head *g = gc_next(list);
@@ -399,22 +448,9 @@ static inline __attribute__((always_inline)) size_t subtract_pass(om_gc_head *li
     }
     /* Sets smaller than the probe (young collections) are in cache. */
     om_gc.prefetch = x.prefetch = g != list && x.far * 8 > edges + om_gc.edges;
-    om_gc_head *ahead = NULL;
-    if (om_gc.prefetch) {
-        ahead = g;
-        for (int i = 0; i < GC_AHEAD && ahead != list; i++)
-            ahead = gc_next(ahead);
-        if (ahead == list)
-            ahead = NULL;
-    }
-    for (; g != list; g = gc_next(g), n++) {
-        ahead = ahead_step(ahead, list);
-        if (fused)
-            init_self(g);
-        edges += for_children(fused ? OP_DECREF_NEW : OP_DECREF, gc_obj(g), &x);
-    }
-    om_gc.edges += edges;
-    return n;
+    pass_count k = x.prefetch ? subtract_from(g, list, fused, 1, &x) : subtract_from(g, list, fused, 0, &x);
+    om_gc.edges += edges + k.edges;
+    return n + k.n;
 }
 
 /* After update_refs (the resurrection check). */
@@ -445,7 +481,7 @@ static inline int unreachable_needs(om_gc_head *g) {
     om_object *o = gc_obj(g);
     const om_type *t = o->type;
     int what = 0;
-    if (!t->clear)
+    if (!om_type_has_clear(t))
         return GC_HAS_UNCOLLECTABLE;
     if (t->finalize && !(g->prev & OM_GC_FINALIZED))
         what |= GC_HAS_FINALIZERS;
@@ -458,32 +494,43 @@ static inline int unreachable_needs(om_gc_head *g) {
  * (CPython's _PyTuple_MaybeUntrack): not containers, or immutable
  * containers already untracked.  Any other container, even untracked now,
  * may be tracked again later (om_gc_track), so it keeps the tuple tracked. */
+static int atomic_ref(om_object *c) {
+    return c && (!is_gc(c) || ((c->type->flags & OM_TYPE_GC_IMMUTABLE) && !om_gc_head_of(c)->next));
+}
+
 static int all_atomic(om_object *o) {
     const om_type *t = o->type;
-    if (!t->refs)
-        return 0;
-    om_refs r = t->refs(o);
-    for (size_t i = 0; i < r.count; i++) {
-        om_object *c = r.items[i];
-        if (!c)
+    om_object *const *a;
+    size_t n;
+    for (uint64_t m = t->ref_fields; m; m &= m - 1)
+        if (!atomic_ref(((om_object *const *)o)[__builtin_ctzll(m)]))
             return 0;
-        if (is_gc(c) && (!(c->type->flags & OM_TYPE_GC_IMMUTABLE) || om_gc_head_of(c)->next))
-            return 0;
+    if (t->flags & OM_TYPE_REF_ITEMS) {
+        a = (om_object *const *)((char *)o + t->size);
+        n = (size_t)((om_varobject *)o)->nitems;
+    } else if (t->refs) {
+        om_refs r = t->refs(o);
+        a = r.items;
+        n = r.count;
+    } else {
+        return t->ref_fields != 0; /* traverse only: cannot tell */
     }
+    for (size_t i = 0; i < n; i++)
+        if (!atomic_ref(a[i]))
+            return 0;
     return 1;
 }
 
-static size_t move_unreachable(om_gc_head *young, om_gc_head *unreachable) {
-    pass_ctx x = {.young = young, .prefetch = om_gc.prefetch};
+static inline __attribute__((always_inline)) om_gc_head *move_unreachable_from(om_gc_head *young,
+                                                                               om_gc_head *unreachable, int pf,
+                                                                               pass_ctx *x) {
     const uintptr_t dest_tag = om_gc.dest_tag;
     om_gc_head *prev = young;
     om_gc_head *g = gc_next(young);
-    om_gc_head *ahead = ahead_start(young);
-    om_gc.unreachable_now = 0;
-    om_gc.untracked_now = 0;
-    om_gc.what = 0;
+    om_gc_head *ahead = pf ? ahead_from(g, young) : NULL;
     while (g != young) {
-        ahead = ahead_step(ahead, young);
+        if (pf)
+            ahead = ahead_step(ahead, young, x);
         if (gc_refs(g) > 0) {
             if (om_unlikely(gc_obj(g)->type->flags & OM_TYPE_GC_IMMUTABLE) && all_atomic(gc_obj(g))) {
                 /* Nothing to reach from it, and never will be: untrack. */
@@ -496,7 +543,7 @@ static size_t move_unreachable(om_gc_head *young, om_gc_head *unreachable) {
                 g = (om_gc_head *)prev->next;
                 continue;
             }
-            for_children(OP_REACHABLE, gc_obj(g), &x);
+            for_children(OP_REACHABLE, gc_obj(g), x);
             g->prev = (uintptr_t)prev | (g->prev & OM_GC_FINALIZED) | dest_tag;
             prev = g;
         } else {
@@ -513,7 +560,17 @@ static size_t move_unreachable(om_gc_head *young, om_gc_head *unreachable) {
         }
         g = (om_gc_head *)prev->next;
     }
-    young->prev = (uintptr_t)prev;
+    return prev;
+}
+
+static size_t move_unreachable(om_gc_head *young, om_gc_head *unreachable) {
+    pass_ctx x = {.young = young, .prefetch = om_gc.prefetch};
+    om_gc.unreachable_now = 0;
+    om_gc.untracked_now = 0;
+    om_gc.what = 0;
+    om_gc_head *tail = x.prefetch ? move_unreachable_from(young, unreachable, 1, &x)
+                                  : move_unreachable_from(young, unreachable, 0, &x);
+    young->prev = (uintptr_t)tail;
     unreachable->next &= ~GC_UNREACHABLE;
     return om_gc.unreachable_now;
 }
@@ -545,7 +602,7 @@ static int classify_unreachable(om_gc_head *unreachable, om_gc_head *out) {
         om_gc_head *n = gc_next(g);
         g->next &= ~GC_UNREACHABLE;
         const om_type *t = gc_obj(g)->type;
-        if (!t->clear) {
+        if (!om_type_has_clear(t)) {
             g->prev &= ~GC_COLLECTING;
             list_move(g, out);
             uncollectable = 1;
@@ -561,7 +618,7 @@ static int classify_unreachable(om_gc_head *unreachable, om_gc_head *out) {
     }
     if (uncollectable)
         for (g = gc_next(out); g != out; g = gc_next(g))
-            gc_obj(g)->type->traverse(gc_obj(g), visit_move_uncollectable, out);
+            om_traverse(gc_obj(g), visit_move_uncollectable, out);
     return what;
 }
 
@@ -662,13 +719,13 @@ static size_t delete_garbage(om_gc_head *list, om_gc_head *old) {
     om_gc_head *ahead = om_gc.prefetch ? first : NULL;
     for (int i = 0; i < GC_AHEAD && ahead; i++)
         ahead = gc_prev(ahead);
+    pass_ctx x = {.prefetch = 0};
     for (g = first; g; g = gc_prev(g)) {
         if (ahead) {
-            for_children(OP_PREFETCH, gc_obj(ahead), NULL);
+            for_children(OP_PREFETCH, gc_obj(ahead), &x);
             ahead = gc_prev(ahead);
         }
-        om_object *o = gc_obj(g);
-        o->type->clear(o);
+        om_type_clear(gc_obj(g));
     }
     size_t kept = 0;
     for (g = first; g;) {

@@ -136,7 +136,7 @@ int om_gc_get_referrers(om_object *target, om_visit_fn visit, void *arg) {
     for (int i = 0; i < OM_GC_GENERATIONS; i++) {
         for (om_gc_head *g = gc_next(&om_gc.gen[i]); g != &om_gc.gen[i]; g = gc_next(g)) {
             struct referrer_search s = {target, 0};
-            gc_obj(g)->type->traverse(gc_obj(g), visit_is_target, &s);
+            om_traverse(gc_obj(g), visit_is_target, &s);
             if (s.found) {
                 int r = visit(gc_obj(g), arg);
                 if (r)

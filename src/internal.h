@@ -154,6 +154,23 @@ OM_HIDDEN void om_destroy_cleared(om_object *o);
 
 /* ---- freelist.c: per-type allocators and statistics ------------------------ */
 OM_HIDDEN int om_type_ready(om_type *t);
+
+/* Declared references (om_type.ref_fields, OM_TYPE_REF_ITEMS): what a
+ * type's traverse and clear do when the type leaves them NULL. */
+static inline int om_type_declares_refs(const om_type *t) {
+    return t->ref_fields || (t->flags & OM_TYPE_REF_ITEMS);
+}
+OM_HIDDEN int om_declared_traverse(om_object *o, om_visit_fn visit, void *arg);
+OM_HIDDEN void om_declared_clear(om_object *o);
+/* The type's clear, or the declared references' (none: nothing to do). */
+static inline int om_type_has_clear(const om_type *t) { return t->clear || om_type_declares_refs(t); }
+static inline void om_type_clear(om_object *o) {
+    const om_type *t = o->type;
+    if (t->clear)
+        t->clear(o);
+    else if (om_type_declares_refs(t))
+        om_declared_clear(o);
+}
 OM_HIDDEN void om_freelist_release(om_type *t, om_object *o);
 
 

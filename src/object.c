@@ -208,8 +208,7 @@ static void destroy(om_object *o) {
         om_gc_untrack_dead(o);
     if (t->weaklist_offset && *(om_weakref **)((char *)o + t->weaklist_offset))
         om_weakref_clear_all(o, 1);
-    if (t->clear)
-        t->clear(o);
+    om_type_clear(o);
     if (t->release)
         t->release(o);
     om_freelist_release(t, o);
@@ -279,5 +278,43 @@ void om_immortalize(om_object *o) {
 }
 
 int om_traverse(om_object *o, om_visit_fn visit, void *arg) {
-    return o->type->traverse ? o->type->traverse(o, visit, arg) : 0;
+    const om_type *t = o->type;
+    if (t->traverse)
+        return t->traverse(o, visit, arg);
+    return om_type_declares_refs(t) ? om_declared_traverse(o, visit, arg) : 0;
+}
+
+/* ---- declared references ----------------------------------------------- */
+int om_declared_traverse(om_object *o, om_visit_fn visit, void *arg) {
+    const om_type *t = o->type;
+    om_object **w = (om_object **)o;
+    for (uint64_t m = t->ref_fields; m; m &= m - 1) {
+        om_object *c = w[__builtin_ctzll(m)];
+        int r;
+        if (c && (r = visit(c, arg)) != 0)
+            return r;
+    }
+    if (t->flags & OM_TYPE_REF_ITEMS) {
+        om_object **items = (om_object **)((char *)o + t->size);
+        for (intptr_t i = 0; i < ((om_varobject *)o)->nitems; i++) {
+            int r;
+            if (items[i] && (r = visit(items[i], arg)) != 0)
+                return r;
+        }
+    }
+    return 0;
+}
+
+/* Each field is set to NULL before its reference is dropped (om_clear_ref),
+ * so whatever that runs sees a consistent object. */
+void om_declared_clear(om_object *o) {
+    const om_type *t = o->type;
+    om_object **w = (om_object **)o;
+    for (uint64_t m = t->ref_fields; m; m &= m - 1)
+        om_clear_ref(&w[__builtin_ctzll(m)]);
+    if (t->flags & OM_TYPE_REF_ITEMS) {
+        om_object **items = (om_object **)((char *)o + t->size);
+        for (intptr_t i = ((om_varobject *)o)->nitems; i-- > 0;)
+            om_clear_ref(&items[i]);
+    }
 }
