@@ -286,13 +286,42 @@ enum { OP_DECREF, OP_REACHABLE, OP_PREFETCH, OP_PROBE, OP_DECREF_NEW, OP_PROBE_N
 #define GC_AHEAD_REFS 16                  /* references prefetched ahead, at most */
 #define GC_NEAR ((uintptr_t)1 << 18)      /* a reference within 256 KiB is near */
 
+/* Big containers in step with the scan.  A list of a million objects,
+ * made as they were (the usual way), holds them in the order the scan
+ * meets them; visiting its references all at once sweeps the heap once
+ * more per pass, and by the time the scan comes to each object its cache
+ * line is gone.  So a pass keeps a cursor into each big container's array
+ * (up to GC_CURSORS of them) and visits a reference when the scan reaches
+ * the object it refers to, while its line is hot; whatever a cursor has
+ * not visited when the scan ends (references out of order, to objects
+ * outside the set or behind the container) is visited then.  Correct in
+ * any order: subtract_refs' decrements commute, and move_unreachable only
+ * needs every reachable container's references visited before it ends
+ * (an object the scan left as unreachable comes back when visited, as
+ * always). */
+#define GC_BIG 1024                       /* references that make a container big */
+#define GC_CURSORS 4
+
+typedef struct gc_cursor {
+    om_object *const *items;
+    size_t n, pos;
+} gc_cursor;
+
 /* What a pass carries through its visits (in registers, once inlined). */
 typedef struct pass_ctx {
     om_gc_head *young;           /* OP_REACHABLE */
     uintptr_t max_tag;           /* OP_DECREF_NEW, OP_PROBE_NEW */
     size_t far;                  /* OP_PROBE*: references that jump far */
     int prefetch;                /* copy of om_gc.prefetch */
+    int ncur, maxcur;            /* cursors in use, allowed */
+    size_t deferred;             /* references given to cursors */
+    gc_cursor cur[GC_CURSORS];
 } pass_ctx;
+
+/* The visit a cursor makes for a pass's op (the probe's are plain). */
+static inline int cursor_op(int op) {
+    return op == OP_PROBE ? OP_DECREF : op == OP_PROBE_NEW ? OP_DECREF_NEW : op;
+}
 
 static inline __attribute__((always_inline)) void visit_child(int op, om_object *o, om_object *c, pass_ctx *x) {
     if (op == OP_DECREF) {
@@ -318,6 +347,11 @@ static inline __attribute__((always_inline)) void visit_child(int op, om_object 
 /* An array of references (items, or a refs hook's). */
 static inline __attribute__((always_inline)) void for_array(int op, om_object *o, om_object *const *a, size_t n,
                                                             pass_ctx *x) {
+    if (op != OP_PREFETCH && om_unlikely(n >= GC_BIG) && x->ncur < x->maxcur) {
+        x->cur[x->ncur++] = (gc_cursor){a, n, 0};
+        x->deferred += n;
+        return;
+    }
     if (op == OP_PREFETCH) {
         /* The lookahead: a few references are enough to overlap the
          * misses; a big container prefetches for itself (below). */
@@ -387,6 +421,41 @@ static inline __attribute__((always_inline)) size_t for_children(int op, om_obje
     return 0;
 }
 
+/* The scan is at o: each cursor visits its references while they are o
+ * (or NULL); a spent cursor is dropped. */
+static inline __attribute__((always_inline)) void cursors_at(int op, om_object *o, pass_ctx *x) {
+    for (int k = 0; k < x->ncur; k++) {
+        gc_cursor *c = &x->cur[k];
+        om_object *t;
+        while (c->pos < c->n && ((t = c->items[c->pos]) == o || !t)) {
+            if (t)
+                visit_child(cursor_op(op), o, t, x);
+            c->pos++;
+        }
+        if (c->pos == c->n)
+            x->cur[k--] = x->cur[--x->ncur];
+    }
+}
+
+/* The scan has ended: visit what the cursors have left. */
+static __attribute__((noinline)) void cursors_flush(int op, pass_ctx *x) {
+    while (x->ncur) {
+        gc_cursor c = x->cur[--x->ncur];
+        for (size_t i = c.pos; i < c.n; i++) {
+            if (x->prefetch && i + GC_AHEAD_REFS < c.n && c.items[i + GC_AHEAD_REFS])
+                visit_prefetch(c.items[i + GC_AHEAD_REFS], NULL);
+            if (c.items[i]) {
+                if (op == OP_REACHABLE)
+                    visit_reachable(c.items[i], x->young);
+                else if (op == OP_DECREF_NEW)
+                    decref_new(c.items[i], x->max_tag);
+                else
+                    decref_plain(c.items[i]);
+            }
+        }
+    }
+}
+
 /* Prefetching.  The passes that traverse (subtract_refs, move_unreachable,
  * delete_garbage) touch each referent's header: on a large heap, a cache
  * miss per edge, taken one after the other.  A cursor GC_AHEAD objects
@@ -429,6 +498,8 @@ static inline __attribute__((always_inline)) pass_count subtract_from(om_gc_head
     for (; g != list; g = gc_next(g), k.n++) {
         if (pf)
             ahead = ahead_step(ahead, list, x);
+        if (x->ncur)
+            cursors_at(fused ? OP_DECREF_NEW : OP_DECREF, gc_obj(g), x);
         if (fused)
             init_self(g);
         k.edges += for_children(fused ? OP_DECREF_NEW : OP_DECREF, gc_obj(g), x);
@@ -439,16 +510,20 @@ static inline __attribute__((always_inline)) pass_count subtract_from(om_gc_head
 static inline __attribute__((always_inline)) size_t subtract_pass(om_gc_head *list, int fused) {
     om_gc_head *g = gc_next(list);
     size_t n = 0, edges = 0;
-    pass_ctx x = {.max_tag = om_gc.max_tag};
+    pass_ctx x = {.max_tag = om_gc.max_tag, .maxcur = GC_CURSORS};
     om_gc.edges = 0; /* the traverse-hook visits count there */
     for (; n < GC_PROBE && g != list; n++, g = gc_next(g)) {
+        if (x.ncur)
+            cursors_at(fused ? OP_DECREF_NEW : OP_DECREF, gc_obj(g), &x);
         if (fused)
             init_self(g);
         edges += for_children(fused ? OP_PROBE_NEW : OP_PROBE, gc_obj(g), &x);
     }
     /* Sets smaller than the probe (young collections) are in cache. */
-    om_gc.prefetch = x.prefetch = g != list && x.far * 8 > edges + om_gc.edges;
+    om_gc.prefetch = x.prefetch = g != list && x.far * 8 > edges + om_gc.edges - x.deferred;
     pass_count k = x.prefetch ? subtract_from(g, list, fused, 1, &x) : subtract_from(g, list, fused, 0, &x);
+    if (x.ncur)
+        cursors_flush(fused ? OP_DECREF_NEW : OP_DECREF, &x);
     om_gc.edges += edges + k.edges;
     return n + k.n;
 }
@@ -528,9 +603,19 @@ static inline __attribute__((always_inline)) om_gc_head *move_unreachable_from(o
     om_gc_head *prev = young;
     om_gc_head *g = gc_next(young);
     om_gc_head *ahead = pf ? ahead_from(g, young) : NULL;
-    while (g != young) {
+    for (;;) {
+        if (g == young) {
+            if (!x->ncur)
+                break;
+            /* What the cursors left may bring objects back to the tail. */
+            cursors_flush(OP_REACHABLE, x);
+            g = (om_gc_head *)prev->next;
+            continue;
+        }
         if (pf)
             ahead = ahead_step(ahead, young, x);
+        if (x->ncur)
+            cursors_at(OP_REACHABLE, gc_obj(g), x);
         if (gc_refs(g) > 0) {
             if (om_unlikely(gc_obj(g)->type->flags & OM_TYPE_GC_IMMUTABLE) && all_atomic(gc_obj(g))) {
                 /* Nothing to reach from it, and never will be: untrack. */
@@ -564,7 +649,11 @@ static inline __attribute__((always_inline)) om_gc_head *move_unreachable_from(o
 }
 
 static size_t move_unreachable(om_gc_head *young, om_gc_head *unreachable) {
-    pass_ctx x = {.young = young, .prefetch = om_gc.prefetch};
+    /* Cursors only on a local heap: where references scatter (the probe
+     * turned prefetching on), a big container's visits in one sweep
+     * leave the scan's scattered visits read-only (its referents are
+     * marked already), which costs less than the sweep saves. */
+    pass_ctx x = {.young = young, .prefetch = om_gc.prefetch, .maxcur = om_gc.prefetch ? 0 : GC_CURSORS};
     om_gc.unreachable_now = 0;
     om_gc.untracked_now = 0;
     om_gc.what = 0;
