@@ -402,6 +402,8 @@ static inline __attribute__((always_inline)) size_t for_children(int op, om_obje
             if (c)
                 visit_child(op, o, c, x);
         }
+        if (!(t->flags & OM_TYPE_REF_ITEMS))
+            return n;
     }
     if (t->flags & OM_TYPE_REF_ITEMS) {
         size_t k = (size_t)((om_varobject *)o)->nitems;
@@ -421,15 +423,35 @@ static inline __attribute__((always_inline)) size_t for_children(int op, om_obje
     return 0;
 }
 
-/* The scan is at o: each cursor visits its references while they are o
- * (or NULL); a spent cursor is dropped. */
+/* Whether a cursor waits for the scan to reach t: t is an object of the
+ * set the visit would change that the scan has not reached (the first
+ * pass: not initialised yet; move_unreachable: gc_refs 0, not scanned).
+ * Anything else (NULL, not a container, outside the set, seen already)
+ * is visited at once. */
+static inline int cursor_waits(int op, om_object *t, pass_ctx *x) {
+    if (!is_gc(t))
+        return 0;
+    om_gc_head *h = om_gc_head_of(t);
+    uintptr_t p = h->prev;
+    if (op == OP_REACHABLE)
+        return (p & ~(OM_GC_FINALIZED | GC_GEN_MASK)) == GC_COLLECTING && !(h->next & GC_UNREACHABLE);
+    return !(p & GC_COLLECTING) && h->next && (p & GC_GEN_MASK) <= x->max_tag;
+}
+
+/* The scan is at o: each cursor visits its references up to the first
+ * one that must wait for the scan (o itself is visited); a spent cursor
+ * is dropped. */
 static inline __attribute__((always_inline)) void cursors_at(int op, om_object *o, pass_ctx *x) {
+    op = cursor_op(op);
     for (int k = 0; k < x->ncur; k++) {
         gc_cursor *c = &x->cur[k];
-        om_object *t;
-        while (c->pos < c->n && ((t = c->items[c->pos]) == o || !t)) {
-            if (t)
-                visit_child(cursor_op(op), o, t, x);
+        while (c->pos < c->n) {
+            om_object *t = c->items[c->pos];
+            if (t) {
+                if (t != o && cursor_waits(op, t, x))
+                    break;
+                visit_child(op, o, t, x);
+            }
             c->pos++;
         }
         if (c->pos == c->n)
@@ -510,7 +532,9 @@ static inline __attribute__((always_inline)) pass_count subtract_from(om_gc_head
 static inline __attribute__((always_inline)) size_t subtract_pass(om_gc_head *list, int fused) {
     om_gc_head *g = gc_next(list);
     size_t n = 0, edges = 0;
-    pass_ctx x = {.max_tag = om_gc.max_tag, .maxcur = GC_CURSORS};
+    /* Cursors in the fused pass only: after update_refs every object of
+     * the set looks the same, so a cursor could not tell what to wait for. */
+    pass_ctx x = {.max_tag = om_gc.max_tag, .maxcur = fused ? GC_CURSORS : 0};
     om_gc.edges = 0; /* the traverse-hook visits count there */
     for (; n < GC_PROBE && g != list; n++, g = gc_next(g)) {
         if (x.ncur)
