@@ -310,8 +310,15 @@ int om_declared_traverse(om_object *o, om_visit_fn visit, void *arg) {
 void om_declared_clear(om_object *o) {
     const om_type *t = o->type;
     om_object **w = (om_object **)o;
-    for (uint64_t m = t->ref_fields; m; m &= m - 1)
-        om_clear_ref(&w[__builtin_ctzll(m)]);
+    size_t run = t->state_.ref_run;
+    if (run) { /* one run of words (freelist.c) */
+        w += t->state_.ref_first;
+        for (size_t i = 0; i < run; i++)
+            om_clear_ref(&w[i]);
+    } else {
+        for (uint64_t m = t->ref_fields; m; m &= m - 1)
+            om_clear_ref(&w[__builtin_ctzll(m)]);
+    }
     if (t->flags & OM_TYPE_REF_ITEMS) {
         om_object **items = (om_object **)((char *)o + t->size);
         for (intptr_t i = ((om_varobject *)o)->nitems; i-- > 0;)
