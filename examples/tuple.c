@@ -5,11 +5,14 @@
  *     [gc header] ex_tuple: [ om_varobject ob | items[0] ... items[n-1] ]
  *                             ob.nitems = n
  *
- * OM_TYPE_GC gives it the collector's header and makes traverse and clear
- * required: traverse reports each item so cycles through tuples can be
- * found; clear drops them (om_clear_ref: the slot is NULL before the
- * reference goes, so destruction code never sees a dangling item).
- * Nothing to release: the items are part of the object's memory.
+ * OM_TYPE_GC gives it the collector's header.  Its references are its
+ * items, and it says so (OM_TYPE_REF_ITEMS): objmem then visits them for
+ * the collector and om_traverse, and drops them when the tuple dies (each
+ * slot NULL before its reference goes, as om_clear_ref), so the type
+ * needs no traverse or clear of its own, and the collector walks the
+ * items inline.  Nothing to release: the items are part of the object's
+ * memory.  OM_TYPE_GC_IMMUTABLE: a tuple that holds only atomic objects
+ * is untracked by the next collection, as CPython's.
  *
  * A new tuple's items are NULL; fill each once with ex_tuple_set_item,
  * which steals the reference (PyTuple_SET_ITEM).  After that a tuple is
@@ -20,38 +23,11 @@
 
 #include "examples.h"
 
-static int tuple_traverse(om_object *self, om_visit_fn visit, void *arg) {
-    ex_tuple *t = (ex_tuple *)self;
-    for (intptr_t i = 0; i < t->ob.nitems; i++) {
-        if (t->items[i]) {
-            int r = visit(t->items[i], arg);
-            if (r)
-                return r;
-        }
-    }
-    return 0;
-}
-
-static void tuple_clear(om_object *self) {
-    ex_tuple *t = (ex_tuple *)self;
-    for (intptr_t i = 0; i < t->ob.nitems; i++)
-        om_clear_ref(&t->items[i]);
-}
-
-/* The collector's fast path: the items are one array. */
-static om_refs tuple_refs(om_object *self) {
-    ex_tuple *t = (ex_tuple *)self;
-    return (om_refs){t->items, (size_t)t->ob.nitems};
-}
-
 om_type ex_tuple_type = {
     .name = "tuple",
     .size = offsetof(ex_tuple, items),
     .item_size = sizeof(om_object *),
-    .flags = OM_TYPE_GC | OM_TYPE_GC_IMMUTABLE,
-    .traverse = tuple_traverse,
-    .clear = tuple_clear,
-    .refs = tuple_refs,
+    .flags = OM_TYPE_GC | OM_TYPE_GC_IMMUTABLE | OM_TYPE_REF_ITEMS,
 };
 
 om_object *ex_tuple_new(size_t n) {
