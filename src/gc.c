@@ -313,7 +313,7 @@ typedef struct pass_ctx {
     uintptr_t max_tag;           /* OP_DECREF_NEW, OP_PROBE_NEW */
     size_t far;                  /* OP_PROBE*: references that jump far */
     int prefetch;                /* copy of om_gc.prefetch */
-    int ncur, maxcur;            /* cursors in use, allowed */
+    unsigned ncur, maxcur;       /* cursors in use, allowed */
     size_t deferred;             /* references given to cursors */
     gc_cursor cur[GC_CURSORS];
 } pass_ctx;
@@ -443,7 +443,7 @@ static inline int cursor_waits(int op, om_object *t, pass_ctx *x) {
  * is dropped. */
 static inline __attribute__((always_inline)) void cursors_at(int op, om_object *o, pass_ctx *x) {
     op = cursor_op(op);
-    for (int k = 0; k < x->ncur; k++) {
+    for (unsigned k = 0; k < x->ncur;) {
         gc_cursor *c = &x->cur[k];
         while (c->pos < c->n) {
             om_object *t = c->items[c->pos];
@@ -455,26 +455,20 @@ static inline __attribute__((always_inline)) void cursors_at(int op, om_object *
             c->pos++;
         }
         if (c->pos == c->n)
-            x->cur[k--] = x->cur[--x->ncur];
+            x->cur[k] = x->cur[--x->ncur]; /* spent: the last takes its place */
+        else
+            k++;
     }
 }
 
-/* The scan has ended: visit what the cursors have left. */
-static __attribute__((noinline)) void cursors_flush(int op, pass_ctx *x) {
+/* The scan has ended: visit what the cursors have left, as any array
+ * (no more cursors: anything visited later is visited at once). */
+static inline __attribute__((always_inline)) void cursors_flush(int op, pass_ctx *x) {
+    op = cursor_op(op);
+    x->maxcur = 0;
     while (x->ncur) {
         gc_cursor c = x->cur[--x->ncur];
-        for (size_t i = c.pos; i < c.n; i++) {
-            if (x->prefetch && i + GC_AHEAD_REFS < c.n && c.items[i + GC_AHEAD_REFS])
-                visit_prefetch(c.items[i + GC_AHEAD_REFS], NULL);
-            if (c.items[i]) {
-                if (op == OP_REACHABLE)
-                    visit_reachable(c.items[i], x->young);
-                else if (op == OP_DECREF_NEW)
-                    decref_new(c.items[i], x->max_tag);
-                else
-                    decref_plain(c.items[i]);
-            }
-        }
+        for_array(op, NULL, c.items + c.pos, c.n - c.pos, x);
     }
 }
 
