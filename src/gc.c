@@ -58,6 +58,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "gc.h"
@@ -180,92 +181,203 @@ int om_gc_is_tracked(const om_object *o) {
 
 int om_gc_is_finalized(const om_object *o) { return om_object_is_finalized((om_object *)o); }
 
+/* ---- the side table ----------------------------------------------------- *
+ * The two passes that follow references (count_refs, move_unreachable)
+ * keep their per-object state in a byte outside the object (om_arena's
+ * gc_side, om_large's), so that following a reference reads and writes a
+ * byte in a small dense table (1/32 of the heap) instead of the
+ * referent's own cache line, which on a large heap is a miss per
+ * reference.  Every object in objmem's memory has a byte (types.h: any two
+ * objects are at least a granule apart); a static object has none.
+ *
+ *   0 .. SIDE_CMAX      count_refs: references to the object from the set
+ *                       (the rest in the header, see overflow_ref)
+ *   SIDE_REACHED        move_unreachable: referred to by a kept object;
+ *                       it will be kept when the scan reaches it
+ *   SIDE_KEPT           scanned and kept
+ *   SIDE_UNREACHABLE    scanned at gc_refs 0: on the unreachable list
+ *
+ * Bytes of objects outside the set are counted and marked too (nothing
+ * reads them: the passes cannot tell them apart without reading their
+ * headers, the very miss the table avoids).  So side_clean zeroes what
+ * the passes touched when move_unreachable has ended, before any
+ * finalizer or callback runs: outside those two passes every byte is 0.
+ * It zeroes each table a lookup went to (om_gc.side_arenas and
+ * side_larges, linked when a lookup fills a cache way), or, when that
+ * would be more bytes, walks the set and its references again. */
+#define SIDE_CMAX 0xFB
+#define SIDE_REACHED 0xFC
+#define SIDE_KEPT 0xFD
+#define SIDE_UNREACHABLE 0xFE
+#define SIDE_WAYS 4 /* ways of the referents' cache, chosen by arena */
+
+/* A cache way: one arena's table (or one large block's byte), so that the
+ * common case is a subtraction and a compare. */
+typedef struct side_way {
+    uintptr_t lo, span; /* the addresses cached: [lo, lo + span) */
+    uint8_t *side;      /* their bytes */
+    unsigned shift;     /* address bytes per side byte, log 2 */
+} side_way;
+
+static __attribute__((noinline)) uint8_t *side_miss(side_way *k, const om_object *o) {
+    uintptr_t a = (uintptr_t)o, e = om_map_lookup(a);
+    uintptr_t tag = e & OM_MAP_TAG;
+    if (tag == OM_MAP_LARGE) { /* one object: this one */
+        om_large *l = (om_large *)(e - OM_MAP_LARGE);
+        if (!l->gc_on_dirty) {
+            l->gc_on_dirty = 1;
+            l->gc_dirty_next = om_gc.side_larges;
+            om_gc.side_larges = l;
+        }
+        *k = (side_way){(uintptr_t)l->base, l->map_size, &l->gc_side, 63};
+        return k->side;
+    }
+    if (tag != OM_MAP_SMALL && tag != OM_MAP_MEDIUM)
+        return NULL; /* not objmem's memory: a static object, never in a set */
+    om_arena *ar = (om_arena *)(e - tag);
+    if (!ar->gc_on_dirty) {
+        ar->gc_on_dirty = 1;
+        ar->gc_dirty_next = om_gc.side_arenas;
+        om_gc.side_arenas = ar;
+        om_gc.side_bytes += tag == OM_MAP_SMALL ? OM_ARENA_SIZE >> OM_GC_SIDE_SHIFT : OM_MARENA_SIZE >> OM_GC_SIDE_MSHIFT;
+    }
+    if (tag == OM_MAP_SMALL)
+        *k = (side_way){(uintptr_t)ar->base, OM_ARENA_SIZE, ar->gc_side, OM_GC_SIDE_SHIFT};
+    else
+        *k = (side_way){(uintptr_t)ar->base, OM_MARENA_SIZE, ar->gc_side, OM_GC_SIDE_MSHIFT};
+    return k->side + ((a - k->lo) >> k->shift);
+}
+
+/* The byte of o through a cache of ways (a power of two of them). */
+static inline uint8_t *side_at(side_way *ways, unsigned nways, const om_object *o) {
+    side_way *k = &ways[((uintptr_t)o >> OM_ARENA_SHIFT) & (nways - 1)];
+    uintptr_t d = (uintptr_t)o - k->lo;
+    if (om_likely(d < k->span))
+        return k->side + (d >> k->shift);
+    return side_miss(k, o);
+}
+
+/* Forget which tables the passes touched; zero them if zero (else the
+ * caller has zeroed every byte it touched). */
+static void side_done(int zero) {
+    for (om_arena *ar = om_gc.side_arenas; ar; ar = ar->gc_dirty_next) {
+        if (zero)
+            memset(ar->gc_side, 0, ar->geom == OM_GEOM_SMALL ? OM_ARENA_SIZE >> OM_GC_SIDE_SHIFT
+                                                             : OM_MARENA_SIZE >> OM_GC_SIDE_MSHIFT);
+        ar->gc_on_dirty = 0;
+    }
+    for (om_large *l = om_gc.side_larges; l; l = l->gc_dirty_next) {
+        l->gc_side = 0;
+        l->gc_on_dirty = 0;
+    }
+    om_gc.side_arenas = NULL;
+    om_gc.side_larges = NULL;
+    om_gc.side_bytes = 0;
+}
+
 /* ---- the core: which objects are referenced only from inside ---------- */
-static inline uintptr_t gc_refs(const om_gc_head *g) { return g->prev >> GC_REFS_SHIFT; }
 
-/* gc_refs := refcount, COLLECTING set (prev stops being a pointer). */
-static size_t update_refs(om_gc_head *list) {
-    size_t n = 0;
-    for (om_gc_head *g = gc_next(list); g != list; g = gc_next(g)) {
-        g->prev = ((uintptr_t)gc_obj(g)->refcount << GC_REFS_SHIFT) | (g->prev & OM_GC_FINALIZED) | GC_COLLECTING;
-        n++;
-    }
-    return n;
-}
+/* Apply one of the visits below to each reference of an object, in the
+ * fastest form its type offers: declared references (ref_fields, then
+ * OM_TYPE_REF_ITEMS) and the refs array are walked inline, with no call at
+ * all; only a type with nothing but traverse costs a call per reference.
+ * Specialised per op by always_inline. */
+enum { OP_COUNT, OP_REACHABLE, OP_PREFETCH, OP_PROBE, OP_CLEAN };
+#define GC_PROBE 4096                     /* objects count_refs probes */
+#define GC_AHEAD 8                        /* objects delete_garbage prefetches ahead */
+#define GC_AHEAD_REFS 16                  /* references prefetched ahead, at most */
+#define GC_NEAR ((uintptr_t)1 << 18)      /* a reference within 256 KiB is near */
 
-static inline void decref_plain(om_object *c) {
-    if (is_gc(c)) {
-        om_gc_head *g = om_gc_head_of(c);
-        if (g->prev & GC_COLLECTING)
-            g->prev -= (uintptr_t)1 << GC_REFS_SHIFT;
-    }
-}
+/* What a pass carries through its visits (in registers, once inlined). */
+typedef struct pass_ctx {
+    om_gc_head *young;           /* OP_REACHABLE: the list scanned */
+    intptr_t max_tag;            /* OP_COUNT: see overflow_ref */
+    size_t far;                  /* OP_PROBE: references that jump far */
+    size_t moved;                /* OP_REACHABLE: objects brought back */
+    side_way self[1];            /* the scanned objects' side bytes */
+    side_way kid[SIDE_WAYS];     /* their referents' */
+} pass_ctx;
 
-/* The traverse-hook form (the refs form counts references per object, in
- * a register: a global counter bumped per reference is a store-to-load
- * chain through every visit). */
-static int visit_decref(om_object *c, void *arg) {
-    (void)arg;
-    om_gc.edges++;
-    decref_plain(c);
-    return 0;
-}
-
-/* update_refs and subtract_refs in one pass (the first pass of a
- * collection): an object of the set is initialised (gc_refs = refcount,
- * COLLECTING) by whichever comes first, its own turn in the scan or the
- * first reference to it, which the generation tag recognises as in the
- * set.  One pass over the set instead of two. */
-static inline void decref_new(om_object *c, uintptr_t max_tag) {
-    if (is_gc(c)) {
-        om_gc_head *h = om_gc_head_of(c);
-        uintptr_t p = h->prev;
-        if (p & GC_COLLECTING)
-            h->prev = p - ((uintptr_t)1 << GC_REFS_SHIFT);
-        else if (h->next && (p & GC_GEN_MASK) <= max_tag)
-            h->prev = ((uintptr_t)(c->refcount - 1) << GC_REFS_SHIFT) | (p & (OM_GC_FINALIZED | GC_GEN_MASK)) |
-                      GC_COLLECTING;
-    }
-}
-
-static int visit_decref_new(om_object *c, void *arg) {
-    (void)arg;
-    om_gc.edges++;
-    decref_new(c, om_gc.max_tag);
-    return 0;
-}
-
-static inline void init_self(om_gc_head *g) {
-    uintptr_t p = g->prev;
-    if (!(p & GC_COLLECTING))
-        g->prev = ((uintptr_t)gc_obj(g)->refcount << GC_REFS_SHIFT) | (p & (OM_GC_FINALIZED | GC_GEN_MASK)) |
-                  GC_COLLECTING;
-}
-
-/* A reachable object's referent is reachable too. */
-static inline int visit_reachable(om_object *c, void *arg) {
-    om_gc_head *young = arg;
+/* A byte's count is full: SIDE_CMAX + 1 references go to the header of
+ * the referent if it is in the set (its prev word, which the passes
+ * rebuild, holds the count: GC_COLLECTING says so); a referent outside
+ * the set just wraps.  The set: in a collection, tracked objects whose
+ * tag is at most max_tag; in handle_resurrected's check, max_tag is -1 and
+ * every object of the set holds a count (possibly 0) from the start. */
+static __attribute__((noinline)) void overflow_ref(om_object *c, intptr_t max_tag) {
     if (!is_gc(c))
-        return 0;
-    om_gc_head *g = om_gc_head_of(c);
-    if (!(g->prev & GC_COLLECTING))
-        return 0;
-    if (g->next & GC_UNREACHABLE) {
+        return;
+    om_gc_head *h = om_gc_head_of(c);
+    const uintptr_t add = (uintptr_t)(SIDE_CMAX + 1) << GC_REFS_SHIFT;
+    if (!h->next)
+        return;
+    if (h->prev & GC_COLLECTING)
+        h->prev += add;
+    else if ((intptr_t)(h->prev & GC_GEN_MASK) <= max_tag)
+        h->prev = add | (h->prev & (OM_GC_FINALIZED | GC_GEN_MASK)) | GC_COLLECTING;
+}
+
+/* A reference from an object of the set. */
+static inline void count_ref(om_object *c, pass_ctx *x) {
+    uint8_t *s = side_at(x->kid, SIDE_WAYS, c);
+    if (!s)
+        return;
+    unsigned v = *s;
+    if (om_likely(v < SIDE_CMAX)) {
+        *s = (uint8_t)(v + 1);
+    } else {
+        *s = 0;
+        overflow_ref(c, x->max_tag);
+    }
+}
+
+/* A kept object's referent is kept too. */
+static inline void reach_ref(om_object *c, pass_ctx *x) {
+    uint8_t *s = side_at(x->kid, SIDE_WAYS, c);
+    if (!s)
+        return;
+    unsigned v = *s;
+    if (v <= SIDE_CMAX) {
+        *s = SIDE_REACHED; /* not scanned yet (or not in the set) */
+    } else if (v == SIDE_UNREACHABLE) {
         /* Scanned already and found at 0: take it back off the unreachable
-         * list (whose next links carry the mark) to young's tail, where the
-         * scan will reach it again. */
+         * list to young's tail (young->prev), where the scan will reach it
+         * again. */
+        om_gc_head *g = om_gc_head_of(c), *young = x->young;
         om_gc_head *p = gc_prev(g), *n = gc_next(g);
-        p->next = g->next;
+        p->next = (uintptr_t)n;
         gc_set_prev(n, p);
         om_gc_head *last = gc_prev(young);
         last->next = (uintptr_t)g;
+        g->prev = (uintptr_t)last | (g->prev & (OM_GC_FINALIZED | GC_GEN_MASK));
         g->next = (uintptr_t)young;
         young->prev = (uintptr_t)g;
-        g->prev = ((uintptr_t)1 << GC_REFS_SHIFT) | (g->prev & OM_GC_FINALIZED) | GC_COLLECTING;
-        om_gc.unreachable_now--;
-    } else if (gc_refs(g) == 0) {
-        g->prev |= (uintptr_t)1 << GC_REFS_SHIFT;
+        *s = SIDE_REACHED;
+        x->moved++;
     }
+}
+
+/* The traverse-hook forms (the inline forms count references per object,
+ * in a register; these count in om_gc.edges). */
+static int visit_count(om_object *c, void *arg) {
+    om_gc.edges++;
+    count_ref(c, arg);
+    return 0;
+}
+
+static int visit_reachable(om_object *c, void *arg) {
+    reach_ref(c, arg);
+    return 0;
+}
+
+static inline void clean_ref(om_object *c, pass_ctx *x) {
+    uint8_t *s = side_at(x->kid, SIDE_WAYS, c);
+    if (s && *s != SIDE_UNREACHABLE)
+        *s = 0;
+}
+
+static int visit_clean(om_object *c, void *arg) {
+    clean_ref(c, arg);
     return 0;
 }
 
@@ -276,101 +388,34 @@ static inline int visit_prefetch(om_object *c, void *arg) {
     return 0;
 }
 
-/* Apply one of the visits above to each reference of o, in the fastest
- * form its type offers: declared references (ref_fields, then
- * OM_TYPE_REF_ITEMS) and the refs array are walked inline, with no call at
- * all; only a type with nothing but traverse costs a call per reference.
- * Specialised per op by always_inline. */
-enum { OP_DECREF, OP_REACHABLE, OP_PREFETCH, OP_PROBE, OP_DECREF_NEW, OP_PROBE_NEW };
-#define GC_PROBE 4096                     /* objects subtract_refs probes */
-#define GC_AHEAD_REFS 16                  /* references prefetched ahead, at most */
-#define GC_NEAR ((uintptr_t)1 << 18)      /* a reference within 256 KiB is near */
-
-/* Big containers in step with the scan.  A list of a million objects,
- * made as they were (the usual way), holds them in the order the scan
- * meets them; visiting its references all at once sweeps the heap once
- * more per pass, and by the time the scan comes to each object its cache
- * line is gone.  So a pass keeps a cursor into each big container's array
- * (up to GC_CURSORS of them) and visits a reference when the scan reaches
- * the object it refers to, while its line is hot; whatever a cursor has
- * not visited when the scan ends (references out of order, to objects
- * outside the set or behind the container) is visited then.  Correct in
- * any order: subtract_refs' decrements commute, and move_unreachable only
- * needs every reachable container's references visited before it ends
- * (an object the scan left as unreachable comes back when visited, as
- * always). */
-#define GC_BIG 1024                       /* references that make a container big */
-#define GC_CURSORS 4
-
-typedef struct gc_cursor {
-    om_object *const *items;
-    size_t n, pos;
-} gc_cursor;
-
-/* What a pass carries through its visits (in registers, once inlined). */
-typedef struct pass_ctx {
-    om_gc_head *young;           /* OP_REACHABLE */
-    uintptr_t max_tag;           /* OP_DECREF_NEW, OP_PROBE_NEW */
-    size_t far;                  /* OP_PROBE*: references that jump far */
-    int prefetch;                /* copy of om_gc.prefetch */
-    unsigned ncur, maxcur;       /* cursors in use, allowed */
-    size_t deferred;             /* references given to cursors */
-    gc_cursor cur[GC_CURSORS];
-} pass_ctx;
-
-/* The visit a cursor makes for a pass's op (the probe's are plain). */
-static inline int cursor_op(int op) {
-    return op == OP_PROBE ? OP_DECREF : op == OP_PROBE_NEW ? OP_DECREF_NEW : op;
-}
-
 static inline __attribute__((always_inline)) void visit_child(int op, om_object *o, om_object *c, pass_ctx *x) {
-    if (op == OP_DECREF) {
-        decref_plain(c);
-    } else if (op == OP_DECREF_NEW) {
-        decref_new(c, x->max_tag);
+    if (op == OP_COUNT) {
+        count_ref(c, x);
     } else if (op == OP_PREFETCH) {
         visit_prefetch(c, NULL);
-    } else if (op == OP_PROBE || op == OP_PROBE_NEW) {
-        /* subtract_refs' first objects: also measure how far the
-         * references jump (see subtract_refs) */
+    } else if (op == OP_CLEAN) {
+        clean_ref(c, x);
+    } else if (op == OP_PROBE) {
+        /* count_refs' first objects: also measure how far the references
+         * jump (see count_refs) */
         uintptr_t d = (uintptr_t)c - (uintptr_t)o;
         x->far += d + GC_NEAR > 2 * GC_NEAR; /* |d| > GC_NEAR */
-        if (op == OP_PROBE)
-            decref_plain(c);
-        else
-            decref_new(c, x->max_tag);
+        count_ref(c, x);
     } else {
-        visit_reachable(c, x->young);
+        reach_ref(c, x);
     }
 }
 
 /* An array of references (items, or a refs hook's). */
 static inline __attribute__((always_inline)) void for_array(int op, om_object *o, om_object *const *a, size_t n,
                                                             pass_ctx *x) {
-    if (op != OP_PREFETCH && om_unlikely(n >= GC_BIG) && x->ncur < x->maxcur) {
-        x->cur[x->ncur++] = (gc_cursor){a, n, 0};
-        x->deferred += n;
-        return;
-    }
     if (op == OP_PREFETCH) {
         /* The lookahead: a few references are enough to overlap the
-         * misses; a big container prefetches for itself (below). */
+         * misses. */
         for (size_t i = 0; i < n && i < GC_AHEAD_REFS; i++)
             if (a[i])
                 visit_prefetch(a[i], NULL);
         return;
-    }
-    /* A big container's references: prefetch GC_AHEAD_REFS ahead of the
-     * one visited (when this collection prefetches at all). */
-    if (om_unlikely(n > GC_AHEAD_REFS) && x->prefetch) {
-        for (size_t i = 0; i + GC_AHEAD_REFS < n; i++) {
-            if (a[i + GC_AHEAD_REFS])
-                visit_prefetch(a[i + GC_AHEAD_REFS], NULL);
-            if (a[i])
-                visit_child(op, o, a[i], x);
-        }
-        a += n - GC_AHEAD_REFS;
-        n = GC_AHEAD_REFS;
     }
     for (size_t i = 0; i < n; i++) {
         om_object *c = a[i];
@@ -415,160 +460,48 @@ static inline __attribute__((always_inline)) size_t for_children(int op, om_obje
         for_array(op, o, r.items, r.count, x);
         return r.count;
     }
-    t->traverse(o, op == OP_DECREF || op == OP_PROBE           ? visit_decref
-                   : op == OP_DECREF_NEW || op == OP_PROBE_NEW ? visit_decref_new
-                   : op == OP_REACHABLE                         ? visit_reachable
-                                                                : visit_prefetch,
-                x->young);
+    t->traverse(o, op == OP_COUNT || op == OP_PROBE ? visit_count
+                   : op == OP_REACHABLE            ? visit_reachable
+                   : op == OP_CLEAN                ? visit_clean
+                                                   : visit_prefetch,
+                x);
     return 0;
 }
 
-/* Whether a cursor waits for the scan to reach t: t is an object of the
- * set the visit would change that the scan has not reached (the first
- * pass: not initialised yet; move_unreachable: gc_refs 0, not scanned).
- * Anything else (NULL, not a container, outside the set, seen already)
- * is visited at once. */
-static inline int cursor_waits(int op, om_object *t, pass_ctx *x) {
-    if (!is_gc(t))
-        return 0;
-    om_gc_head *h = om_gc_head_of(t);
-    uintptr_t p = h->prev;
-    if (op == OP_REACHABLE)
-        return (p & ~(OM_GC_FINALIZED | GC_GEN_MASK)) == GC_COLLECTING && !(h->next & GC_UNREACHABLE);
-    return !(p & GC_COLLECTING) && h->next && (p & GC_GEN_MASK) <= x->max_tag;
-}
-
-/* The scan is at o: each cursor visits its references up to the first
- * one that must wait for the scan (o itself is visited); a spent cursor
- * is dropped. */
-static inline __attribute__((always_inline)) void cursors_at(int op, om_object *o, pass_ctx *x) {
-    op = cursor_op(op);
-    for (unsigned k = 0; k < x->ncur;) {
-        gc_cursor *c = &x->cur[k];
-        while (c->pos < c->n) {
-            om_object *t = c->items[c->pos];
-            if (t) {
-                if (t != o && cursor_waits(op, t, x))
-                    break;
-                visit_child(op, o, t, x);
-            }
-            c->pos++;
-        }
-        if (c->pos == c->n)
-            x->cur[k] = x->cur[--x->ncur]; /* spent: the last takes its place */
-        else
-            k++;
-    }
-}
-
-/* The scan has ended: visit what the cursors have left, as any array
- * (no more cursors: anything visited later is visited at once). */
-static inline __attribute__((always_inline)) void cursors_flush(int op, pass_ctx *x) {
-    op = cursor_op(op);
-    x->maxcur = 0;
-    while (x->ncur) {
-        gc_cursor c = x->cur[--x->ncur];
-        for_array(op, NULL, c.items + c.pos, c.n - c.pos, x);
-    }
-}
-
-/* Prefetching.  The passes that traverse (subtract_refs, move_unreachable,
- * delete_garbage) touch each referent's header: on a large heap, a cache
- * miss per edge, taken one after the other.  A cursor GC_AHEAD objects
- * ahead of the scan visits early with visit_prefetch, so those misses
- * overlap; the objects themselves come in order (lists follow allocation
- * order, which the hardware prefetcher follows).  Each pass has two
- * loops, with and without the cursor (always_inline on a constant), so
- * that the common case pays nothing for it. */
-#define GC_AHEAD 8
-
-static inline om_gc_head *ahead_step(om_gc_head *ahead, om_gc_head *end, pass_ctx *x) {
-    if (!ahead)
-        return NULL;
-    for_children(OP_PREFETCH, gc_obj(ahead), x);
-    ahead = gc_next(ahead);
-    return ahead == end ? NULL : ahead;
-}
-
-/* The cursor GC_AHEAD objects past g (NULL if the list ends first). */
-static inline om_gc_head *ahead_from(om_gc_head *g, om_gc_head *end) {
-    for (int i = 0; i < GC_AHEAD && g != end; i++)
-        g = gc_next(g);
-    return g == end ? NULL : g;
-}
-
-/* Whether to prefetch is decided on the heap itself: subtract_refs probes
- * its first GC_PROBE objects' references, and turns the lookahead on (for
- * itself, move_unreachable and delete_garbage) only if more than one in
- * eight jumps further than GC_NEAR.  On graphs laid out in allocation
- * order (rings, trees, lists of new objects) the hardware prefetcher
- * already keeps up, and the lookahead would only cost a second traversal. */
-typedef struct pass_count {
-    size_t n, edges;
-} pass_count;
-
-static inline __attribute__((always_inline)) pass_count subtract_from(om_gc_head *g, om_gc_head *list, int fused,
-                                                                      int pf, pass_ctx *x) {
-    pass_count k = {0, 0};
-    om_gc_head *ahead = pf ? ahead_from(g, list) : NULL;
-    for (; g != list; g = gc_next(g), k.n++) {
-        if (pf)
-            ahead = ahead_step(ahead, list, x);
-        if (x->ncur)
-            cursors_at(fused ? OP_DECREF_NEW : OP_DECREF, gc_obj(g), x);
-        if (fused)
-            init_self(g);
-        k.edges += for_children(fused ? OP_DECREF_NEW : OP_DECREF, gc_obj(g), x);
-    }
-    return k;
-}
-
-static inline __attribute__((always_inline)) size_t subtract_pass(om_gc_head *list, int fused) {
+/* Count, for each object, the references to it from the objects of list
+ * (CPython's update_refs and subtract_refs, turned round: gc_refs =
+ * refcount - count, taken when move_unreachable reaches the object, whose
+ * own cache line it reads then anyway; the referents' lines are never
+ * touched).  max_tag: see overflow_ref.
+ *
+ * The first GC_PROBE objects also measure how far their references jump:
+ * if more than one in eight goes further than GC_NEAR, delete_garbage
+ * prefetches ahead (its clears touch each referent's header).  On graphs
+ * laid out in allocation order (rings, trees, lists of new objects) the
+ * hardware prefetcher already keeps up.  Returns how many objects list
+ * has. */
+static size_t count_refs(om_gc_head *list, intptr_t max_tag) {
+    pass_ctx x = {.max_tag = max_tag};
     om_gc_head *g = gc_next(list);
     size_t n = 0, edges = 0;
-    /* Cursors in the fused pass only: after update_refs every object of
-     * the set looks the same, so a cursor could not tell what to wait for. */
-    pass_ctx x = {.max_tag = om_gc.max_tag, .maxcur = fused ? GC_CURSORS : 0};
     om_gc.edges = 0; /* the traverse-hook visits count there */
-    for (; n < GC_PROBE && g != list; n++, g = gc_next(g)) {
-        if (x.ncur)
-            cursors_at(fused ? OP_DECREF_NEW : OP_DECREF, gc_obj(g), &x);
-        if (fused)
-            init_self(g);
-        edges += for_children(fused ? OP_PROBE_NEW : OP_PROBE, gc_obj(g), &x);
-    }
+    for (; n < GC_PROBE && g != list; n++, g = gc_next(g))
+        edges += for_children(OP_PROBE, gc_obj(g), &x);
     /* Sets smaller than the probe (young collections) are in cache. */
-    om_gc.prefetch = x.prefetch = g != list && x.far * 8 > edges + om_gc.edges - x.deferred;
-    pass_count k = x.prefetch ? subtract_from(g, list, fused, 1, &x) : subtract_from(g, list, fused, 0, &x);
-    if (x.ncur)
-        cursors_flush(fused ? OP_DECREF_NEW : OP_DECREF, &x);
-    om_gc.edges += edges + k.edges;
-    return n + k.n;
+    om_gc.prefetch = g != list && x.far * 8 > edges + om_gc.edges;
+    for (; g != list; n++, g = gc_next(g))
+        edges += for_children(OP_COUNT, gc_obj(g), &x);
+    om_gc.edges += edges;
+    om_gc.examined_now = n;
+    return n;
 }
 
-/* After update_refs (the resurrection check). */
-static void subtract_refs(om_gc_head *list) { subtract_pass(list, 0); }
-
-/* The first pass of a collection of generation gen: update_refs and
- * subtract_refs at once; returns how many objects the set has. */
-static size_t update_and_subtract(om_gc_head *list, int gen) {
-    om_gc.max_tag = GC_TAG(gen);
-    return subtract_pass(list, 1);
-}
-
-/* Split young (after update_refs and subtract_refs) into the reachable,
- * left in young as a normal list without COLLECTING, and the unreachable,
- * appended to unreachable with COLLECTING kept; returns how many are
- * unreachable.  During the scan young is linked forward only (prev holds
- * gc_refs) and young->prev is its tail; the unreachable list is doubly
- * linked and its next links carry OM_GC_UNREACHABLE, which the caller
- * clears (clear_marks, or its first pass over the list). */
 /* What the unreachable need beyond clear: said while they are found, so
  * that the passes for weak references, finalizers and uncollectable
  * objects run only when some object needs them.  Objects later found
  * reachable leave their bits behind: the passes then run for nothing, but
  * never wrongly. */
-enum { GC_HAS_WEAKREFS = 1, GC_HAS_FINALIZERS = 2, GC_HAS_UNCOLLECTABLE = 4 };
+enum { GC_HAS_WEAKREFS = 1, GC_HAS_FINALIZERS = 2, GC_HAS_UNCOLLECTABLE = 4, GC_HAS_HOOKS = 8 };
 
 static inline int unreachable_needs(om_gc_head *g) {
     om_object *o = gc_obj(g);
@@ -576,6 +509,8 @@ static inline int unreachable_needs(om_gc_head *g) {
     int what = 0;
     if (!om_type_has_clear(t))
         return GC_HAS_UNCOLLECTABLE;
+    if (t->clear || !om_type_declares_refs(t))
+        what |= GC_HAS_HOOKS; /* not for delete_fast */
     if (t->finalize && !(g->prev & OM_GC_FINALIZED))
         what |= GC_HAS_FINALIZERS;
     if (t == &om_weakref_type || (t->weaklist_offset && *(om_weakref **)((char *)o + t->weaklist_offset)))
@@ -614,77 +549,109 @@ static int all_atomic(om_object *o) {
     return 1;
 }
 
-static inline __attribute__((always_inline)) om_gc_head *move_unreachable_from(om_gc_head *young,
-                                                                               om_gc_head *unreachable, int pf,
-                                                                               pass_ctx *x) {
+/* The passes are over: every side byte they touched goes back to 0.
+ * Zeroing whole tables costs their size; walking the objects and their
+ * references again costs a lookup each: a young collection whose objects
+ * refer across a large old heap walks, a large collection zeroes.
+ * side_walks says which, side_walk zeroes the bytes of one list's objects
+ * and of their referents (a byte SIDE_UNREACHABLE is left: delete_fast
+ * still reads them), side_done ends (zeroing the tables if walks were not
+ * made). */
+static int side_walks(void) { return (om_gc.examined_now + om_gc.edges) * 16 < om_gc.side_bytes; }
+
+static void side_walk(om_gc_head *list) {
+    pass_ctx x = {0};
+    for (om_gc_head *g = gc_next(list); g != list; g = gc_next(g)) {
+        uint8_t *s = side_at(x.self, 1, gc_obj(g));
+        if (s && *s != SIDE_UNREACHABLE)
+            *s = 0;
+        for_children(OP_CLEAN, gc_obj(g), &x);
+    }
+}
+
+static void side_clean(om_gc_head *young, om_gc_head *unreachable) {
+    int walk = side_walks();
+    if (walk) {
+        side_walk(young);
+        pass_ctx x = {0};
+        for (om_gc_head *g = gc_next(unreachable); g != unreachable; g = gc_next(g))
+            *side_at(x.self, 1, gc_obj(g)) = 0; /* SIDE_UNREACHABLE: has a byte */
+        side_walk(unreachable);
+    }
+    side_done(!walk);
+}
+
+/* Split young (after count_refs) into the kept, left in young, and the
+ * unreachable, appended to unreachable with GC_COLLECTING set; returns how
+ * many are unreachable.  An object is kept if something kept refers to it
+ * (SIDE_REACHED) or if gc_refs = refcount - references from the set is
+ * above 0: referenced from outside.  A kept object's referents are kept
+ * (those the scan passed already come back from the unreachable list to
+ * the tail, and are scanned again).  During the scan young is linked
+ * forward only: a kept object's prev is put right when it is scanned
+ * (written only if it changes: on an all-live heap the scan writes nothing
+ * into the objects it keeps but new generation tags), and young->prev is
+ * the tail.  Ends with side_clean. */
+static size_t move_unreachable(om_gc_head *young, om_gc_head *unreachable) {
+    pass_ctx x = {.young = young};
     const uintptr_t dest_tag = om_gc.dest_tag;
+    size_t found = 0;
+    int what = 0;
+    om_gc.untracked_now = 0;
     om_gc_head *prev = young;
-    om_gc_head *g = gc_next(young);
-    om_gc_head *ahead = pf ? ahead_from(g, young) : NULL;
-    for (;;) {
-        if (g == young) {
-            if (!x->ncur)
-                break;
-            /* What the cursors left may bring objects back to the tail. */
-            cursors_flush(OP_REACHABLE, x);
-            g = (om_gc_head *)prev->next;
-            continue;
+    om_gc_head *g;
+    while ((g = (om_gc_head *)prev->next) != young) {
+        om_object *o = gc_obj(g);
+        uint8_t *s = side_at(x.self, 1, o);
+        int keep;
+        if (om_unlikely(!s)) {
+            keep = 1; /* cannot be: om_new's memory; kept, as from outside */
+        } else if (*s == SIDE_REACHED) {
+            keep = 1;
+        } else {
+            uintptr_t count = *s + (g->prev & GC_COLLECTING ? g->prev >> GC_REFS_SHIFT : 0);
+            keep = (uintptr_t)o->refcount > count;
         }
-        if (pf)
-            ahead = ahead_step(ahead, young, x);
-        if (x->ncur)
-            cursors_at(OP_REACHABLE, gc_obj(g), x);
-        if (gc_refs(g) > 0) {
-            if (om_unlikely(gc_obj(g)->type->flags & OM_TYPE_GC_IMMUTABLE) && all_atomic(gc_obj(g))) {
-                /* Nothing to reach from it, and never will be: untrack. */
+        if (keep) {
+            if (s)
+                *s = SIDE_KEPT;
+            if (om_unlikely(o->type->flags & OM_TYPE_GC_IMMUTABLE) && all_atomic(o)) {
+                /* Nothing to reach from it, and never will be: untrack
+                 * (and forget the bytes it touched: side_clean's walk
+                 * will not see it). */
+                if (s)
+                    *s = 0;
+                for_children(OP_CLEAN, o, &x);
                 prev->next = g->next;
                 if (g->next == (uintptr_t)young)
                     young->prev = (uintptr_t)prev;
                 g->next = 0;
                 g->prev &= OM_GC_FINALIZED;
                 om_gc.untracked_now++;
-                g = (om_gc_head *)prev->next;
                 continue;
             }
-            for_children(OP_REACHABLE, gc_obj(g), x);
-            g->prev = (uintptr_t)prev | (g->prev & OM_GC_FINALIZED) | dest_tag;
+            for_children(OP_REACHABLE, o, &x);
+            uintptr_t want = (uintptr_t)prev | (g->prev & OM_GC_FINALIZED) | dest_tag;
+            if (g->prev != want)
+                g->prev = want;
             prev = g;
         } else {
             prev->next = g->next;
             if (g->next == (uintptr_t)young) /* was the tail */
                 young->prev = (uintptr_t)prev;
             om_gc_head *last = gc_prev(unreachable);
-            last->next = GC_UNREACHABLE | (uintptr_t)g;
-            gc_set_prev(g, last);
-            g->next = (uintptr_t)unreachable | GC_UNREACHABLE;
+            last->next = (uintptr_t)g;
+            g->prev = (uintptr_t)last | (g->prev & (OM_GC_FINALIZED | GC_GEN_MASK)) | GC_COLLECTING;
+            g->next = (uintptr_t)unreachable;
             unreachable->prev = (uintptr_t)g;
-            om_gc.unreachable_now++;
-            om_gc.what |= unreachable_needs(g);
+            *s = SIDE_UNREACHABLE;
+            found++;
+            what |= unreachable_needs(g);
         }
-        g = (om_gc_head *)prev->next;
     }
-    return prev;
-}
-
-static size_t move_unreachable(om_gc_head *young, om_gc_head *unreachable) {
-    /* Cursors only on a local heap: where references scatter (the probe
-     * turned prefetching on), a big container's visits in one sweep
-     * leave the scan's scattered visits read-only (its referents are
-     * marked already), which costs less than the sweep saves. */
-    pass_ctx x = {.young = young, .prefetch = om_gc.prefetch, .maxcur = om_gc.prefetch ? 0 : GC_CURSORS};
-    om_gc.unreachable_now = 0;
-    om_gc.untracked_now = 0;
-    om_gc.what = 0;
-    om_gc_head *tail = x.prefetch ? move_unreachable_from(young, unreachable, 1, &x)
-                                  : move_unreachable_from(young, unreachable, 0, &x);
-    young->prev = (uintptr_t)tail;
-    unreachable->next &= ~GC_UNREACHABLE;
-    return om_gc.unreachable_now;
-}
-
-static void clear_marks(om_gc_head *list) {
-    for (om_gc_head *u = gc_next(list); u != list; u = gc_next(u))
-        u->next &= ~GC_UNREACHABLE;
+    young->prev = (uintptr_t)prev;
+    om_gc.what = what;
+    return found - x.moved;
 }
 
 /* ---- what happens to the unreachable ------------------------------------ */
@@ -707,7 +674,6 @@ static int classify_unreachable(om_gc_head *unreachable, om_gc_head *out) {
     om_gc_head *g = gc_next(unreachable);
     while (g != unreachable) {
         om_gc_head *n = gc_next(g);
-        g->next &= ~GC_UNREACHABLE;
         const om_type *t = gc_obj(g)->type;
         if (!om_type_has_clear(t)) {
             g->prev &= ~GC_COLLECTING;
@@ -770,11 +736,13 @@ static size_t finalize_garbage(om_gc_head *unreachable) {
 /* Step 9: finalizers may have stored references to the unreachable.
  * Returns how many came back to life (they join the old generation). */
 static size_t handle_resurrected(om_gc_head *unreachable, om_gc_head *still, om_gc_head *old) {
-    clear_marks(unreachable); /* visit_reachable reads them */
-    size_t n = update_refs(unreachable);
-    subtract_refs(unreachable);
+    /* The set is the unreachable list: each of its objects holds a count
+     * (0) in its header from the start (overflow_ref), and no other does. */
+    for (om_gc_head *g = gc_next(unreachable); g != unreachable; g = gc_next(g))
+        g->prev = (g->prev & (OM_GC_FINALIZED | GC_GEN_MASK)) | GC_COLLECTING;
+    size_t n = count_refs(unreachable, -1);
     size_t dead = move_unreachable(unreachable, still);
-    clear_marks(still);
+    side_clean(unreachable, still);
     list_merge(unreachable, old);
     return n - dead;
 }
@@ -826,7 +794,7 @@ static size_t delete_garbage(om_gc_head *list, om_gc_head *old) {
     om_gc_head *ahead = om_gc.prefetch ? first : NULL;
     for (int i = 0; i < GC_AHEAD && ahead; i++)
         ahead = gc_prev(ahead);
-    pass_ctx x = {.prefetch = 0};
+    pass_ctx x = {0};
     for (g = first; g; g = gc_prev(g)) {
         if (ahead) {
             for_children(OP_PREFETCH, gc_obj(ahead), &x);
@@ -852,6 +820,67 @@ static size_t delete_garbage(om_gc_head *list, om_gc_head *old) {
         g = n;
     }
     return kept;
+}
+
+/* Step 10 when every unreachable object is plain: no finalizer left to
+ * run, no weak references, its references declared and no clear hook of
+ * its own (unreachable_needs), and SAVEALL off.  Then nothing can look at
+ * the set while it is freed, and the references inside it need no
+ * counting: nothing outside refers to an object of the set (or it would be
+ * reachable).  Pass 1 drops the references that leave the set (the side
+ * bytes still say SIDE_UNREACHABLE for the set; whatever dies of it
+ * cannot reach the set either) and empties every reference field; pass 2
+ * frees each object.  No reference inside the set is counted down, no
+ * referent's cache line touched.  walk: side_walks() (the bytes of the set
+ * and of what it refers to are zeroed here; else by side_done). */
+static void delete_fast(om_gc_head *list, int walk) {
+    pass_ctx x = {0};
+    for (om_gc_head *g = gc_next(list); g != list; g = gc_next(g)) {
+        om_object *o = gc_obj(g);
+        const om_type *t = o->type;
+        om_object **w = (om_object **)o;
+        size_t n = 0;
+        uint64_t m = t->ref_fields;
+        om_object **items = NULL;
+        if (t->flags & OM_TYPE_REF_ITEMS) {
+            items = (om_object **)((char *)o + t->size);
+            n = (size_t)((om_varobject *)o)->nitems;
+        }
+        for (;;) {
+            om_object **slot;
+            if (m) {
+                slot = &w[__builtin_ctzll(m)];
+                m &= m - 1;
+            } else if (n) {
+                slot = &items[--n];
+            } else {
+                break;
+            }
+            om_object *c = *slot;
+            if (!c)
+                continue;
+            *slot = NULL;
+            uint8_t *s = side_at(x.kid, SIDE_WAYS, c);
+            if (s && *s == SIDE_UNREACHABLE)
+                continue;
+            if (s && walk)
+                *s = 0;
+            om_decref(c);
+        }
+    }
+    om_gc_head *g = gc_next(list);
+    list_init(list);
+    while (g != list) {
+        om_gc_head *n = gc_next(g);
+        om_object *o = gc_obj(g);
+        if (walk)
+            *side_at(x.self, 1, o) = 0;
+        g->next = 0;
+        g->prev = 0;
+        o->refcount = 1;
+        om_destroy_cleared(o);
+        g = n;
+    }
 }
 
 /* Collections are timed with the precise clock (om_os_now_ns is the
@@ -891,7 +920,7 @@ static long collect(int generation) {
     list_init(&uncollectable);
     list_init(&still);
     om_gc.dest_tag = GC_TAG(old == young ? generation : generation + 1);
-    info.examined = update_and_subtract(young, generation);
+    info.examined = count_refs(young, (intptr_t)GC_TAG(generation));
     size_t found = move_unreachable(young, &unreachable);
     size_t survivors = info.examined - found - om_gc.untracked_now;
     /* The 25% rule weighs work, not objects: a full collection costs its
@@ -900,13 +929,22 @@ static long collect(int generation) {
     size_t work = survivors + (info.examined ? (size_t)((double)om_gc.edges * survivors / info.examined) : 0);
     if (generation == OM_GC_GENERATIONS - 2)
         om_gc.long_lived_pending += work;
+    /* The side bytes: delete_fast still reads the unreachable's. */
+    int what = om_gc.what;
+    if (what == 0 && !(om_gc.debug & OM_GC_DEBUG_SAVEALL)) {
+        int walk = side_walks();
+        if (walk)
+            side_walk(young);
+        if (om_gc.debug & OM_GC_DEBUG_COLLECTABLE)
+            for (om_gc_head *g = gc_next(&unreachable); g != &unreachable; g = gc_next(g))
+                report("collectable", gc_obj(g));
+        delete_fast(&unreachable, walk);
+        side_done(!walk);
+    } else {
+        side_clean(young, &unreachable);
+    }
     if (young != old)
         list_merge(young, old);
-
-    /* The unreachable list keeps the scan's marks in its next links until
-     * delete_garbage rewrites them: every pass reads next through gc_next,
-     * which drops them, and handle_resurrected clears them first. */
-    int what = om_gc.what;
     if (what & GC_HAS_UNCOLLECTABLE)
         what = classify_unreachable(&unreachable, &uncollectable);
     if (om_gc.debug & OM_GC_DEBUG_COLLECTABLE)

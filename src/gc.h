@@ -13,7 +13,6 @@
 #define GC_GEN_MASK ((uintptr_t)3 << GC_GEN_SHIFT)
 #define GC_TAG(gen) ((uintptr_t)(gen) << GC_GEN_SHIFT)
 #define GC_TAG_OTHER GC_GEN_MASK          /* permanent generation, garbage list */
-#define GC_UNREACHABLE ((uintptr_t)1)
 #define GC_REFS_SHIFT 4
 #define GC_MAX_CALLBACKS 16
 
@@ -25,13 +24,15 @@ typedef struct om_gc_state {
     long threshold[OM_GC_GENERATIONS];
     size_t long_lived_total, long_lived_pending;
     int ready, enabled, collecting, pending;
-    size_t unreachable_now;      /* move_unreachable's count, kept by visit_reachable */
     size_t untracked_now;        /* immutable containers it stopped tracking */
     int prefetch;                /* this collection is large enough to prefetch */
     size_t edges;                /* references subtract_refs followed */
     int what;                    /* GC_HAS_*: what the unreachable need */
-    uintptr_t max_tag;           /* tags of the set being collected: <= this */
     uintptr_t dest_tag;          /* tag of the generation survivors go to */
+    om_arena *side_arenas;       /* arenas whose side table this collection touched */
+    om_large *side_larges;       /* ... large blocks */
+    size_t side_bytes;           /* the size of those tables */
+    size_t examined_now;         /* objects count_refs went through */
     unsigned debug;
     om_gc_gen_stats stats[OM_GC_GENERATIONS];
     struct {
@@ -44,7 +45,7 @@ typedef struct om_gc_state {
 extern OM_HIDDEN om_gc_state om_gc;
 
 /* ---- list primitives -------------------------------------------------- */
-static inline om_gc_head *gc_next(const om_gc_head *g) { return (om_gc_head *)(g->next & ~GC_UNREACHABLE); }
+static inline om_gc_head *gc_next(const om_gc_head *g) { return (om_gc_head *)g->next; }
 static inline om_gc_head *gc_prev(const om_gc_head *g) { return (om_gc_head *)(g->prev & ~OM_GC_FLAG_MASK); }
 static inline void gc_set_prev(om_gc_head *g, om_gc_head *p) {
     g->prev = (g->prev & OM_GC_FLAG_MASK) | (uintptr_t)p;
