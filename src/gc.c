@@ -288,12 +288,20 @@ enum { OP_COUNT, OP_REACHABLE, OP_PREFETCH, OP_PROBE, OP_CLEAN };
 #define GC_AHEAD_REFS 16                  /* references prefetched ahead, at most */
 #define GC_NEAR ((uintptr_t)1 << 18)      /* a reference within 256 KiB is near */
 
+/* move_unreachable's queue of objects found reachable after the scan
+ * passed them: their references are visited a little later, so that the
+ * prefetch of each one's cache line has landed by then; when the queue is
+ * full, a spill stack linked through the objects' prev words. */
+#define GC_LATE 64                        /* queue slots (a power of two) */
+#define GC_LATE_LAG 16                    /* entries left in flight during the scan */
+
 /* What a pass carries through its visits (in registers, once inlined). */
 typedef struct pass_ctx {
-    om_gc_head *young;           /* OP_REACHABLE: the list scanned */
     intptr_t max_tag;            /* OP_COUNT: see overflow_ref */
     size_t far;                  /* OP_PROBE: references that jump far */
-    size_t moved;                /* OP_REACHABLE: objects brought back */
+    unsigned qhead, nq;          /* OP_REACHABLE: the late queue */
+    om_gc_head *spill;
+    om_object *q[GC_LATE];
     side_way self[1];            /* the scanned objects' side bytes */
     side_way kid[SIDE_WAYS];     /* their referents' */
 } pass_ctx;
@@ -331,29 +339,26 @@ static inline void count_ref(om_object *c, pass_ctx *x) {
     }
 }
 
-/* A kept object's referent is kept too. */
+/* A kept object's referent is kept too: one the scan has not reached yet
+ * (or not in the set) is marked; one it passed at gc_refs 0 is kept now,
+ * and its references are visited from the late queue. */
 static inline void reach_ref(om_object *c, pass_ctx *x) {
     uint8_t *s = side_at(x->kid, SIDE_WAYS, c);
     if (!s)
         return;
     unsigned v = *s;
     if (v <= SIDE_CMAX) {
-        *s = SIDE_REACHED; /* not scanned yet (or not in the set) */
-    } else if (v == SIDE_UNREACHABLE) {
-        /* Scanned already and found at 0: take it back off the unreachable
-         * list to young's tail (young->prev), where the scan will reach it
-         * again. */
-        om_gc_head *g = om_gc_head_of(c), *young = x->young;
-        om_gc_head *p = gc_prev(g), *n = gc_next(g);
-        p->next = (uintptr_t)n;
-        gc_set_prev(n, p);
-        om_gc_head *last = gc_prev(young);
-        last->next = (uintptr_t)g;
-        g->prev = (uintptr_t)last | (g->prev & (OM_GC_FINALIZED | GC_GEN_MASK));
-        g->next = (uintptr_t)young;
-        young->prev = (uintptr_t)g;
         *s = SIDE_REACHED;
-        x->moved++;
+    } else if (v == SIDE_UNREACHABLE) {
+        *s = SIDE_KEPT;
+        if (om_likely(x->nq < GC_LATE)) {
+            __builtin_prefetch(c);
+            x->q[(x->qhead + x->nq++) & (GC_LATE - 1)] = c;
+        } else {
+            om_gc_head *g = om_gc_head_of(c);
+            g->prev = (uintptr_t)x->spill | (g->prev & OM_GC_FLAG_MASK);
+            x->spill = g;
+        }
     }
 }
 
@@ -581,22 +586,43 @@ static void side_clean(om_gc_head *young, om_gc_head *unreachable) {
     side_done(!walk);
 }
 
+/* Visit the references of queued objects until at most lag are left in
+ * the queue (and none spilled). */
+static void late_drain(pass_ctx *x, unsigned lag) {
+    for (;;) {
+        om_object *c;
+        if (x->nq > lag) {
+            c = x->q[x->qhead++ & (GC_LATE - 1)];
+            x->nq--;
+        } else if (x->spill && x->nq < GC_LATE) {
+            c = gc_obj(x->spill);
+            x->spill = gc_prev(x->spill);
+        } else {
+            return;
+        }
+        for_children(OP_REACHABLE, c, x);
+    }
+}
+
 /* Split young (after count_refs) into the kept, left in young, and the
  * unreachable, appended to unreachable with GC_COLLECTING set; returns how
  * many are unreachable.  An object is kept if something kept refers to it
  * (SIDE_REACHED) or if gc_refs = refcount - references from the set is
- * above 0: referenced from outside.  A kept object's referents are kept
- * (those the scan passed already come back from the unreachable list to
- * the tail, and are scanned again).  During the scan young is linked
- * forward only: a kept object's prev is put right when it is scanned
- * (written only if it changes: on an all-live heap the scan writes nothing
- * into the objects it keeps but new generation tags), and young->prev is
- * the tail.  Ends with side_clean. */
+ * above 0: referenced from outside; a kept object's referents are kept.
+ *
+ * The scan keeps young linked forward only: a kept object's prev is put
+ * right when it is scanned (written only if it changes: on an all-live
+ * heap the scan writes nothing into the objects it keeps but new
+ * generation tags).  An object at gc_refs 0 leaves young for a tentative
+ * list (singly linked, in scan order, SIDE_UNREACHABLE); if something kept
+ * refers to it later it is kept (SIDE_KEPT) and its references are
+ * visited through the late queue, without moving it.  When the scan and
+ * the queue are done, the tentative list is split: the kept go back to
+ * young's tail, the rest are the unreachable. */
 static size_t move_unreachable(om_gc_head *young, om_gc_head *unreachable) {
-    pass_ctx x = {.young = young};
+    pass_ctx x = {0};
     const uintptr_t dest_tag = om_gc.dest_tag;
-    size_t found = 0;
-    int what = 0;
+    om_gc_head tentative = {0, 0}, *ttail = &tentative;
     om_gc.untracked_now = 0;
     om_gc_head *prev = young;
     om_gc_head *g;
@@ -623,8 +649,6 @@ static size_t move_unreachable(om_gc_head *young, om_gc_head *unreachable) {
                     *s = 0;
                 for_children(OP_CLEAN, o, &x);
                 prev->next = g->next;
-                if (g->next == (uintptr_t)young)
-                    young->prev = (uintptr_t)prev;
                 g->next = 0;
                 g->prev &= OM_GC_FINALIZED;
                 om_gc.untracked_now++;
@@ -635,23 +659,43 @@ static size_t move_unreachable(om_gc_head *young, om_gc_head *unreachable) {
             if (g->prev != want)
                 g->prev = want;
             prev = g;
+            if (x.nq > GC_LATE_LAG)
+                late_drain(&x, GC_LATE_LAG);
         } else {
             prev->next = g->next;
-            if (g->next == (uintptr_t)young) /* was the tail */
-                young->prev = (uintptr_t)prev;
-            om_gc_head *last = gc_prev(unreachable);
+            ttail->next = (uintptr_t)g;
+            ttail = g;
+            *s = SIDE_UNREACHABLE;
+        }
+    }
+    late_drain(&x, 0);
+    ttail->next = 0;
+
+    /* The split: young's tail is prev. */
+    size_t found = 0;
+    int what = 0;
+    om_gc_head *last = gc_prev(unreachable);
+    for (g = (om_gc_head *)tentative.next; g;) {
+        om_gc_head *n = (om_gc_head *)g->next;
+        if (*side_at(x.self, 1, gc_obj(g)) == SIDE_KEPT) {
+            prev->next = (uintptr_t)g;
+            g->prev = (uintptr_t)prev | (g->prev & OM_GC_FINALIZED) | dest_tag;
+            prev = g;
+        } else {
             last->next = (uintptr_t)g;
             g->prev = (uintptr_t)last | (g->prev & (OM_GC_FINALIZED | GC_GEN_MASK)) | GC_COLLECTING;
-            g->next = (uintptr_t)unreachable;
-            unreachable->prev = (uintptr_t)g;
-            *s = SIDE_UNREACHABLE;
+            last = g;
             found++;
             what |= unreachable_needs(g);
         }
+        g = n;
     }
+    prev->next = (uintptr_t)young;
     young->prev = (uintptr_t)prev;
+    last->next = (uintptr_t)unreachable;
+    unreachable->prev = (uintptr_t)last;
     om_gc.what = what;
-    return found - x.moved;
+    return found;
 }
 
 /* ---- what happens to the unreachable ------------------------------------ */
