@@ -211,12 +211,13 @@ int om_gc_is_finalized(const om_object *o) { return om_object_is_finalized((om_o
 #define SIDE_UNREACHABLE 0xFE
 #define SIDE_WAYS 4 /* ways of the referents' cache, chosen by arena */
 
-/* A cache way: one arena's table (or one large block's byte), so that the
- * common case is a subtraction and a compare. */
+/* A cache way: one small arena's table, so that the common case is a
+ * shift, a compare and an add.  key is the arena's number (address >>
+ * OM_ARENA_SHIFT; 0: empty, no arena starts at 0), bias the table's
+ * address less the arena's first granule number.  Medium and large blocks
+ * (rare containers) are looked up each time. */
 typedef struct side_way {
-    uintptr_t lo, span; /* the addresses cached: [lo, lo + span) */
-    uint8_t *side;      /* their bytes */
-    unsigned shift;     /* address bytes per side byte, log 2 */
+    uintptr_t key, bias;
 } side_way;
 
 static __attribute__((noinline)) uint8_t *side_miss(side_way *k, const om_object *o) {
@@ -229,8 +230,7 @@ static __attribute__((noinline)) uint8_t *side_miss(side_way *k, const om_object
             l->gc_dirty_next = om_gc.side_larges;
             om_gc.side_larges = l;
         }
-        *k = (side_way){(uintptr_t)l->base, l->map_size, &l->gc_side, 63};
-        return k->side;
+        return &l->gc_side;
     }
     if (tag != OM_MAP_SMALL && tag != OM_MAP_MEDIUM)
         return NULL; /* not objmem's memory: a static object, never in a set */
@@ -241,20 +241,34 @@ static __attribute__((noinline)) uint8_t *side_miss(side_way *k, const om_object
         om_gc.side_arenas = ar;
         om_gc.side_bytes += tag == OM_MAP_SMALL ? OM_ARENA_SIZE >> OM_GC_SIDE_SHIFT : OM_MARENA_SIZE >> OM_GC_SIDE_MSHIFT;
     }
-    if (tag == OM_MAP_SMALL)
-        *k = (side_way){(uintptr_t)ar->base, OM_ARENA_SIZE, ar->gc_side, OM_GC_SIDE_SHIFT};
-    else
-        *k = (side_way){(uintptr_t)ar->base, OM_MARENA_SIZE, ar->gc_side, OM_GC_SIDE_MSHIFT};
-    return k->side + ((a - k->lo) >> k->shift);
+    if (tag == OM_MAP_MEDIUM)
+        return ar->gc_side + ((a - (uintptr_t)ar->base) >> OM_GC_SIDE_MSHIFT);
+    k->key = a >> OM_ARENA_SHIFT;
+    k->bias = (uintptr_t)ar->gc_side - ((uintptr_t)ar->base >> OM_GC_SIDE_SHIFT);
+    return (uint8_t *)(k->bias + (a >> OM_GC_SIDE_SHIFT));
 }
 
 /* The byte of o through a cache of ways (a power of two of them). */
 static inline uint8_t *side_at(side_way *ways, unsigned nways, const om_object *o) {
-    side_way *k = &ways[((uintptr_t)o >> OM_ARENA_SHIFT) & (nways - 1)];
-    uintptr_t d = (uintptr_t)o - k->lo;
-    if (om_likely(d < k->span))
-        return k->side + (d >> k->shift);
+    uintptr_t a = (uintptr_t)o;
+    side_way *k = &ways[(a >> OM_ARENA_SHIFT) & (nways - 1)];
+    if (om_likely(k->key == a >> OM_ARENA_SHIFT))
+        return (uint8_t *)(k->bias + (a >> OM_GC_SIDE_SHIFT));
     return side_miss(k, o);
+}
+
+/* A referent's byte: most references go to the arena the last one went
+ * to (*mru); others through the ways, which then become the last. */
+static inline uint8_t *kid_at(side_way **mru, side_way *ways, const om_object *c) {
+    uintptr_t a = (uintptr_t)c;
+    side_way *k = *mru;
+    if (om_likely(k->key == a >> OM_ARENA_SHIFT))
+        return (uint8_t *)(k->bias + (a >> OM_GC_SIDE_SHIFT));
+    k = &ways[(a >> OM_ARENA_SHIFT) & (SIDE_WAYS - 1)];
+    *mru = k;
+    if (om_likely(k->key == a >> OM_ARENA_SHIFT))
+        return (uint8_t *)(k->bias + (a >> OM_GC_SIDE_SHIFT));
+    return side_miss(k, c);
 }
 
 /* Forget which tables the passes touched; zero them if zero (else the
@@ -304,6 +318,7 @@ typedef struct pass_ctx {
     om_object *q[GC_LATE];
     side_way self[1];            /* the scanned objects' side bytes */
     side_way kid[SIDE_WAYS];     /* their referents' */
+    side_way *mru;               /* the kid way used last (kid_at) */
 } pass_ctx;
 
 /* A byte's count is full: SIDE_CMAX + 1 references go to the header of
@@ -327,7 +342,7 @@ static __attribute__((noinline)) void overflow_ref(om_object *c, intptr_t max_ta
 
 /* A reference from an object of the set. */
 static inline void count_ref(om_object *c, pass_ctx *x) {
-    uint8_t *s = side_at(x->kid, SIDE_WAYS, c);
+    uint8_t *s = kid_at(&x->mru, x->kid, c);
     if (!s)
         return;
     unsigned v = *s;
@@ -343,7 +358,7 @@ static inline void count_ref(om_object *c, pass_ctx *x) {
  * (or not in the set) is marked; one it passed at gc_refs 0 is kept now,
  * and its references are visited from the late queue. */
 static inline void reach_ref(om_object *c, pass_ctx *x) {
-    uint8_t *s = side_at(x->kid, SIDE_WAYS, c);
+    uint8_t *s = kid_at(&x->mru, x->kid, c);
     if (!s)
         return;
     unsigned v = *s;
@@ -376,7 +391,7 @@ static int visit_reachable(om_object *c, void *arg) {
 }
 
 static inline void clean_ref(om_object *c, pass_ctx *x) {
-    uint8_t *s = side_at(x->kid, SIDE_WAYS, c);
+    uint8_t *s = kid_at(&x->mru, x->kid, c);
     if (s && *s != SIDE_UNREACHABLE)
         *s = 0;
 }
@@ -487,6 +502,7 @@ static inline __attribute__((always_inline)) size_t for_children(int op, om_obje
  * has. */
 static size_t count_refs(om_gc_head *list, intptr_t max_tag) {
     pass_ctx x = {.max_tag = max_tag};
+    x.mru = x.kid;
     om_gc_head *g = gc_next(list);
     size_t n = 0, edges = 0;
     om_gc.edges = 0; /* the traverse-hook visits count there */
@@ -566,6 +582,7 @@ static int side_walks(void) { return (om_gc.examined_now + om_gc.edges) * 16 < o
 
 static void side_walk(om_gc_head *list) {
     pass_ctx x = {0};
+    x.mru = x.kid;
     for (om_gc_head *g = gc_next(list); g != list; g = gc_next(g)) {
         uint8_t *s = side_at(x.self, 1, gc_obj(g));
         if (s && *s != SIDE_UNREACHABLE)
@@ -579,6 +596,8 @@ static void side_clean(om_gc_head *young, om_gc_head *unreachable) {
     if (walk) {
         side_walk(young);
         pass_ctx x = {0};
+        x.mru = x.kid;
+    x.mru = x.kid;
         for (om_gc_head *g = gc_next(unreachable); g != unreachable; g = gc_next(g))
             *side_at(x.self, 1, gc_obj(g)) = 0; /* SIDE_UNREACHABLE: has a byte */
         side_walk(unreachable);
@@ -621,6 +640,7 @@ static void late_drain(pass_ctx *x, unsigned lag) {
  * young's tail, the rest are the unreachable. */
 static size_t move_unreachable(om_gc_head *young, om_gc_head *unreachable) {
     pass_ctx x = {0};
+    x.mru = x.kid;
     const uintptr_t dest_tag = om_gc.dest_tag;
     om_gc_head tentative = {0, 0}, *ttail = &tentative;
     om_gc.untracked_now = 0;
@@ -839,6 +859,7 @@ static size_t delete_garbage(om_gc_head *list, om_gc_head *old) {
     for (int i = 0; i < GC_AHEAD && ahead; i++)
         ahead = gc_prev(ahead);
     pass_ctx x = {0};
+    x.mru = x.kid;
     for (g = first; g; g = gc_prev(g)) {
         if (ahead) {
             for_children(OP_PREFETCH, gc_obj(ahead), &x);
@@ -879,6 +900,7 @@ static size_t delete_garbage(om_gc_head *list, om_gc_head *old) {
  * and of what it refers to are zeroed here; else by side_done). */
 static void delete_fast(om_gc_head *list, int walk) {
     pass_ctx x = {0};
+    x.mru = x.kid;
     for (om_gc_head *g = gc_next(list); g != list; g = gc_next(g)) {
         om_object *o = gc_obj(g);
         const om_type *t = o->type;
