@@ -209,7 +209,7 @@ int om_gc_is_finalized(const om_object *o) { return om_object_is_finalized((om_o
 #define SIDE_REACHED 0xFC
 #define SIDE_KEPT 0xFD
 #define SIDE_UNREACHABLE 0xFE
-#define SIDE_WAYS 16 /* ways of the referents' cache, chosen by arena */
+#define SIDE_WAYS 256 /* ways of the referents' cache, chosen by arena */
 
 /* A cache way: one small arena's table, so that the common case is a
  * shift, a compare and an add.  key is the arena's number (address >>
