@@ -9,41 +9,47 @@
  *
  * The header's bits (om_gc_head, blocks are 16-byte aligned):
  *   prev, bit 0  OM_GC_FINALIZED   finalize has run (PEP 442), for ever
- *   prev, bit 1  OM_GC_COLLECTING  in the set being collected
+ *   prev, bit 1  GC_COLLECTING     on a collection's unreachable list; and
+ *                                  inside count_refs/move_unreachable:
+ *                                  prev holds a reference count, not a
+ *                                  pointer (overflow_ref)
  *   prev, 2-3    generation tag    0, 1, 2, or 3 (permanent, garbage): the
  *                                  generation the object was put in (a
  *                                  younger one merged into an older keeps
  *                                  its tag: "tag <= g" is "in the set of a
  *                                  collection of g"); new objects are 0
- *   prev, >> 4   gc_refs           during a collection, while COLLECTING:
- *                                  prev is not a pointer then
- *   next, bit 0  OM_GC_UNREACHABLE on the tentatively-unreachable list
- *                                  (only inside move_unreachable)
  *
  * A collection of generation g (collect):
- *   1. merge generations 0..g into g: the "young" list;
- *   2. update_refs: gc_refs = refcount, COLLECTING set;
- *   3. subtract_refs: traverse each; a referent that is COLLECTING loses
- *      one gc_ref.  gc_refs > 0 now means "referenced from outside".
- *      Steps 2 and 3 run as one pass (update_and_subtract): the generation
- *      tag tells a referent of the set that is not initialised yet;
- *   4. move_unreachable: scan young; gc_refs == 0 goes tentatively to
- *      unreachable; a reachable object's traverse pulls its referents back
- *      (visit_reachable).  Reachable objects get their prev pointer back
- *      and lose COLLECTING: the young list is a plain list again;
- *   5. survivors move to generation g + 1;
+ *   1. merge generations 0..g into g: the "young" list (the set);
+ *   2. count_refs: for every reference from an object of the set, count
+ *      one on the referent's side byte (see "the side table": a byte per
+ *      object outside the object, so the referent's own cache line is
+ *      not touched);
+ *   3. move_unreachable: scan young; gc_refs = refcount - that count is
+ *      what refers to an object from outside the set; an object with
+ *      gc_refs > 0, or that something kept refers to, is kept and marks
+ *      what it refers to; one with gc_refs 0 goes to a tentative list,
+ *      and is kept after all if something kept refers to it later.  What
+ *      is left on the tentative list is unreachable (COLLECTING set);
+ *      CPython's update_refs, subtract_refs and move_unreachable, with
+ *      the counting turned round and no object moved twice;
+ *   4. survivors move to generation g + 1;
+ *   5. if every unreachable object is plain (declared references, no
+ *      clear hook, finalizer or weak reference), delete_fast frees them
+ *      all, dropping only the references that leave the set: done;
  *   6. unreachable objects whose type has no clear, and whatever they
  *      reach, are uncollectable: they go to the garbage list;
  *   7. weak references to the unreachable are cleared; callbacks run only
  *      for weak references that are themselves reachable;
  *   8. finalizers run, once per object ever;
- *   9. if any ran, steps 2-4 again on the unreachable set: objects a
+ *   9. if any ran, steps 2-3 again on the unreachable set: objects a
  *      finalizer resurrected go to the old generation;
  *  10. clear each one left (reference counting then frees them); one that
  *      survives its clear goes to the old generation.
  * No step recurses or allocates: traversals visit one level, lists are
- * intrusive.  Objects freed during steps 7-10 unlink themselves from
- * whichever list holds them (om_gc_untrack_dead, from object.c).
+ * intrusive, the side table is part of each arena's descriptor.  Objects
+ * freed during steps 7-10 unlink themselves from whichever list holds
+ * them (om_gc_untrack_dead, from object.c).
  *
  * Triggers: count[0] is tracked allocations minus deallocations; when it
  * passes threshold 0 a collection becomes pending and runs at the next
