@@ -669,7 +669,9 @@ OM_API void om_lock_get_stats(om_lock_stats *out);
  *
  * A collection finds the objects that only other objects of the
  * collected generations reference (CPython's update_refs, subtract_refs,
- * move_unreachable, iteratively, with no allocation), then: weak
+ * move_unreachable, iteratively, with no allocation; its per-object
+ * state lives in a side table, a byte per object outside the object, so
+ * following a reference does not touch the referent), then: weak
  * references to them are cleared (callbacks run only for weak references
  * that are themselves reachable); finalizers run, once per object ever
  * (PEP 442); objects a finalizer resurrected survive; clear breaks the
@@ -677,6 +679,11 @@ OM_API void om_lock_get_stats(om_lock_stats *out);
  * has no clear cannot be freed: they are uncollectable and go to the
  * garbage list (CPython's gc.garbage), as does everything unreachable with
  * OM_GC_DEBUG_SAVEALL.  A full collection also empties the free lists.
+ * When every unreachable object is of a type that declares its references
+ * (ref_fields, OM_TYPE_REF_ITEMS) and has no clear, finalize or weak
+ * references of its own, the collector frees them without calling clear
+ * on each: it drops only the references that leave the set (each field
+ * still set to NULL before release runs), which is the same outcome.
  * All of it needs the runtime lock when threads share objects.
  * ---------------------------------------------------------------------- */
 #define OM_GC_GENERATIONS 3

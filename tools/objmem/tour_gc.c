@@ -304,10 +304,11 @@ static void show_collection(out *o, const gc_moment *start)
     out_table_end(o);
     out_object_end(o);
     out_para(o, "om_gc_collect(0) returned %ld: the lists were found unreachable. The "
-                "collector copies each count into a scratch field, subtracts one for "
-                "every reference from another object of the generation (found by the "
-                "type's traverse), and what stays at zero, and is not reachable from an "
-                "object left above zero, is garbage: CPython's update_refs, subtract_refs "
+                "collector counts, for each object, the references to it from other "
+                "objects of the generation (found by the type's traverse; the counts are "
+                "kept in a side table, a byte per object outside it); an object whose "
+                "reference count is all counted there, and that no object referenced "
+                "from outside reaches, is garbage: CPython's update_refs, subtract_refs "
                 "and move_unreachable. Then clear (tp_clear) empties the lists, which "
                 "breaks the cycle, and counting frees them. Live lists went "
                 "from %" PRIu64 " to %" PRIu64 ". count[0] went back to %ld, count[1] from "
@@ -669,9 +670,9 @@ static void show_timed(out *o)
     out_object_end(o);
     out_para(o, "The time includes freeing the lists: clear, then each list's destruction "
                 "and its item buffer's om_free. A collection costs in proportion to the "
-                "objects it examines: each pass (update_refs, subtract_refs, "
-                "move_unreachable) walks the collected generations once, without recursion "
-                "or allocation. That is why the small young generation is collected often "
+                "objects it examines: each of its two passes (count the references from "
+                "inside, then keep or set aside) walks the collected generations once, "
+                "without recursion or allocation. That is why the small young generation is collected often "
                 "and a full collection, over every long-lived object, rarely.");
 }
 
