@@ -904,9 +904,13 @@ static size_t delete_garbage(om_gc_head *list, om_gc_head *old) {
  * frees each object.  No reference inside the set is counted down, no
  * referent's cache line touched.  walk: side_walks() (the bytes of the set
  * and of what it refers to are zeroed here; else by side_done). */
+#define GC_OUT 16 /* references out of the set in flight (delete_fast) */
+
 static void delete_fast(om_gc_head *list, int walk) {
     pass_ctx x = {0};
     x.mru = x.kid;
+    om_object *out[GC_OUT];
+    size_t nout = 0;
     for (om_gc_head *g = gc_next(list); g != list; g = gc_next(g)) {
         om_object *o = gc_obj(g);
         const om_type *t = o->type;
@@ -932,14 +936,22 @@ static void delete_fast(om_gc_head *list, int walk) {
             if (!c)
                 continue;
             *slot = NULL;
-            uint8_t *s = side_at(x.kid, SIDE_WAYS, c);
+            uint8_t *s = kid_at(&x.mru, x.kid, c);
             if (s && *s == SIDE_UNREACHABLE)
                 continue;
             if (s && walk)
                 *s = 0;
-            om_decref(c);
+            /* A reference out of the set: dropped a few references later,
+             * when the prefetch of its referent's line has landed. */
+            __builtin_prefetch(c, 1);
+            om_object *due = out[nout % GC_OUT];
+            out[nout++ % GC_OUT] = c;
+            if (nout > GC_OUT)
+                om_decref(due);
         }
     }
+    for (size_t i = nout > GC_OUT ? nout - GC_OUT : 0; i < nout; i++)
+        om_decref(out[i % GC_OUT]);
     om_gc_head *g = gc_next(list);
     list_init(list);
     while (g != list) {
