@@ -245,7 +245,7 @@ static __attribute__((noinline)) uint8_t *side_miss(side_way *k, const om_object
         ar->gc_on_dirty = 1;
         ar->gc_dirty_next = om_gc.side_arenas;
         om_gc.side_arenas = ar;
-        om_gc.side_bytes += tag == OM_MAP_SMALL ? OM_ARENA_SIZE >> OM_GC_SIDE_SHIFT : OM_MARENA_SIZE >> OM_GC_SIDE_MSHIFT;
+        om_gc.side_bytes += sizeof ar->gc_side;
     }
     if (tag == OM_MAP_MEDIUM)
         return ar->gc_side + ((a - (uintptr_t)ar->base) >> OM_GC_SIDE_MSHIFT);
@@ -281,9 +281,10 @@ static inline uint8_t *kid_at(side_way **mru, side_way *ways, const om_object *c
  * caller has zeroed every byte it touched). */
 static void side_done(int zero) {
     for (om_arena *ar = om_gc.side_arenas; ar; ar = ar->gc_dirty_next) {
+        /* All of it: the arena may have been released, and its descriptor
+         * taken by an arena of the other geometry, while delete_fast ran. */
         if (zero)
-            memset(ar->gc_side, 0, ar->geom == OM_GEOM_SMALL ? OM_ARENA_SIZE >> OM_GC_SIDE_SHIFT
-                                                             : OM_MARENA_SIZE >> OM_GC_SIDE_MSHIFT);
+            memset(ar->gc_side, 0, sizeof ar->gc_side);
         ar->gc_on_dirty = 0;
     }
     for (om_large *l = om_gc.side_larges; l; l = l->gc_dirty_next) {

@@ -114,7 +114,9 @@ void *om_large_alloc(size_t size, size_t align) {
         errno = ENOMEM;
         return NULL;
     }
-    memset(l, 0, sizeof *l);
+    /* The collector's fields stay: a collection may be running (its
+     * delete_fast frees and allocates through hooks) with l on its list. */
+    memset(l, 0, offsetof(om_large, gc_side));
     l->base = l->user = base;
     l->map_size = l->usable = need;
     list_push(&om_rt.large_live, l);

@@ -162,8 +162,10 @@ typedef struct om_large {
     uint64_t cached_at_ns;
     uint8_t cached;          /* in the reuse cache, not handed out */
     uint8_t purged;          /* cached and its pages returned */
-    uint8_t gc_side;         /* the collector's side-table byte (gc.c) */
-    uint8_t gc_on_dirty;     /* ... touched by this collection: on its list */
+    /* The collector's (gc.c), last: a descriptor reused while a collection
+     * runs keeps them (om_large_alloc clears the rest). */
+    uint8_t gc_side;         /* side-table byte */
+    uint8_t gc_on_dirty;     /* touched by this collection: on its list */
     struct om_large *gc_dirty_next;
 } om_large;
 
