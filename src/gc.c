@@ -321,6 +321,7 @@ typedef struct pass_ctx {
     intptr_t max_tag;            /* OP_COUNT: see overflow_ref */
     size_t far;                  /* OP_PROBE: references that jump far */
     unsigned qhead, nq;          /* OP_REACHABLE: the late queue */
+    size_t late;                 /* objects kept after the scan passed them */
     om_gc_head *spill;
     om_object *q[GC_LATE];
     side_way self[1];            /* the scanned objects' side bytes */
@@ -373,6 +374,7 @@ static inline void reach_ref(om_object *c, pass_ctx *x) {
         *s = SIDE_REACHED;
     } else if (v == SIDE_UNREACHABLE) {
         *s = SIDE_KEPT;
+        x->late++;
         if (om_likely(x->nq < GC_LATE)) {
             __builtin_prefetch(c);
             x->q[(x->qhead + x->nq++) & (GC_LATE - 1)] = c;
@@ -643,13 +645,17 @@ static void late_drain(pass_ctx *x, unsigned lag) {
  * list (singly linked, in scan order, SIDE_UNREACHABLE); if something kept
  * refers to it later it is kept (SIDE_KEPT) and its references are
  * visited through the late queue, without moving it.  When the scan and
- * the queue are done, the tentative list is split: the kept go back to
- * young's tail, the rest are the unreachable. */
-static size_t move_unreachable(om_gc_head *young, om_gc_head *unreachable) {
+ * the queue are done, *tentative is that list (NULL-terminated; young is
+ * a proper list again), to be split (split_tentative, or delete_fast):
+ * the kept go back to young's tail, the rest are the unreachable.
+ * om_gc.what says what they may need (bits of objects kept late too). */
+static size_t move_unreachable(om_gc_head *young, om_gc_head **tentative_out) {
     pass_ctx x = {0};
     x.mru = x.kid;
     const uintptr_t dest_tag = om_gc.dest_tag;
     om_gc_head tentative = {0, 0}, *ttail = &tentative;
+    size_t ntent = 0;
+    int what = 0;
     om_gc.untracked_now = 0;
     om_gc_head *prev = young;
     om_gc_head *g;
@@ -693,36 +699,50 @@ static size_t move_unreachable(om_gc_head *young, om_gc_head *unreachable) {
             ttail->next = (uintptr_t)g;
             ttail = g;
             *s = SIDE_UNREACHABLE;
+            ntent++;
+            what |= unreachable_needs(g);
         }
     }
     late_drain(&x, 0);
     ttail->next = 0;
+    prev->next = (uintptr_t)young;
+    young->prev = (uintptr_t)prev;
+    *tentative_out = (om_gc_head *)tentative.next;
+    om_gc.what = what;
+    return ntent - x.late;
+}
 
-    /* The split: young's tail is prev. */
-    size_t found = 0;
+/* A tentative object move_unreachable kept after all goes back to young's
+ * tail, as a survivor. */
+static inline void rejoin(om_gc_head *young, om_gc_head *g) {
+    om_gc_head *tail = gc_prev(young);
+    tail->next = (uintptr_t)g;
+    g->prev = (uintptr_t)tail | (g->prev & OM_GC_FINALIZED) | om_gc.dest_tag;
+    g->next = (uintptr_t)young;
+    young->prev = (uintptr_t)g;
+}
+
+/* Split move_unreachable's tentative list: the kept back to young, the
+ * rest to unreachable (COLLECTING set); om_gc.what for them alone. */
+static void split_tentative(om_gc_head *young, om_gc_head *tentative, om_gc_head *unreachable) {
+    side_way self[1] = {{0, 0}};
     int what = 0;
     om_gc_head *last = gc_prev(unreachable);
-    for (g = (om_gc_head *)tentative.next; g;) {
+    for (om_gc_head *g = tentative; g;) {
         om_gc_head *n = (om_gc_head *)g->next;
-        if (*side_at(x.self, 1, gc_obj(g)) == SIDE_KEPT) {
-            prev->next = (uintptr_t)g;
-            g->prev = (uintptr_t)prev | (g->prev & OM_GC_FINALIZED) | dest_tag;
-            prev = g;
+        if (*side_at(self, 1, gc_obj(g)) == SIDE_KEPT) {
+            rejoin(young, g);
         } else {
             last->next = (uintptr_t)g;
             g->prev = (uintptr_t)last | (g->prev & (OM_GC_FINALIZED | GC_GEN_MASK)) | GC_COLLECTING;
             last = g;
-            found++;
             what |= unreachable_needs(g);
         }
         g = n;
     }
-    prev->next = (uintptr_t)young;
-    young->prev = (uintptr_t)prev;
     last->next = (uintptr_t)unreachable;
     unreachable->prev = (uintptr_t)last;
     om_gc.what = what;
-    return found;
 }
 
 /* ---- what happens to the unreachable ------------------------------------ */
@@ -812,7 +832,9 @@ static size_t handle_resurrected(om_gc_head *unreachable, om_gc_head *still, om_
     for (om_gc_head *g = gc_next(unreachable); g != unreachable; g = gc_next(g))
         g->prev = (g->prev & (OM_GC_FINALIZED | GC_GEN_MASK)) | GC_COLLECTING;
     size_t n = count_refs(unreachable, -1);
-    size_t dead = move_unreachable(unreachable, still);
+    om_gc_head *tentative;
+    size_t dead = move_unreachable(unreachable, &tentative);
+    split_tentative(unreachable, tentative, still);
     side_clean(unreachable, still);
     list_merge(unreachable, old);
     return n - dead;
@@ -907,13 +929,25 @@ static size_t delete_garbage(om_gc_head *list, om_gc_head *old) {
  * and of what it refers to are zeroed here; else by side_done). */
 #define GC_OUT 16 /* references out of the set in flight (delete_fast) */
 
-static void delete_fast(om_gc_head *list, int walk) {
+static void delete_fast(om_gc_head *young, om_gc_head *tentative, int walk) {
     pass_ctx x = {0};
     x.mru = x.kid;
     om_object *out[GC_OUT];
     size_t nout = 0;
-    for (om_gc_head *g = gc_next(list); g != list; g = gc_next(g)) {
+    om_gc_head *dead = NULL; /* pass 2's list, linked through next */
+    for (om_gc_head *g = tentative; g;) {
+        om_gc_head *next = (om_gc_head *)g->next;
         om_object *o = gc_obj(g);
+        if (*side_at(x.self, 1, o) == SIDE_KEPT) { /* kept after all */
+            rejoin(young, g);
+            g = next;
+            continue;
+        }
+        if (om_gc.debug & OM_GC_DEBUG_COLLECTABLE)
+            report("collectable", o);
+        g->next = (uintptr_t)dead;
+        dead = g;
+        g = next;
         const om_type *t = o->type;
         om_object **w = (om_object **)o;
         size_t n = 0;
@@ -940,7 +974,10 @@ static void delete_fast(om_gc_head *list, int walk) {
             uint8_t *s = kid_at(&x.mru, x.kid, c);
             if (s && *s == SIDE_UNREACHABLE)
                 continue;
-            if (s && walk)
+            /* Walking: an object outside the set has its byte zeroed here; a
+             * kept one (perhaps one of the tentative list not reached yet)
+             * keeps it, for the test above and side_walk. */
+            if (s && walk && *s != SIDE_KEPT)
                 *s = 0;
             /* A reference out of the set: dropped a few references later,
              * when the prefetch of its referent's line has landed. */
@@ -953,18 +990,18 @@ static void delete_fast(om_gc_head *list, int walk) {
     }
     for (size_t i = nout > GC_OUT ? nout - GC_OUT : 0; i < nout; i++)
         om_decref(out[i % GC_OUT]);
-    om_gc_head *g = gc_next(list);
-    list_init(list);
-    while (g != list) {
-        om_gc_head *n = gc_next(g);
-        om_object *o = gc_obj(g);
+    if (walk)
+        side_walk(young);
+    while (dead) {
+        om_gc_head *n = (om_gc_head *)dead->next;
+        om_object *o = gc_obj(dead);
         if (walk)
             *side_at(x.self, 1, o) = 0;
-        g->next = 0;
-        g->prev = 0;
+        dead->next = 0;
+        dead->prev = 0;
         o->refcount = 1;
         om_destroy_cleared(o);
-        g = n;
+        dead = n;
     }
 }
 
@@ -1006,7 +1043,8 @@ static long collect(int generation) {
     list_init(&still);
     om_gc.dest_tag = GC_TAG(old == young ? generation : generation + 1);
     info.examined = count_refs(young, (intptr_t)GC_TAG(generation));
-    size_t found = move_unreachable(young, &unreachable);
+    om_gc_head *tentative;
+    size_t found = move_unreachable(young, &tentative);
     size_t survivors = info.examined - found - om_gc.untracked_now;
     /* The 25% rule weighs work, not objects: a full collection costs its
      * objects plus the references it follows (a list of a million
@@ -1015,19 +1053,15 @@ static long collect(int generation) {
     if (generation == OM_GC_GENERATIONS - 2)
         om_gc.long_lived_pending += work;
     /* The side bytes: delete_fast still reads the unreachable's. */
-    int what = om_gc.what;
-    if (what == 0 && !(om_gc.debug & OM_GC_DEBUG_SAVEALL)) {
+    if (om_gc.what == 0 && !(om_gc.debug & OM_GC_DEBUG_SAVEALL)) {
         int walk = side_walks();
-        if (walk)
-            side_walk(young);
-        if (om_gc.debug & OM_GC_DEBUG_COLLECTABLE)
-            for (om_gc_head *g = gc_next(&unreachable); g != &unreachable; g = gc_next(g))
-                report("collectable", gc_obj(g));
-        delete_fast(&unreachable, walk);
+        delete_fast(young, tentative, walk);
         side_done(!walk);
     } else {
+        split_tentative(young, tentative, &unreachable);
         side_clean(young, &unreachable);
     }
+    int what = om_gc.what;
     if (young != old)
         list_merge(young, old);
     if (what & GC_HAS_UNCOLLECTABLE)

@@ -1520,6 +1520,37 @@ static void release_checks_others(om_object *self)
             saw_ref++;
 }
 
+/* A kept object behind garbage on the tentative list, small set (the walk
+ * cleans): g1 <-> g2 garbage, g1 -> k; k's only other referrer h is held
+ * from outside but comes after k in the scan.  The scan leaves g1, g2 and
+ * k tentative, then h keeps k.  delete_fast, freeing g1, must not take k's
+ * "kept" byte for an outside object's and zero it: k would then be freed
+ * with h still holding it. */
+static void test_fast_kept_after_garbage(void)
+{
+    fresh();
+    om_object *g1 = new_node(&node_type, 1), *g2 = new_node(&node_type, 2);
+    om_object *k = new_node(&node_type, 3), *h = new_node(&node_type, 4);
+    set_ref(&((node *)g1)->a, g2);
+    set_ref(&((node *)g2)->a, g1);
+    set_ref(&((node *)g1)->b, k);
+    set_ref(&((node *)h)->a, k);
+    om_decref(g1);
+    om_decref(g2);
+    om_decref(k);
+    CHECK_EQ(om_gc_collect(0), 2);
+    CHECK_EQ(freed_id[1], 1);
+    CHECK_EQ(freed_id[2], 1);
+    CHECK_EQ(freed_id[3], 0);
+    CHECK_EQ(k->refcount, 1);
+    CHECK(om_gc_is_tracked(k));
+    CHECK_EQ(om_gc_collect(0), 0); /* k's byte is clean: still held */
+    CHECK_EQ(freed_id[3], 0);
+    om_decref(h); /* h, then k, by counting */
+    CHECK_EQ(freed_id[3], 1);
+    CHECK_EQ(freed_id[4], 1);
+}
+
 static void test_fast_release_hooks(void)
 {
     /* 64 nodes, each referred to twice from the set, young */
@@ -2183,6 +2214,7 @@ int main(int argc, char **argv)
         CHECK_CASE(test_side_clean_after_young),
         CHECK_CASE(test_side_clean_random),
         CHECK_CASE(test_fast_outside_references),
+        CHECK_CASE(test_fast_kept_after_garbage),
         CHECK_CASE(test_fast_release_hooks),
         CHECK_CASE(test_fast_free_list),
         CHECK_CASE(test_fast_mixed_paths),
