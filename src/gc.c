@@ -201,16 +201,21 @@ int om_gc_is_finalized(const om_object *o) { return om_object_is_finalized((om_o
  *   SIDE_REACHED        move_unreachable: referred to by a kept object;
  *                       it will be kept when the scan reaches it
  *   SIDE_KEPT           scanned and kept
- *   SIDE_UNREACHABLE    scanned at gc_refs 0: on the unreachable list
+ *   SIDE_UNREACHABLE    scanned at gc_refs 0: on the tentative list
  *
  * Bytes of objects outside the set are counted and marked too (nothing
  * reads them: the passes cannot tell them apart without reading their
- * headers, the very miss the table avoids).  So side_clean zeroes what
- * the passes touched when move_unreachable has ended, before any
- * finalizer or callback runs: outside those two passes every byte is 0.
- * It zeroes each table a lookup went to (om_gc.side_arenas and
- * side_larges, linked when a lookup fills a cache way), or, when that
- * would be more bytes, walks the set and its references again. */
+ * headers, the very miss the table avoids).  So every byte a collection
+ * touched is zeroed before it ends: by side_clean as soon as
+ * move_unreachable has split its lists, before any finalizer or callback
+ * runs; on delete_fast's path, which still reads the set's bytes, once
+ * the set is freed (the code that runs meanwhile, release hooks and the
+ * destruction of objects outside whose last reference the set held,
+ * cannot reach the set; a descriptor freed and taken again meanwhile
+ * keeps its place on the lists, and its whole table is zeroed).  Either
+ * each table a lookup went to is zeroed (om_gc.side_arenas and
+ * side_larges, linked by side_miss), or, when that would be more bytes,
+ * the set and its references are walked again (side_walks). */
 #define SIDE_CMAX 0xFB
 #define SIDE_REACHED 0xFC
 #define SIDE_KEPT 0xFD
