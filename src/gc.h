@@ -26,6 +26,7 @@ typedef struct om_gc_state {
     int ready, enabled, collecting, pending;
     size_t untracked_now;        /* immutable containers it stopped tracking */
     int prefetch;                /* this collection is large enough to prefetch */
+    int stream;                  /* its list is in address order (count_refs) */
     size_t edges;                /* references subtract_refs followed */
     int what;                    /* GC_HAS_*: what the unreachable need */
     uintptr_t dest_tag;          /* tag of the generation survivors go to */
