@@ -961,9 +961,12 @@ static void delete_fast(om_gc_head *young, om_gc_head *tentative, int walk) {
     om_object *out[GC_OUT];
     size_t nout = 0;
     om_gc_head *dead = NULL; /* pass 2's list, linked through next */
+    const int stream = om_gc.stream;
     for (om_gc_head *g = tentative; g;) {
         om_gc_head *next = (om_gc_head *)g->next;
         om_object *o = gc_obj(g);
+        if (stream)
+            __builtin_prefetch((char *)g + GC_STREAM_AHEAD);
         if (*side_at(x.self, 1, o) == SIDE_KEPT) { /* kept after all */
             rejoin(young, g);
             g = next;
@@ -1018,9 +1021,11 @@ static void delete_fast(om_gc_head *young, om_gc_head *tentative, int walk) {
         om_decref(out[i % GC_OUT]);
     if (walk)
         side_walk(young);
-    while (dead) {
+    while (dead) { /* in the opposite order */
         om_gc_head *n = (om_gc_head *)dead->next;
         om_object *o = gc_obj(dead);
+        if (stream)
+            __builtin_prefetch((char *)dead - GC_STREAM_AHEAD);
         if (walk)
             *side_at(x.self, 1, o) = 0;
         dead->next = 0;
