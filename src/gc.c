@@ -627,11 +627,9 @@ static void side_clean(om_gc_head *young, om_gc_head *unreachable) {
     int walk = side_walks();
     if (walk) {
         side_walk(young);
-        pass_ctx x = {0};
-        x.mru = x.kid;
-    x.mru = x.kid;
+        side_way self[1] = {{0, 0}};
         for (om_gc_head *g = gc_next(unreachable); g != unreachable; g = gc_next(g))
-            *side_at(x.self, 1, gc_obj(g)) = 0; /* SIDE_UNREACHABLE: has a byte */
+            *side_at(self, 1, gc_obj(g)) = 0; /* SIDE_UNREACHABLE: has a byte */
         side_walk(unreachable);
     }
     side_done(!walk);
