@@ -8,9 +8,9 @@ with -g -fno-omit-frame-pointer, bench/gc.sh --profile), expands every
 frame of the benchmark binary into its inline chain with addr2line -i, and
 attributes each sample to
 
-  * its phase: the function of src/gc.c called (or inlined) directly by
-    collect() on the sample's stack: update_refs, subtract_refs,
-    move_unreachable, delete_garbage, ...; "collect (itself)" when the
+  * its phase: the function called (or inlined) directly by src/gc.c's
+    collect() on the sample's stack: gc_count_refs, gc_move_unreachable,
+    gc_delete_fast, gc_delete_garbage, ...; "collect (itself)" when the
     sample is in collect's own code;
   * its leaf: the innermost function, inline ones included (gc_obj,
     visit_reachable, node2_traverse, om_free, ...).
