@@ -31,15 +31,6 @@
 #include "objmem.h"
 #include "testutil.h"
 
-/* REQUIRE for functions that return a value: a failed setup ends the test. */
-#define NEED(cond)                                                                   \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            fprintf(stderr, "%s:%d: setup failed: %s\n", __FILE__, __LINE__, #cond); \
-            abort();                                                                 \
-        }                                                                            \
-    } while (0)
-
 /* ---- part 1: the API ---------------------------------------------------- */
 typedef struct pair {
     om_object ob;

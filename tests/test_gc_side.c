@@ -57,15 +57,6 @@
 #include "objmem.h"
 #include "testutil.h"
 
-/* A failed setup ends the program (the checks after it would only crash). */
-#define NEED(cond)                                                                   \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            fprintf(stderr, "%s:%d: setup failed: %s\n", __FILE__, __LINE__, #cond); \
-            abort();                                                                 \
-        }                                                                            \
-    } while (0)
-
 /* om_gc_collect(gen) must return want; the message says which case. */
 #define CHECK_COLLECT(gen, want, fmt, ...)                                                   \
     do {                                                                                     \

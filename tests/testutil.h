@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -128,5 +129,15 @@ static inline int tu_is_pow2(size_t x)
 {
     return x != 0 && (x & (x - 1)) == 0;
 }
+
+/* A failed setup ends the program (the checks after it would only crash):
+ * for calls that return what the test goes on with. */
+#define NEED(cond)                                                                   \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
+            fprintf(stderr, "%s:%d: setup failed: %s\n", __FILE__, __LINE__, #cond); \
+            abort();                                                                 \
+        }                                                                            \
+    } while (0)
 
 #endif /* OM_TEST_UTIL_H */
