@@ -216,12 +216,13 @@ static inline __attribute__((always_inline)) size_t for_children(int op, om_obje
  * own cache line it reads then anyway; the referents' lines are never
  * touched).  max_tag: see overflow_ref.
  *
- * The first GC_PROBE objects also measure how far their references jump:
- * if more than one in eight goes further than GC_NEAR, gc_delete_garbage
- * prefetches ahead (its clears touch each referent's header).  On graphs
- * laid out in allocation order (rings, trees, lists of new objects) the
- * hardware prefetcher already keeps up.  Returns how many objects list
- * has. */
+ * The first GC_PROBE objects are a probe of the heap's layout: if more
+ * than one reference in eight jumps further than GC_NEAR,
+ * gc_delete_garbage prefetches its referents ahead (its clears touch each
+ * referent's header; in allocation order they come in order anyway); if
+ * nearly every next link goes forward by less than GC_SEQ_STEP, the list
+ * is in address order and the passes prefetch a page ahead of their scan
+ * (om_gc.stream).  Returns how many objects list has. */
 size_t gc_count_refs(om_gc_head *list, intptr_t max_tag) {
     pass_ctx x = {.max_tag = max_tag};
     x.mru = x.kid;
@@ -299,10 +300,10 @@ static int all_atomic(om_object *o) {
  * Zeroing whole tables costs their size; walking the objects and their
  * references again costs a lookup each: a young collection whose objects
  * refer across a large old heap walks, a large collection zeroes.
- * gc_side_walks says which, gc_side_walk zeroes the bytes of one list's objects
- * and of their referents (a byte SIDE_UNREACHABLE is left: gc_delete_fast
- * still reads them), gc_side_done ends (zeroing the tables if walks were not
- * made). */
+ * gc_side_walks says which; gc_side_walk zeroes the bytes of one list's
+ * objects and of their referents (a byte SIDE_UNREACHABLE is left:
+ * gc_delete_fast still reads them); gc_side_done ends (zeroing the tables
+ * if walks were not made). */
 int gc_side_walks(void) { return (om_gc.examined_now + om_gc.edges) * 16 < om_gc.side_bytes; }
 
 void gc_side_walk(om_gc_head *list) {
@@ -329,14 +330,14 @@ void gc_side_clean(om_gc_head *young, om_gc_head *unreachable) {
 }
 
 /* Visit the references of queued objects until at most lag are left in
- * the queue (and none spilled). */
+ * the queue, and of every spilled one. */
 static void late_drain(pass_ctx *x, unsigned lag) {
     for (;;) {
         om_object *c;
         if (x->nq > lag) {
             c = x->q[x->qhead++ & (GC_LATE - 1)];
             x->nq--;
-        } else if (x->spill && x->nq < GC_LATE) {
+        } else if (x->spill) {
             c = gc_obj(x->spill);
             x->spill = gc_prev(x->spill);
         } else {
@@ -346,11 +347,11 @@ static void late_drain(pass_ctx *x, unsigned lag) {
     }
 }
 
-/* Split young (after gc_count_refs) into the kept, left in young, and the
- * unreachable, appended to unreachable with GC_COLLECTING set; returns how
- * many are unreachable.  An object is kept if something kept refers to it
- * (SIDE_REACHED) or if gc_refs = refcount - references from the set is
- * above 0: referenced from outside; a kept object's referents are kept.
+/* Scan young (after gc_count_refs) and find which of its objects are
+ * unreachable; returns how many.  An object is kept if something kept
+ * refers to it (SIDE_REACHED) or if gc_refs = refcount - references from
+ * the set is above 0: referenced from outside; a kept object's referents
+ * are kept.
  *
  * The scan keeps young linked forward only: a kept object's prev is put
  * right when it is scanned (written only if it changes: on an all-live
