@@ -8,7 +8,7 @@ with -g -fno-omit-frame-pointer, bench/gc.sh --profile), expands every
 frame of the benchmark binary into its inline chain with addr2line -i, and
 attributes each sample to
 
-  * its phase: the function called (or inlined) directly by src/gc.c's
+  * its phase: the function called (or inlined) directly by src/gc/gc.c's
     collect() on the sample's stack: gc_count_refs, gc_move_unreachable,
     gc_delete_fast, gc_delete_garbage, ...; "collect (itself)" when the
     sample is in collect's own code;

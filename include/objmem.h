@@ -40,9 +40,9 @@ extern "C" {
  * Structs in this header only grow at their end within a major version.
  * ---------------------------------------------------------------------- */
 #define OM_VERSION_MAJOR 0
-#define OM_VERSION_MINOR 1
+#define OM_VERSION_MINOR 2
 #define OM_VERSION_PATCH 0
-#define OM_VERSION_STRING "0.1.0"
+#define OM_VERSION_STRING "0.2.0"
 
 #if defined(__GNUC__)
 #define OM_API __attribute__((visibility("default")))
@@ -50,12 +50,14 @@ extern "C" {
 #define OM_ALLOC_SIZE(n) __attribute__((alloc_size(n)))
 #define OM_ALLOC_SIZE2(n, m) __attribute__((alloc_size(n, m)))
 #define OM_ALLOC_ALIGN(n) __attribute__((alloc_align(n)))
+#define OM_DEPRECATED(msg) __attribute__((deprecated(msg)))
 #else
 #define OM_API
 #define OM_MALLOC_ATTR
 #define OM_ALLOC_SIZE(n)
 #define OM_ALLOC_SIZE2(n, m)
 #define OM_ALLOC_ALIGN(n)
+#define OM_DEPRECATED(msg)
 #endif
 
 OM_API const char *om_version(void);
@@ -105,10 +107,14 @@ OM_API int om_posix_memalign(void **out, size_t alignment, size_t size);
  * reads memory that may not belong to objmem. */
 OM_API int om_owns(const void *ptr);
 
-/* Return what can be returned: drain frees from other threads, purge empty
- * pools now (instead of after the purge delay), release empty arenas and
- * the large-block cache.  force = 1 also releases the spare arenas. */
-OM_API void om_collect(int force);
+/* Give free memory back to the kernel now, as malloc_trim does: drain
+ * frees from other threads, purge empty pools (instead of after the purge
+ * delay), release empty arenas and the large-block cache.  force = 1 also
+ * releases the spare arenas.  (Finding unreachable cycles of objects is
+ * the collector's om_gc_collect, section 11.) */
+OM_API void om_trim(int force);
+/* The name of om_trim before 0.2, kept as an alias until 0.3. */
+OM_API void om_collect(int force) OM_DEPRECATED("renamed om_trim (om_gc_collect collects cycles)");
 
 /* ------------------------------------------------------------------------
  * 3. Statistics

@@ -3,7 +3,7 @@
  * ascending free pools), return of wholly free arenas to the OS except one
  * spare per heap, and the purge of empty pools inside live arenas.
  *
- * Every case starts and ends with nothing allocated and om_collect(1), so
+ * Every case starts and ends with nothing allocated and om_trim(1), so
  * this (single-threaded) process holds no arena between cases.
  */
 #include <stdint.h>
@@ -33,7 +33,7 @@ static om_stats stats(void)
 
 static void start_clean(void)
 {
-    om_collect(1);
+    om_trim(1);
     om_stats s = stats();
     CHECK_EQ(s.arenas_current, 0);
     CHECK_EQ(s.bytes_arena_mapped, 0);
@@ -202,7 +202,7 @@ static void test_arena_order(void)
     free_all(&f);
     check_arena_list();
     CHECK_EQ(om_heap_check(1), 0);
-    om_collect(1);
+    om_trim(1);
 }
 
 /* Wholly free arenas go back to the OS, except one spare per heap. */
@@ -222,8 +222,8 @@ static void run_reclaim(size_t size, int medium)
 
     free_all(&f);
     /* a pool emptied last may stay with its class (and pin its arena) until
-     * the next purge; om_collect(0) is that purge, and keeps the spare */
-    om_collect(0);
+     * the next purge; om_trim(0) is that purge, and keeps the spare */
+    om_trim(0);
     om_stats s2 = stats();
     CHECK_EQ(s2.arenas_current, 1); /* the spare */
     CHECK_EQ(s2.arenas_reclaimed - s0.arenas_reclaimed, 3);
@@ -240,10 +240,10 @@ static void run_reclaim(size_t size, int medium)
     CHECK_EQ(s3.arenas_current, 1);
     om_free(p);
 
-    /* om_collect(0) keeps the spare, om_collect(1) releases it */
-    om_collect(0);
+    /* om_trim(0) keeps the spare, om_trim(1) releases it */
+    om_trim(0);
     CHECK_EQ(stats().arenas_current, 1);
-    om_collect(1);
+    om_trim(1);
     om_stats s4 = stats();
     CHECK_EQ(s4.arenas_current, 0);
     CHECK_EQ(s4.arenas_reclaimed - s0.arenas_reclaimed, 4);
@@ -273,15 +273,15 @@ static void test_spare_stops_thrash(void)
     CHECK_LE(s1.os_reserve_calls - s0.os_reserve_calls, 1);
     CHECK_LE(s1.arenas_allocated - s0.arenas_allocated, 1);
     free_all(&f);
-    om_collect(1);
+    om_trim(1);
 }
 
-/* Empty pools inside a live arena are purged by om_collect(0). */
+/* Empty pools inside a live arena are purged by om_trim(0). */
 static void test_purge_on_collect(void)
 {
     start_clean();
     long old_delay = om_option_get(OM_OPTION_PURGE_DELAY_MS);
-    om_option_set(OM_OPTION_PURGE_DELAY_MS, 100000); /* only om_collect purges */
+    om_option_set(OM_OPTION_PURGE_DELAY_MS, 100000); /* only om_trim purges */
     enum { POOLS = 12 };
     void *keep = om_malloc(512);
     REQUIRE(keep != NULL);
@@ -306,7 +306,7 @@ static void test_purge_on_collect(void)
     CHECK_EQ(s1.pools_purged, s0.pools_purged); /* delay not expired */
     CHECK_EQ(s1.arenas_current, 1);
 
-    om_collect(0);
+    om_trim(0);
     om_stats s2 = stats();
     CHECK_GE(s2.pools_purged, s1.pools_purged + POOLS - 1);
     CHECK_LE(s2.pools_purged, s2.pools_empty);
@@ -339,10 +339,10 @@ static void test_purge_on_collect(void)
     free(b);
     om_free(keep);
     om_option_set(OM_OPTION_PURGE_DELAY_MS, old_delay);
-    om_collect(1);
+    om_trim(1);
 }
 
-/* Without om_collect: an allocator call after the delay purges. */
+/* Without om_trim: an allocator call after the delay purges. */
 static void test_purge_after_delay(void)
 {
     start_clean();
@@ -371,7 +371,7 @@ static void test_purge_after_delay(void)
     CHECK_EQ(om_heap_check(1), 0);
     om_free(keep);
     om_option_set(OM_OPTION_PURGE_DELAY_MS, old_delay);
-    om_collect(1);
+    om_trim(1);
 }
 
 static void test_stats_identities(void)
@@ -402,7 +402,7 @@ static void test_stats_identities(void)
     CHECK_EQ(pools + s.pools_empty, s.pools_total);
     free_all(&f);
     free_all(&g);
-    om_collect(1);
+    om_trim(1);
 }
 
 int main(int argc, char **argv)

@@ -1,5 +1,5 @@
 /*
- * test_gc_side.c — the cycle collector's side table (src/gc.c, "the side
+ * test_gc_side.c — the cycle collector's side table (src/gc/side.h, "the side
  * table"), seen from outside.
  *
  * The two passes that follow references keep a byte per object outside
@@ -43,7 +43,7 @@
  * test_arena_descriptor_reused_during_delete_fast are regression tests for
  * two bugs found while writing these (see their comments): a descriptor
  * released and taken again while delete_fast ran lost its place on the
- * collector's cleanup list (om_large_alloc cleared it) or had only part of
+ * collector's cleanup list (omi_large_alloc cleared it) or had only part of
  * its table zeroed (taken by an arena of the other geometry).
  */
 #include <errno.h>
@@ -1978,13 +1978,13 @@ static void test_immutable_in_set(void)
 }
 
 /* ---- a bug: a large block's descriptor reused while delete_fast frees ------
- * om_gc.side_larges links the large blocks whose side byte a collection
+ * omi_gc.side_larges links the large blocks whose side byte a collection
  * touched, through om_large.gc_dirty_next, and side_done walks that chain
  * after delete_fast to zero the bytes and clear gc_on_dirty.  delete_fast
  * frees objects and runs code (release hooks, finalizers of outside objects
  * that die) before side_done.  A large block bigger than a quarter of the
  * large cache (4 MiB by default) gives its descriptor back at once
- * (large.c: forget), and om_large_alloc memsets a reused descriptor whole,
+ * (large.c: forget), and omi_large_alloc memsets a reused descriptor whole,
  * gc_dirty_next and gc_on_dirty included.  So a large allocation in that
  * window cuts the chain: every large block linked before the freed one
  * keeps its side byte (SIDE_KEPT for a kept container) and gc_on_dirty = 1,
@@ -2014,7 +2014,7 @@ static void large_desc_case(int from_finalizer)
      * and no cached mapping the allocation could take instead */
     long cache_mb = om_option_get(OM_OPTION_LARGE_CACHE_MB);
     om_option_set(OM_OPTION_LARGE_CACHE_MB, 16);
-    om_collect(1);
+    om_trim(1);
     large_stash = NULL;
     /* held by the test, a large container in a cycle with itself: linked
      * first (count_refs meets it as its own referent) */
@@ -2068,7 +2068,7 @@ static void large_desc_case(int from_finalizer)
     /* else: live is gone (use after free if touched); its reference is leaked */
     om_free(large_stash);
     large_stash = NULL;
-    om_collect(1); /* a cached mapping keeps its descriptor, stale byte and all */
+    om_trim(1); /* a cached mapping keeps its descriptor, stale byte and all */
     om_option_set(OM_OPTION_LARGE_CACHE_MB, cache_mb);
 }
 
@@ -2082,8 +2082,8 @@ static void test_large_descriptor_reused_during_delete_fast(void)
  * side_done zeroes each touched arena's table by the arena's geometry *when
  * it runs*: 32 KiB for a small arena, 8 KiB for a medium one.  After
  * delete_fast, that can be too late: the set's arenas empty as it is freed
- * and go back (om_collect, or any purge tick: with OBJMEM_PURGE_DELAY_MS=0
- * at once), their descriptors go on om_rt.free_arena_descs (arena.c
+ * and go back (om_trim, or any purge tick: with OBJMEM_PURGE_DELAY_MS=0
+ * at once), their descriptors go on omi_rt.free_arena_descs (arena.c
  * memsets a reused descriptor only up to pools, gc_side and the dirty
  * chain kept), and a new medium arena made in the same window (a release
  * hook or an outside object's finalizer that allocates) takes one.  Then
@@ -2107,7 +2107,7 @@ static void release_grows_medium(om_object *self)
         return;
     arena_hook_on = NULL;
     if (arena_hook_collects)
-        om_collect(1); /* the set's arenas, empty now, go back */
+        om_trim(1); /* the set's arenas, empty now, go back */
     /* new medium arenas: 12 of them (128 KiB blocks, 32 to an arena) */
     void *bases[16];
     int nbases = 0;
@@ -2142,7 +2142,7 @@ static void arena_desc_case(int purge_now)
     long delay = om_option_get(OM_OPTION_PURGE_DELAY_MS);
     if (purge_now)
         om_option_set(OM_OPTION_PURGE_DELAY_MS, 0);
-    om_collect(1);
+    om_trim(1);
     /* garbage filling three small arenas: 2-cycles of plain nodes */
     int n = 3 * 16384;
     om_object **g = malloc(sizeof *g * (size_t)n);
@@ -2158,12 +2158,12 @@ static void arena_desc_case(int purge_now)
     for (int i = 0; i < n; i++)
         om_decref(g[i]);
     free(g);
-    CHECK_COLLECT(2, n, "arena descriptor reuse (%s)", purge_now ? "purge delay 0" : "om_collect in a release hook");
+    CHECK_COLLECT(2, n, "arena descriptor reuse (%s)", purge_now ? "purge delay 0" : "om_trim in a release hook");
     release_hook = NULL;
     CHECK(nmblocks > 0);
     for (int i = 0; i < nmblocks; i++)
         om_free(mblocks[i]);
-    om_collect(1); /* the medium arenas go back: small arenas may take their descriptors */
+    om_trim(1); /* the medium arenas go back: small arenas may take their descriptors */
     if (purge_now)
         om_option_set(OM_OPTION_PURGE_DELAY_MS, delay);
 

@@ -262,7 +262,7 @@ static void drop_all(void)
     while (nobjs > 0)
         om_decref(objs[--nobjs]);
     om_freelists_clear();
-    om_collect(1);
+    om_trim(1);
 }
 
 static void test_oom_sweep(void)
@@ -343,7 +343,7 @@ static void test_first_reserve_fails(void)
     om_os_hooks h = { fail_reserve, count_release, pass_purge, &hk };
     om_set_os_hooks(&h);
     om_freelists_clear();
-    om_collect(1);
+    om_trim(1);
     /* a large variable-size object always needs its own mapping */
     om_type_stats s0 = ot_stats(&ovec_type);
     atomic_store(&hk.fail_countdown, 1);
@@ -373,7 +373,7 @@ static void test_first_reserve_fails(void)
     CHECK_EQ(((ovec *)v)->items[99], 7);
     om_decref(v);
     CHECK_EQ(ot_stats(&ovec_type).live, s0.live);
-    om_collect(1);
+    om_trim(1);
     om_set_os_hooks(NULL);
 }
 
@@ -520,7 +520,7 @@ static void test_fill_until_failure(void)
         nobjs = 0;
         fill_n = 0;
         om_freelists_clear();
-        om_collect(1);
+        om_trim(1);
         long baseline = atomic_load(&hk.mapped);
         uint64_t live0[NWATCHED];
         for (size_t k = 0; k < NWATCHED; k++)

@@ -4,7 +4,7 @@
  * honours the documented contract, and an out-of-memory sweep in the sqlite
  * manner: fail the 1st, 2nd, ... Nth reserve while a mixed workload runs;
  * the failing call returns NULL with ENOMEM, the heap stays consistent, and
- * once everything is freed and om_collect(1) has run, the mapped bytes are
+ * once everything is freed and om_trim(1) has run, the mapped bytes are
  * back at the baseline.
  */
 #include <errno.h>
@@ -181,7 +181,7 @@ static void test_counts_match_stats(void)
     CHECK_EQ(got, MIX_N);
     for (size_t i = 0; i < got; i++)
         om_free(blocks[i]);
-    om_collect(1);
+    om_trim(1);
     om_stats s0;
     om_stats_get(&s0);
     long r0 = atomic_load(&ctr.reserve_calls), rel0 = atomic_load(&ctr.release_calls),
@@ -200,7 +200,7 @@ static void test_counts_match_stats(void)
     CHECK_GE(s1.os_bytes_peak, s1.os_bytes_reserved);
     for (size_t i = 0; i < got; i++)
         om_free(blocks[i]);
-    om_collect(1);
+    om_trim(1);
     om_stats s2;
     om_stats_get(&s2);
     CHECK_EQ(s2.os_reserve_calls - s0.os_reserve_calls,
@@ -231,7 +231,7 @@ static void test_oom_sweep(void)
     REQUIRE_EQ(got, MIX_N);
     for (size_t i = 0; i < got; i++)
         om_free(blocks[i]);
-    om_collect(1);
+    om_trim(1);
     long baseline = atomic_load(&ctr.mapped);
     om_stats s0;
     om_stats_get(&s0);
@@ -267,7 +267,7 @@ static void test_oom_sweep(void)
         void *after = om_malloc(100);
         CHECK(after != NULL);
         om_free(after);
-        om_collect(1);
+        om_trim(1);
         long mapped = atomic_load(&ctr.mapped);
         CHECK_MSG(mapped == baseline, "N=%ld: %ld bytes mapped, baseline %ld (leak %ld)", n,
                   mapped, baseline, mapped - baseline);
@@ -287,7 +287,7 @@ static void test_oom_sweep(void)
 static void test_purge_failure_tolerated(void)
 {
     install();
-    om_collect(1);
+    om_trim(1);
     atomic_store(&ctr.purge_fails, 1);
     void *keep = om_malloc(64);
     REQUIRE(keep != NULL);
@@ -303,7 +303,7 @@ static void test_purge_failure_tolerated(void)
     long pu0 = atomic_load(&ctr.purge_calls);
     om_stats s0;
     om_stats_get(&s0);
-    om_collect(0);
+    om_trim(0);
     om_stats s1;
     om_stats_get(&s1);
     CHECK_GT(atomic_load(&ctr.purge_calls), pu0);
@@ -320,7 +320,7 @@ static void test_purge_failure_tolerated(void)
     }
     atomic_store(&ctr.purge_fails, 0);
     om_free(keep);
-    om_collect(1);
+    om_trim(1);
     CHECK_EQ(om_heap_check(1), 0);
     uninstall();
 }

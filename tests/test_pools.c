@@ -48,7 +48,7 @@ static void check_geometry(const void *p, const om_block_info *bi, size_t pool_s
  * freeing walks it back FULL -> USED -> EMPTY. */
 static void run_pool_lifecycle(size_t size)
 {
-    om_collect(0); /* no emptied pool left with its class by an earlier case */
+    om_trim(0); /* no emptied pool left with its class by an earlier case */
     om_stats s0;
     om_stats_get(&s0);
     int cls = tu_small_class(size);
@@ -139,7 +139,7 @@ static void run_pool_lifecycle(size_t size)
     /* the last pool of a class to empty stays with it until the next purge */
     if (be.pool_state != OM_POOL_EMPTY) {
         CHECK_EQ(be.pool_state, OM_POOL_USED);
-        om_collect(0);
+        om_trim(0);
         be = describe(first);
     }
     CHECK_EQ(be.pool_state, OM_POOL_EMPTY);
@@ -151,7 +151,7 @@ static void run_pool_lifecycle(size_t size)
     om_stats_get(&s2);
     CHECK_EQ(s2.classes[cls].blocks_used, s0.classes[cls].blocks_used);
     /* an emptied pool may stay with its class until the next purge */
-    om_collect(0);
+    om_trim(0);
     om_stats_get(&s2);
     CHECK_EQ(s2.classes[cls].pools, s0.classes[cls].pools);
     free(blk);
@@ -290,7 +290,7 @@ static void test_describe_foreign(void)
     void *big = om_malloc(64 * TU_MIB);
     REQUIRE(big != NULL);
     om_free(big);
-    om_collect(1);
+    om_trim(1);
     CHECK_EQ(om_block_describe(big, &bi), ENOENT);
 }
 

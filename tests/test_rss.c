@@ -2,7 +2,7 @@
  * test_rss.c — memory goes back to the kernel.  Allocate ~200 MiB of small
  * blocks, ~100 MiB of medium ones and some large ones (all touched), free
  * them, and the resident set size must come back to within 20 MiB of where
- * it started: (a) after om_collect(0), (b) with no om_collect, once the
+ * it started: (a) after om_trim(0), (b) with no om_trim, once the
  * purge delay has passed and one allocator call ran, (c) with one live
  * block left in every arena (the case plain pymalloc cannot handle: empty
  * pools inside live arenas must be purged).
@@ -80,20 +80,20 @@ static void report(const char *what, size_t base, size_t peak, size_t after)
 
 static void test_rss_after_collect(void)
 {
-    om_collect(1);
+    om_trim(1);
     size_t base = tu_rss_bytes();
     allocate_everything(1);
     size_t peak = peak_check(base);
     for (size_t i = 0; i < nblocks; i++)
         om_free(blocks[i]);
-    om_collect(0);
-    report("om_collect(0)", base, peak, tu_rss_bytes());
+    om_trim(0);
+    report("om_trim(0)", base, peak, tu_rss_bytes());
     CHECK_EQ(om_heap_check(0), 0);
 }
 
 static void test_rss_after_delay(void)
 {
-    om_collect(1);
+    om_trim(1);
     long old = om_option_get(OM_OPTION_PURGE_DELAY_MS);
     om_option_set(OM_OPTION_PURGE_DELAY_MS, 10);
     size_t base = tu_rss_bytes();
@@ -127,7 +127,7 @@ static int arena_first_seen(uintptr_t a)
 
 static void test_rss_one_live_block_per_arena(void)
 {
-    om_collect(1);
+    om_trim(1);
     size_t base = tu_rss_bytes();
     allocate_everything(3);
     size_t peak = peak_check(base);
@@ -148,7 +148,7 @@ static void test_rss_one_live_block_per_arena(void)
     om_stats_get(&s);
     CHECK_EQ(s.arenas_current, kept);
     CHECK_GE(arenas_small, SMALL_BYTES / TU_ARENA_SIZE);
-    om_collect(0);
+    om_trim(0);
     report("one live block per arena", base, peak, tu_rss_bytes());
     for (size_t i = 0; i < nblocks; i++)
         om_free(blocks[i]);

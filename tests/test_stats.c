@@ -128,7 +128,7 @@ static void test_full_pool_delta(void)
     om_stats s3 = stats();
     CHECK_EQ(s3.classes[cls].blocks_used, 0);
     /* an emptied pool may stay with its class until the next purge */
-    om_collect(0);
+    om_trim(0);
     CHECK_EQ(stats().classes[cls].pools, 0);
     free(p);
 }
@@ -162,7 +162,7 @@ static void test_medium_large_deltas(void)
     CHECK_EQ(s2.large_count, s0.large_count);
     CHECK_EQ(s2.bytes_in_use, s0.bytes_in_use);
     check_identities(&s2);
-    om_collect(1);
+    om_trim(1);
     om_stats s3 = stats();
     CHECK_EQ(s3.large_cached, 0);
     CHECK_EQ(s3.large_cached_bytes, 0);

@@ -216,7 +216,7 @@ static void test_stress_rounds(void)
 
     drain_transfers();
     CHECK_EQ(om_heap_check(1), 0);
-    om_collect(1);
+    om_trim(1);
     CHECK_EQ(om_heap_check(1), 0);
     /* every block was freed by someone: nothing is counted as in use */
     CHECK_EQ(blocks_in_use(), base);
@@ -300,7 +300,7 @@ static void finish_with_late_thread(uint64_t seed, uint64_t base)
     CHECK_EQ(pthread_create(&late.th, NULL, stress, &late), 0);
     pthread_join(late.th, NULL);
     drain_transfers();
-    om_collect(1);
+    om_trim(1);
     CHECK_EQ(om_heap_check(1), 0);
     CHECK_EQ(blocks_in_use(), base);
 }
@@ -342,7 +342,7 @@ static void *owner(void *arg)
         owned[i] = alloc_items(tu_range(&rng, 2, 40), &rng);
     pthread_barrier_wait(&bar); /* 1: main may look at and free them */
     pthread_barrier_wait(&bar); /* 2: main has freed them */
-    om_collect(0);              /* drain the remote frees */
+    om_trim(0);              /* drain the remote frees */
     CHECK_EQ(om_heap_check(1), 0);
     /* drained blocks are reusable by the owner */
     void *again[OWNED];

@@ -4,9 +4,10 @@
  * Built only into libobjmem-malloc.so (LD_PRELOAD) and libobjmem-malloc.a
  * (link it before libc to make objmem a static program's malloc), never
  * into libobjmem: a general-purpose library must not take over malloc.
- * alloc.c includes this file at its end when OM_OVERRIDE is defined, so the
- * entry points that need no adapting are aliases of om_* (no extra call),
- * like glibc's own __libc_* names.
+ * It is compiled in place of alloc/alloc.c (which it includes first), so
+ * the entry points that need no adapting are aliases of om_* (an alias
+ * must live in its target's file: no extra call), like glibc's own
+ * __libc_* names.
  *
  * glibc's semantics where they differ from om_*:
  *   realloc(p, 0)    frees p and returns NULL (glibc's behaviour)
@@ -18,12 +19,14 @@
  *   mallinfo2()      from om_stats_get(): arena = bytes mapped for arenas,
  *                    hblks/hblkhd = large blocks, uordblks = bytes in use,
  *                    fordblks = free bytes in pools, keepcost = 0
- *   malloc_trim()    om_collect(1); returns 1
+ *   malloc_trim()    om_trim(1); returns 1
  *   malloc_stats()   the text report on stderr
  * At exit (a destructor): OBJMEM_STATS=1 writes the text report to stderr,
  * OBJMEM_STATS_JSON=FILE the JSON report to FILE (each "%p" in FILE becomes
  * the process id: child processes inherit the variable).
  */
+#include "alloc/alloc.c"
+
 #include <fcntl.h>
 #include <malloc.h>
 #include <stdio.h>
@@ -77,10 +80,10 @@ OM_EXPORT void *memalign(size_t align, size_t n) {
     return om_aligned_alloc(align < OM_ALIGNMENT ? OM_ALIGNMENT : align, n);
 }
 
-OM_EXPORT void *valloc(size_t n) { return om_aligned_alloc(om_os_page_size(), n); }
+OM_EXPORT void *valloc(size_t n) { return om_aligned_alloc(omi_os_page_size(), n); }
 
 OM_EXPORT void *pvalloc(size_t n) {
-    size_t page = om_os_page_size(), rounded = (n + page - 1) & ~(page - 1);
+    size_t page = omi_os_page_size(), rounded = (n + page - 1) & ~(page - 1);
     if (rounded < n) {
         errno = ENOMEM;
         return NULL;
@@ -127,7 +130,7 @@ OM_EXPORT struct mallinfo mallinfo(void) {
 
 OM_EXPORT int malloc_trim(size_t pad) {
     (void)pad;
-    om_collect(1);
+    om_trim(1);
     return 1;
 }
 
@@ -136,7 +139,7 @@ OM_EXPORT void malloc_stats(void) { om_stats_write(2, OM_REPORT_TEXT); }
 /* ---- start and end ---------------------------------------------------------- */
 /* The loader may call malloc before libc has set `environ`; read the
  * options again once constructors run. */
-__attribute__((constructor)) static void override_start(void) { om_options_init(); }
+__attribute__((constructor)) static void override_start(void) { omi_options_init(); }
 
 /* pattern with each "%p" replaced by the process id (child processes
  * inherit OBJMEM_STATS_JSON); 0 if it does not fit. */
@@ -162,9 +165,9 @@ static int expand_pid(const char *pattern, char *out, size_t cap) {
 }
 
 __attribute__((destructor)) static void override_end(void) {
-    if (om_option_value(OM_OPTION_STATS))
+    if (omi_option_value(OM_OPTION_STATS))
         om_stats_write(2, OM_REPORT_TEXT);
-    const char *pattern = om_option_string("STATS_JSON");
+    const char *pattern = omi_option_string("STATS_JSON");
     char path[4096];
     if (pattern && *pattern && expand_pid(pattern, path, sizeof path)) {
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

@@ -68,7 +68,7 @@ const char *tour_state_name(om_pool_state state)
  * so that what it shows is its own doing. */
 void tour_reset_heap(void)
 {
-    om_collect(1);
+    om_trim(1);
 }
 
 om_object *tour_need(om_object *o, const char *what)
@@ -214,8 +214,8 @@ int cli_cmd_tour(int argc, char **argv)
     }
     if (!json)
         printf("\nEnd of the tour. 'objmem stats' prints the report alone; the API is\n"
-               "in include/objmem.h. To read next: src/pool.c and src/arena.c (the allocator),\n"
-               "src/object.c and src/gc.c (objects and the collector), examples/ (types to copy).\n");
+               "in include/objmem.h. To read next: src/alloc/pool.c and src/alloc/arena.c (the allocator),\n"
+               "src/object/object.c and src/gc/gc.c (objects and the collector), examples/ (types to copy).\n");
     out_doc_end(&o);
     return CLI_OK;
 }

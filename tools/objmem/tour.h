@@ -39,7 +39,7 @@ void *tour_alloc(size_t size);                          /* never NULL */
 void tour_describe(const void *p, om_block_info *bi);   /* p must be live */
 const char *tour_kind_name(om_block_kind kind);
 const char *tour_state_name(om_pool_state state);
-void tour_reset_heap(void);                             /* om_collect(1) */
+void tour_reset_heap(void);                             /* om_trim(1) */
 /* Object chapters: exit with CLI_FAIL, naming what failed, on NULL / rc. */
 om_object *tour_need(om_object *o, const char *what);
 void tour_need_ok(int rc, const char *what);

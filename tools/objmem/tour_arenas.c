@@ -274,7 +274,7 @@ static void release_explain(out *o, const moment *base, const moment *full, cons
                 "as whole arenas, which is why the order of the previous chapter matters.",
              full->st.arenas_current - base->st.arenas_current,
              freed->st.arenas_reclaimed > base->st.arenas_reclaimed
-                 ? " by the om_free() that empties its last pool" : " by om_collect()",
+                 ? " by the om_free() that empties its last pool" : " by om_trim()",
              returned, drop);
     if (freed->st.arenas_reclaimed == base->st.arenas_reclaimed)
         out_para(o, "Unlike pymalloc, objmem does not unmap an arena the moment it empties: "
@@ -282,11 +282,11 @@ static void release_explain(out *o, const moment *base, const moment *full, cons
                     "after the arena's last pool emptied, at a later allocator call. A program "
                     "that frees and rebuilds a structure in a loop reuses the same arenas "
                     "instead of paying an munmap, an mmap and a page fault per 4 KiB each "
-                    "round. om_collect() runs the tick at once, as here.");
+                    "round. om_trim() runs the tick at once, as here.");
     if (end->st.arenas_current > 0)
         out_para(o, "%" PRIu64 " arena%s stayed mapped as a spare, so a program that frees "
                     "everything and starts again does not pay for an munmap and an mmap "
-                    "at once. om_collect(1) releases spares too.",
+                    "at once. om_trim(1) releases spares too.",
                  end->st.arenas_current, end->st.arenas_current == 1 ? "" : "s");
 }
 
@@ -304,7 +304,7 @@ void tour_arena_release(out *o)
     tour_reset_heap();
     out_section_begin(o, "arena_release", "Arenas go back to the kernel");
     out_para(o, "We allocate %d MiB of %d-byte blocks (%zu blocks, each written to), free "
-                "them all, then call om_collect(0). RSS is this process's resident memory "
+                "them all, then call om_trim(0). RSS is this process's resident memory "
                 "(/proc/self/statm); 'mapped' is all the memory objmem holds from the "
                 "kernel, its own bookkeeping included; 'returned' and 'munmap' count from "
                 "the first line.",
@@ -316,8 +316,8 @@ void tour_arena_release(out *o)
     release_row(o, "after allocating", &full, &base);
     list_free(&l);
     release_row(o, "after freeing every block", &freed, &base);
-    om_collect(0);
-    release_row(o, "after om_collect(0)", &end, &base);
+    om_trim(0);
+    release_row(o, "after om_trim(0)", &end, &base);
     out_table_end(o);
     release_explain(o, &base, &full, &freed, &end);
     out_section_end(o);
@@ -399,7 +399,7 @@ void tour_pool_purge(out *o)
     out_para(o, "We fill %d arenas with %d-byte blocks, then free all but the first block "
                 "of each arena. Purging normally happens OBJMEM_PURGE_DELAY_MS (default 10) "
                 "milliseconds after a pool empties; here the delay is set to an hour and "
-                "om_collect(0) purges at once.", PURGE_ARENAS, LIST_SIZE);
+                "om_trim(0) purges at once.", PURGE_ARENAS, LIST_SIZE);
     out_table_begin(o, "moments", cols, (int)(sizeof cols / sizeof cols[0]));
     moment_take(&base);
     fill_and_pin(&pins, &rest);
@@ -407,8 +407,8 @@ void tour_pool_purge(out *o)
     list_free(&rest);
     snprintf(what, sizeof what, "after freeing all but %zu", pins.count);
     purge_row(o, what, pins.count, &thinned, &base);
-    om_collect(0);
-    purge_row(o, "after om_collect(0)", pins.count, &end, &base);
+    om_trim(0);
+    purge_row(o, "after om_trim(0)", pins.count, &end, &base);
     out_table_end(o);
     print_pinned_arenas(o);
     rss_drop(drop, sizeof drop, &thinned, &end);
@@ -460,7 +460,7 @@ static void large_explain(out *o, size_t header, const moment *cached, const mom
     if (again->st.os_reserve_calls == cached->st.os_reserve_calls)
         out_para(o, "om_free() kept the mapping in the cache, and the second om_malloc() "
                     "took it from there without calling mmap.");
-    out_para(o, "Finally om_free() and om_collect(0): the cache is emptied and the mapping "
+    out_para(o, "Finally om_free() and om_trim(0): the cache is emptied and the mapping "
                 "goes back to the kernel with munmap.");
 }
 
@@ -493,8 +493,8 @@ void tour_large(out *o)
     p = tour_alloc(LARGE_SIZE);
     large_row(o, "om_malloc(1 MiB) again", &again, &base);
     om_free(p);
-    om_collect(0);
-    large_row(o, "om_free(), om_collect(0)", &m, &base);
+    om_trim(0);
+    large_row(o, "om_free(), om_trim(0)", &m, &base);
     out_table_end(o);
     p = tour_alloc(LARGE_SIZE);
     header = large_facts(o, p);

@@ -13,7 +13,7 @@
  *                      clear, on a cycle of a type with a finalizer
  *   a timed run        a ring of 100000 lists collected
  *
- * The collector is objmem.h section 11 (src/gc.c), CPython's gc module.
+ * The collector is objmem.h section 11 (src/gc/), CPython's gc module.
  * A callback registered with om_gc_callback_add (gc.callbacks) prints a
  * line when each collection starts and ends.  Every number is read back
  * from the objects (om_object.refcount), the types (om_type_get_stats) or
@@ -699,7 +699,7 @@ void tour_gc(out *o)
     out_para(o, "Counting frees an object when the last reference to it goes. Objects "
                 "that refer to each other keep each other's counts above zero after the "
                 "program has forgotten them all: a cycle. CPython's answer is its cycle "
-                "collector, the gc module; objmem's (om_gc_*, src/gc.c) is the same "
+                "collector, the gc module; objmem's (om_gc_*, src/gc/) is the same "
                 "generational algorithm. It looks only at containers, the types with "
                 "OM_TYPE_GC (list, dict and tuple here), which it tracks from om_new on.");
     out_para(o, "The chapter holds the runtime lock, as the previous one, and registers "

@@ -197,7 +197,7 @@ static size_t fill_one_pool(pool_watch *w, void **blocks)
 }
 
 /* Free every block; returns 1 if the pool was kept (used, 0 blocks) by the
- * last free and went back to the arena only at om_collect(). */
+ * last free and went back to the arena only at om_trim(). */
 static int empty_the_pool(pool_watch *w, void **blocks, size_t n)
 {
     char event[64];
@@ -212,8 +212,8 @@ static int empty_the_pool(pool_watch *w, void **blocks, size_t n)
         pool_event(w, blocks[i], event, i + 1 == n);
     }
     retained = w->retained;
-    om_collect(0);
-    pool_event(w, blocks[0], "om_collect(0)", 0);
+    om_trim(0);
+    pool_event(w, blocks[0], "om_trim(0)", 0);
     return retained;
 }
 
@@ -271,7 +271,7 @@ void tour_pool_life(out *o)
                     "(unlike pymalloc) keeps the only pool of a class on its list, so a "
                     "loop that allocates and frees a few blocks does not give the pool back "
                     "and take it again each time. The next purge returns it to the arena; "
-                    "om_collect() purges now.");
+                    "om_trim() purges now.");
     om_free(pin);
     out_section_end(o);
 }

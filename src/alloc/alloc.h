@@ -1,0 +1,148 @@
+/*
+ * alloc.h — the object allocator's internal header (pymalloc's layer):
+ * the runtime struct that holds its process-wide state and the
+ * prototypes its files share, grouped by the file that defines them.
+ * Layout structs and constants are in types.h, size classes in
+ * sizeclass.h.  Nothing here knows of objects or the collector: layers
+ * above keep their own per-block data, keyed by what this one exposes
+ * (the ownership map, block and arena addresses).
+ *
+ * Locking order: heap->lock (abandoned heaps only) before omi_rt.lock.
+ * omi_rt.lock guards: metadata, the ownership map's writes, the live-arena
+ * list, the heap lists, large blocks and the large cache, statistics walks.
+ */
+#ifndef OM_ALLOC_H
+#define OM_ALLOC_H
+
+#include "alloc/types.h"
+#include "os/os.h"
+
+/* ---- runtime state (one per process) --------------------------------- */
+typedef struct om_runtime {
+    pthread_mutex_t lock;
+    size_t page_size;
+    pthread_key_t heap_key;
+    om_heap *heaps;              /* every heap ever created */
+    om_heap *abandoned;          /* heaps waiting for adoption */
+    om_arena *arenas;            /* every live arena (gnext/gprev) */
+    om_arena *free_arena_descs;
+    om_large *large_live;
+    om_large *large_cache;       /* most recent first */
+    om_large *free_large_descs;
+    /* statistics kept under the lock */
+    uint64_t arenas_allocated, arenas_reclaimed, arenas_current, arenas_highwater;
+    uint64_t large_count, large_bytes, large_cached, large_cached_bytes;
+    uint64_t heaps_active, heaps_abandoned;
+} om_runtime;
+
+extern OM_HIDDEN om_runtime omi_rt;
+extern OM_HIDDEN om_fast_state omi_fast;
+extern OM_HIDDEN om_pool omi_pool_empty;
+extern OM_HIDDEN om_heap omi_heap_empty;
+extern OM_HIDDEN __thread om_heap *omi_tls_heap __attribute__((tls_model("initial-exec")));
+/* The heap whose blocks om_free may free on its fast path: omi_tls_heap, or
+ * &omi_heap_empty (owns no pool) in checked mode, so that every free is
+ * validated without the fast path testing a flag. */
+extern OM_HIDDEN __thread om_heap *omi_tls_free_heap __attribute__((tls_model("initial-exec")));
+OM_HIDDEN void omi_heap_sync_checked(void);
+
+/* ---- meta.c: descriptor memory (omi_rt.lock held) ----------------------- */
+OM_HIDDEN void *omi_meta_alloc(size_t size);
+OM_HIDDEN uint64_t omi_meta_bytes(void);
+
+/* ---- arena_map.c: "is this pointer ours?" ----------------------------- */
+enum { OM_MAP_NONE = 0, OM_MAP_SMALL = 1, OM_MAP_MEDIUM = 2, OM_MAP_LARGE = 3, OM_MAP_TAG = 3 };
+OM_HIDDEN int omi_map_set(uintptr_t start, size_t size, uintptr_t value);
+OM_HIDDEN void omi_map_clear(uintptr_t start, size_t size);
+
+#define OM_MAP_ROOT_BITS 14
+#define OM_MAP_LEAF_BITS 14
+#define OM_MAP_ADDR_BITS (OM_ARENA_SHIFT + OM_MAP_ROOT_BITS + OM_MAP_LEAF_BITS) /* 48 */
+typedef _Atomic(uintptr_t) om_map_leaf[(size_t)1 << OM_MAP_LEAF_BITS];
+extern OM_HIDDEN _Atomic(om_map_leaf *) omi_map_root[(size_t)1 << OM_MAP_ROOT_BITS];
+
+/* Descriptor of the 1 MiB slot holding a, tagged with OM_MAP_*; 0 if not ours. */
+static inline uintptr_t omi_map_lookup(uintptr_t a) {
+    uintptr_t ri = a >> (OM_ARENA_SHIFT + OM_MAP_LEAF_BITS);
+    if (om_unlikely(ri >= ((uintptr_t)1 << OM_MAP_ROOT_BITS))) /* above 48 bits: not ours */
+        return 0;
+    om_map_leaf *leaf = atomic_load_explicit(&omi_map_root[ri], memory_order_acquire);
+    if (om_unlikely(!leaf))
+        return 0;
+    return atomic_load_explicit(&(*leaf)[(a >> OM_ARENA_SHIFT) & (((size_t)1 << OM_MAP_LEAF_BITS) - 1)],
+                                memory_order_relaxed);
+}
+
+/* The pool header of address a in a small or medium arena (map entry e). */
+static inline om_pool *omi_pool_of(uintptr_t a, uintptr_t e) {
+    om_arena *ar = (om_arena *)(e & ~(uintptr_t)OM_MAP_TAG);
+    unsigned shift = (e & OM_MAP_TAG) == OM_MAP_SMALL ? OM_POOL_SHIFT : OM_MPOOL_SHIFT;
+    return &ar->pools[(a - (uintptr_t)ar->base) >> shift];
+}
+
+/* ---- arena.c: arenas of a heap ----------------------------------------- */
+OM_HIDDEN om_pool *omi_arena_take_pool(om_heap *h, int geom, unsigned cls, int *intact);
+OM_HIDDEN void omi_arena_return_pool(om_heap *h, om_arena *a, unsigned idx);
+OM_HIDDEN uint64_t omi_arena_purge(om_heap *h, int all);
+OM_HIDDEN void omi_arena_release_spares(om_heap *h);
+OM_HIDDEN om_pool *omi_arena_pool_at(om_arena *a, unsigned idx);
+OM_HIDDEN char *omi_pool_block_base(const om_pool *pool);
+
+/* ---- pool.c: blocks inside pools --------------------------------------- */
+OM_HIDDEN void *omi_pool_alloc_slow(om_heap *h, unsigned cls);
+OM_HIDDEN void omi_pool_free_transition(om_heap *h, om_pool *pool, om_block *old_head);
+OM_HIDDEN int omi_pool_block_offset_ok(const om_pool *pool, uintptr_t a, int carved);
+OM_HIDDEN int omi_pool_block_is_free(const om_pool *pool, const om_block *b);
+OM_HIDDEN void omi_pool_free_local(om_heap *h, om_pool *pool, om_block *b);
+OM_HIDDEN void omi_pool_release_retained(om_heap *h);
+
+static inline void *omi_pool_pop(om_pool *pool, om_block *b) {
+    pool->freeblock = b->next;
+    pool->sig ^= omi_block_sig(b);
+    pool->nused++;
+    b->check = 0;
+    return b;
+}
+
+/* ---- large.c: requests above the medium classes ------------------------ */
+OM_HIDDEN void *omi_large_alloc(size_t size, size_t align);
+OM_HIDDEN void omi_large_free(om_large *l);
+OM_HIDDEN void *omi_large_grow(om_large *l, size_t size);
+OM_HIDDEN void omi_large_collect(void);
+OM_HIDDEN void omi_large_purge_old(uint64_t now);
+
+/* ---- heap.c: thread heaps ------------------------------------------------ */
+OM_HIDDEN om_heap *omi_heap_init_thread(void);
+OM_HIDDEN void omi_heap_drain_remote(om_heap *h);
+OM_HIDDEN void omi_heap_free_remote(om_heap *owner, om_pool *pool, om_block *b);
+OM_HIDDEN void omi_heap_maybe_purge(om_heap *h);
+OM_HIDDEN void omi_heap_note_dirty(om_heap *h);
+OM_HIDDEN void omi_heap_arm_purge(om_heap *h, uint64_t now);
+OM_HIDDEN uint64_t omi_heap_remote_frees(void);
+OM_HIDDEN void omi_heap_thread_exit(void *heap);
+
+/* ---- runtime.c: process-wide state ----------------------------------------- */
+OM_HIDDEN void omi_runtime_init(void);
+OM_HIDDEN void omi_runtime_register_atfork(void);
+
+/* ---- error.c: one place for bad-pointer reports ------------------------ */
+OM_HIDDEN void omi_report(om_error_code code, const char *op, const void *p);
+OM_HIDDEN uint64_t omi_error_foreign_ignored(void);
+/* A misuse an upper layer found, of the block at p that it calls name
+ * (e.g. an object's type): "op: error: 'name' object p: detail". */
+OM_HIDDEN void omi_report_object(om_error_code code, const char *op, const void *obj, const char *type_name,
+                                const char *detail);
+
+/* ---- check.c: describing blocks, checking heaps ------------------------- */
+OM_HIDDEN int omi_describe(const void *p, om_block_info *out);
+OM_HIDDEN int omi_block_is_free(const void *p);
+
+/* ---- check.c: describing blocks, checking heaps ------------------------- */
+OM_HIDDEN int omi_describe(const void *p, om_block_info *out);
+OM_HIDDEN int omi_block_is_free(const void *p);
+
+/* ---- alloc.c --------------------------------------------------------------- */
+extern OM_HIDDEN const uint64_t omi_medium_magic_table[OM_NUM_CLASSES];
+OM_HIDDEN void omi_free_slow(void *p, uintptr_t entry, const char *op);
+
+#endif /* OM_ALLOC_H */

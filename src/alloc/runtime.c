@@ -1,0 +1,93 @@
+/*
+ * runtime.c — the allocator's process-wide state: omi_rt (descriptor lists
+ * and counters under omi_rt.lock), the fast paths' read-mostly values, the
+ * calling thread's heap pointers, one-time initialisation and the fork
+ * handlers.  Thread heaps themselves are heap.c's.
+ */
+#include <string.h>
+
+#include "alloc/alloc.h"
+
+#define P1 &omi_pool_empty
+#define P8 P1, P1, P1, P1, P1, P1, P1, P1
+#define P64 P8, P8, P8, P8, P8, P8, P8, P8
+
+om_pool omi_pool_empty;
+om_heap omi_heap_empty = {.used = {P64}};
+_Static_assert(OM_NUM_CLASSES == 64, "omi_heap_empty's initializer lists 64 classes");
+__thread om_heap *omi_tls_heap __attribute__((tls_model("initial-exec"))) = &omi_heap_empty;
+__thread om_heap *omi_tls_free_heap __attribute__((tls_model("initial-exec"))) = &omi_heap_empty;
+
+/* Checked mode off: the calling thread frees its own blocks on the fast
+ * path.  Called when a thread gets its heap, when the option changes (for
+ * the calling thread) and at every fresh pool (for the others). */
+void omi_heap_sync_checked(void) {
+    omi_tls_free_heap = atomic_load_explicit(&omi_fast.checked, memory_order_relaxed) ? &omi_heap_empty : omi_tls_heap;
+}
+
+om_runtime omi_rt = {.lock = PTHREAD_MUTEX_INITIALIZER};
+om_fast_state omi_fast;
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+/* ---- fork --------------------------------------------------------------------
+ * The child of a threaded parent has only the thread that forked, whose
+ * heap is consistent (it was in fork(), not in objmem).  Shared state is
+ * made consistent by holding every lock across fork(), in the lock order
+ * (heap locks, then omi_rt.lock), and re-creating the locks in the child.
+ * Heaps of threads that do not exist in the child stay ACTIVE and unowned:
+ * blocks freed into them go to their remote stacks (lock-free, touches no
+ * heap internals) and are never reused, a bounded leak rather than a risk,
+ * since such a heap may have been mid-operation when its thread was lost.
+ */
+static om_heap *fork_heaps;
+
+static void fork_prepare(void) {
+    pthread_mutex_lock(&omi_rt.lock);
+    fork_heaps = omi_rt.heaps;
+    pthread_mutex_unlock(&omi_rt.lock);
+    for (om_heap *h = fork_heaps; h; h = h->next_all)
+        pthread_mutex_lock(&h->lock);
+    pthread_mutex_lock(&omi_rt.lock);
+}
+
+static void fork_parent(void) {
+    pthread_mutex_unlock(&omi_rt.lock);
+    for (om_heap *h = fork_heaps; h; h = h->next_all)
+        pthread_mutex_unlock(&h->lock);
+}
+
+static void fork_child(void) {
+    pthread_mutex_init(&omi_rt.lock, NULL);
+    for (om_heap *h = omi_rt.heaps; h; h = h->next_all)
+        pthread_mutex_init(&h->lock, NULL);
+}
+
+void omi_runtime_register_atfork(void) { pthread_atfork(fork_prepare, fork_parent, fork_child); }
+
+static void runtime_init_once(void) {
+    omi_options_init();
+    omi_rt.page_size = omi_os_page_size();
+    /* A per-process random cookie marks free blocks (see types.h). */
+    uintptr_t c = (uintptr_t)&omi_rt ^ ((uintptr_t)omi_os_now_ns() * 0x9E3779B97F4A7C15u);
+    omi_fast.cookie = c | 1; /* never 0: allocated blocks hold 0 */
+    atomic_store(&omi_fast.checked, (int)omi_option_value(OM_OPTION_CHECKED));
+    pthread_key_create(&omi_rt.heap_key, omi_heap_thread_exit);
+}
+
+void omi_runtime_init(void) { pthread_once(&init_once, runtime_init_once); }
+
+
+/* ---- options whose change reaches the fast paths -------------------------- */
+long om_option_get(om_option opt) { return omi_option_value(opt); }
+
+void om_option_set(om_option opt, long value) {
+    if ((unsigned)opt >= OM_OPTION_COUNT)
+        return;
+    omi_runtime_init(); /* the cookie and checked flag live here */
+    omi_option_store(opt, value);
+    if (opt == OM_OPTION_CHECKED) {
+        atomic_store(&omi_fast.checked, value != 0);
+        omi_heap_sync_checked();
+    }
+}

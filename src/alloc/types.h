@@ -1,0 +1,197 @@
+/*
+ * types.h — every layout struct and tunable constant of the allocator.
+ *
+ *   kernel ──mmap──▶ arena (1 MiB small / 4 MiB medium, aligned to its size)
+ *
+ *   small arena: 64 pools of 16 KiB      medium arena: 16 pools of 256 KiB
+ *   ┌────────┬────────┬─────┬────────┐   ┌────────────┬─────┬────────────┐
+ *   │ blocks │ blocks │ ... │ blocks │   │ blocks     │ ... │ blocks     │
+ *   └────────┴────────┴─────┴────────┘   └────────────┴─────┴────────────┘
+ *        ▲ every block of a pool has the pool's one size class
+ *
+ *   arena descriptor (metadata):  base, heap, free/dirty masks, list links,
+ *                                 pools[64]: one 64-byte header per pool
+ *   pool of p = desc->pools[(p - base) >> pool_shift]
+ *
+ *   large request: its own mapping, described by an om_large in metadata.
+ *
+ * Pool headers live in the arena descriptor, not at the start of the pool
+ * as in pymalloc: measured on a 1 M-block churn, inline headers (one per
+ * 16 KiB, each on its own page) made the header load of every free a TLB
+ * miss; packed 64 to a descriptor they stay cached.  Pools hold nothing but
+ * blocks, so power-of-two classes are naturally aligned and purging a pool
+ * never touches a header.  Descriptors (om_arena, om_large, om_heap) live
+ * in metadata memory (meta.c).  The ownership map (arena_map.c) maps every
+ * 1 MiB slot that objmem mapped to its descriptor, tagged with the kind.
+ *
+ * Ownership: an arena belongs to exactly one heap; only that heap's thread
+ * (or whoever holds the heap's lock once it is abandoned) touches its pools.
+ */
+#ifndef OM_TYPES_H
+#define OM_TYPES_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "objmem.h"
+
+/* ---- geometry ------------------------------------------------------- */
+#define OM_ALIGNMENT 16
+#define OM_ALIGNMENT_SHIFT 4
+#define OM_SMALL_MAX 512
+#define OM_MEDIUM_MAX (128 * 1024)
+#define OM_MAX_ALIGNMENT ((size_t)1 << 30) /* om_aligned_alloc's documented limit */
+
+#define OM_POOL_SHIFT 14 /* small pool: 16 KiB */
+#define OM_POOL_SIZE ((size_t)1 << OM_POOL_SHIFT)
+#define OM_ARENA_SHIFT 20 /* small arena: 1 MiB; also the map granule */
+#define OM_ARENA_SIZE ((size_t)1 << OM_ARENA_SHIFT)
+
+#define OM_MPOOL_SHIFT 18 /* medium pool: 256 KiB, no inline header */
+#define OM_MPOOL_SIZE ((size_t)1 << OM_MPOOL_SHIFT)
+#define OM_MARENA_SHIFT 22 /* medium arena: 4 MiB */
+#define OM_MARENA_SIZE ((size_t)1 << OM_MARENA_SHIFT)
+
+#define OM_SMALL_POOLS (OM_ARENA_SIZE / OM_POOL_SIZE)    /* 64 */
+#define OM_MEDIUM_POOLS (OM_MARENA_SIZE / OM_MPOOL_SIZE) /* 16 */
+#define OM_MAX_POOLS OM_SMALL_POOLS
+
+/* The collector's side table: a container and any other object are at
+ * least 32 bytes apart (a container has a collector header and an object
+ * header in its block; blocks are 16-byte multiples from a page-aligned
+ * base), so a byte per 32-byte granule of a small arena tells every
+ * object apart; medium blocks are over 512 bytes. */
+#define OM_GC_SIDE_SHIFT 5
+#define OM_GC_SIDE_MSHIFT 9
+_Static_assert((OM_MARENA_SIZE >> OM_GC_SIDE_MSHIFT) <= (OM_ARENA_SIZE >> OM_GC_SIDE_SHIFT),
+               "a medium arena's side table fits the small one's");
+
+enum { OM_GEOM_SMALL = 0, OM_GEOM_MEDIUM = 1, OM_NGEOM = 2 };
+
+/* ---- blocks and pools -------------------------------------------------
+ * A free block holds the free-list link and a check word equal to
+ * omi_fast.cookie: a block whose check word is the cookie is (almost
+ * certainly) free, which makes double frees cheap to suspect.  Allocation
+ * clears the check word.
+ */
+typedef struct om_block {
+    struct om_block *next;
+    uintptr_t check;
+} om_block;
+
+struct om_heap;
+struct om_arena;
+
+/* Pool states: on heap->used[class] (USED, possibly exhausted at the head
+ * until the next allocation notices), on no list (FULL), or a set bit in
+ * the arena's free_mask (EMPTY; header contents meaningless). */
+typedef struct om_pool {
+    om_block *freeblock;      /* free list; NULL when nothing is free */
+    uint32_t nused;           /* allocated blocks */
+    uint32_t block_size;
+    struct om_heap *heap;     /* owner, equal to arena->heap */
+    struct om_pool *next;     /* used list */
+    struct om_pool *prev;
+    uint32_t sig;             /* XOR of omi_block_sig() over the free list */
+    uint32_t carved_sig;      /* ... over every carved block */
+    uint32_t nextoffset;      /* next uncarved block, from the block base */
+    uint32_t maxnextoffset;   /* last offset where a whole block fits */
+    uint8_t szidx;            /* size class */
+    uint8_t state;            /* OM_POOL_USED / OM_POOL_FULL */
+    uint8_t index;            /* slot in the arena */
+    uint8_t quarantined;      /* free list found corrupt: never reused */
+} om_pool;
+
+_Static_assert(sizeof(om_pool) <= 64, "a pool header fits one cache line");
+
+/* Free-list membership signature: every push and pop XORs the block's
+ * hash into pool->sig, and carving XORs each new block into carved_sig, so
+ * when a pool's count says it is empty, sig must equal carved_sig.  A block
+ * freed twice makes the two sets differ (pool.c).  Multiplying by an odd
+ * constant is a bijection on the low 32 bits, which differ between any two
+ * blocks of a pool: two blocks never share a hash. */
+static inline uint32_t omi_block_sig(const void *b) { return (uint32_t)((uintptr_t)b * 0x6F4A7C15u); }
+
+/* ---- arenas ----------------------------------------------------------- */
+typedef struct om_arena {
+    char *base;
+    struct om_heap *heap;
+    struct om_arena *next, *prev;    /* heap's usable list (sorted) */
+    struct om_arena *gnext, *gprev;  /* runtime's list of live arenas */
+    uint64_t free_mask;              /* bit i: pool i empty */
+    uint64_t dirty_mask;             /* empty pools with resident pages */
+    uint64_t fresh_mask;             /* dirty pools emptied since the last purge tick */
+    uint32_t nfree;                  /* popcount(free_mask) */
+    uint32_t ntotal;
+    uint8_t geom;
+    uint8_t in_usable;               /* on heap's usable list */
+    _Alignas(64) om_pool pools[OM_MAX_POOLS]; /* ntotal used */
+    /* The cycle collector's side table (gc.c): a byte per
+     * 1 << OM_GC_SIDE_SHIFT bytes of a small arena (OM_GC_SIDE_MSHIFT for
+     * a medium one), all zero outside a collection; its pages are touched
+     * only where containers live.  gc_dirty_next links the arenas whose
+     * table a collection touched; gc_on_dirty says it is linked. */
+    struct om_arena *gc_dirty_next;
+    uint8_t gc_on_dirty;
+    _Alignas(64) uint8_t gc_side[OM_ARENA_SIZE >> OM_GC_SIDE_SHIFT];
+} om_arena;
+
+/* A pool header lives at arena->pools[index]. */
+static inline om_arena *omi_pool_arena(const om_pool *p) {
+    return (om_arena *)((char *)(p - p->index) - offsetof(om_arena, pools));
+}
+
+/* Usable arenas of one geometry, sorted by ascending nfree, with
+ * lasta[k] = last arena on the list with exactly k free pools (CPython's
+ * nfp2lasta), so re-sorting after a pool changes state is O(1). */
+typedef struct om_arena_list {
+    om_arena *head;
+    om_arena *spare;                  /* the one wholly free arena kept */
+    om_arena *lasta[OM_MAX_POOLS + 1];
+} om_arena_list;
+
+/* ---- large blocks ------------------------------------------------------ */
+typedef struct om_large {
+    char *base;              /* mapping */
+    size_t map_size;
+    char *user;              /* pointer handed out */
+    size_t usable;           /* bytes from user to the end of the mapping */
+    struct om_large *next, *prev; /* live list, or cache list */
+    uint64_t cached_at_ns;
+    uint8_t cached;          /* in the reuse cache, not handed out */
+    uint8_t purged;          /* cached and its pages returned */
+    /* The collector's (gc.c), last: a descriptor reused while a collection
+     * runs keeps them (omi_large_alloc clears the rest). */
+    uint8_t gc_side;         /* side-table byte */
+    uint8_t gc_on_dirty;     /* touched by this collection: on its list */
+    struct om_large *gc_dirty_next;
+} om_large;
+
+/* ---- heaps --------------------------------------------------------------
+ * One per thread.  The fast paths touch only used[] and the pools.
+ */
+enum { OM_HEAP_EMPTY = 0, OM_HEAP_ACTIVE = 1, OM_HEAP_ABANDONED = 2 };
+
+typedef struct om_heap {
+    om_pool *used[OM_NUM_CLASSES];   /* &omi_pool_empty when none */
+    _Atomic(om_block *) remote;      /* frees from other threads */
+    _Atomic int state;
+    pthread_mutex_t lock;            /* held by non-owners of an abandoned heap */
+    om_arena_list arenas[OM_NGEOM];
+    om_pool *retained[OM_NUM_CLASSES]; /* empty pool kept on its used list */
+    uint64_t purge_deadline_ns;      /* next purge tick; 0: nothing dirty or retained */
+    uint64_t last_dirty_ns;          /* when a pool last became empty */
+    uint64_t ndirty;                 /* pools in dirty masks */
+    struct om_heap *next_all;        /* runtime's list of every heap */
+    struct om_heap *next_abandoned;
+} om_heap;
+
+/* Read-mostly values the fast paths need, in one cache line. */
+typedef struct om_fast_state {
+    uintptr_t cookie;
+    _Atomic int checked;
+} om_fast_state;
+
+#endif /* OM_TYPES_H */

@@ -1,0 +1,274 @@
+/*
+ * unreachable.c — what happens to the objects a collection found
+ * unreachable (steps 5-10 of gc.c): the uncollectable set aside, weak
+ * references cleared, finalizers run and the resurrected found again,
+ * then the rest freed, by omi_gc_delete_fast when the set is plain, else by
+ * clearing each (omi_gc_delete_garbage).  Objects freed here unlink
+ * themselves from whichever list holds them (omi_gc_untrack_dead).
+ */
+#include <stdio.h>
+
+#include "gc/side.h"
+
+#define GC_AHEAD 8 /* objects omi_gc_delete_garbage prefetches ahead */
+
+static int visit_move_uncollectable(om_object *c, void *arg) {
+    if (is_gc(c)) {
+        om_gc_head *g = omi_gc_head_of(c);
+        if (g->prev & GC_COLLECTING) {
+            g->prev &= ~GC_COLLECTING;
+            list_move(g, arg);
+        }
+    }
+    return 0;
+}
+
+/* Only when some unreachable object has no clear: a pass that drops the
+ * scan's marks, moves the objects without clear (they cannot be freed),
+ * and what they reach, to out, and says again what the rest need. */
+int omi_gc_classify_unreachable(om_gc_head *unreachable, om_gc_head *out) {
+    int what = 0, uncollectable = 0;
+    om_gc_head *g = gc_next(unreachable);
+    while (g != unreachable) {
+        om_gc_head *n = gc_next(g);
+        const om_type *t = gc_obj(g)->type;
+        if (!omi_type_has_clear(t)) {
+            g->prev &= ~GC_COLLECTING;
+            list_move(g, out);
+            uncollectable = 1;
+        } else {
+            om_object *o = gc_obj(g);
+            if (t == &om_weakref_type ||
+                (t->weaklist_offset && *(om_weakref **)((char *)o + t->weaklist_offset)))
+                what |= GC_HAS_WEAKREFS;
+            if (t->finalize && !(g->prev & OM_GC_FINALIZED))
+                what |= GC_HAS_FINALIZERS;
+        }
+        g = n;
+    }
+    if (uncollectable)
+        for (g = gc_next(out); g != out; g = gc_next(g))
+            om_traverse(gc_obj(g), visit_move_uncollectable, out);
+    return what;
+}
+
+static int in_unreachable(om_object *o) {
+    return is_gc(o) && (omi_gc_head_of(o)->prev & GC_COLLECTING);
+}
+
+/* Step 7: nobody may reach the unreachable through a weak reference. */
+void omi_gc_handle_weakrefs(om_gc_head *unreachable) {
+    om_weakref *run = NULL, **tail = &run;
+    for (om_gc_head *g = gc_next(unreachable); g != unreachable; g = gc_next(g)) {
+        om_object *o = gc_obj(g);
+        if (o->type == &om_weakref_type)
+            omi_weakref_gc_disarm(o);
+        if (o->type->weaklist_offset)
+            tail = omi_weakref_gc_detach(o, in_unreachable, tail);
+    }
+    omi_weakref_run_callbacks(run);
+}
+
+/* Step 8.  Returns how many finalizers ran. */
+size_t omi_gc_finalize_garbage(om_gc_head *unreachable) {
+    om_gc_head seen;
+    size_t ran = 0;
+    list_init(&seen);
+    om_gc_head *g;
+    while ((g = gc_next(unreachable)) != unreachable) {
+        list_move(g, &seen);
+        om_object *o = gc_obj(g);
+        if (o->type->finalize && !(g->prev & OM_GC_FINALIZED)) {
+            g->prev |= OM_GC_FINALIZED;
+            om_incref(o);
+            o->type->finalize(o);
+            om_decref(o);
+            ran++;
+        }
+    }
+    list_merge(&seen, unreachable);
+    return ran;
+}
+
+/* Step 9: finalizers may have stored references to the unreachable.
+ * Returns how many came back to life (they join the old generation). */
+size_t omi_gc_handle_resurrected(om_gc_head *unreachable, om_gc_head *still, om_gc_head *old) {
+    /* The set is the unreachable list: each of its objects holds a count
+     * (0) in its header from the start (overflow_ref), and no other does. */
+    for (om_gc_head *g = gc_next(unreachable); g != unreachable; g = gc_next(g))
+        g->prev = (g->prev & (OM_GC_FINALIZED | GC_GEN_MASK)) | GC_COLLECTING;
+    size_t n = omi_gc_count_refs(unreachable, -1);
+    om_gc_head *tentative;
+    size_t dead = omi_gc_move_unreachable(unreachable, &tentative);
+    omi_gc_split_tentative(unreachable, tentative, still);
+    omi_gc_side_clean(unreachable, still);
+    list_merge(unreachable, old);
+    return n - dead;
+}
+
+void omi_gc_report(const char *what, om_object *o) {
+    fprintf(stderr, "gc: %s <%s %p>\n", what, o->type->name ? o->type->name : "?", (void *)o);
+}
+
+/* Step 10 (with SAVEALL: everything to the garbage list instead).
+ * Returns how many survived their clear (they join the old generation).
+ *
+ * Three sequential passes instead of CPython's "clear the first, see if it
+ * died": (1) hold every object and take it off the lists, chaining them
+ * through their headers' prev words; (2) clear each (nothing dies: we hold
+ * them all; references to objects outside the set may die, but no such
+ * object can reach the set, or the set would not be unreachable); (3) drop
+ * our references: each dies in turn, with nothing left to cascade.  So no
+ * object is unlinked from the middle of a list at a random place, and
+ * pass 2 can prefetch ahead. */
+size_t omi_gc_delete_garbage(om_gc_head *list, om_gc_head *old) {
+    om_gc_head *g;
+    if (omi_gc.debug & OM_GC_DEBUG_SAVEALL) {
+        while ((g = gc_next(list)) != list) {
+            g->prev = (g->prev & ~GC_COLLECTING) | GC_TAG_OTHER;
+            list_move(g, &omi_gc.garbage);
+            om_incref(gc_obj(g));
+        }
+        return 0;
+    }
+    /* The chain: next == 0 (untracked), prev = the next one in the chain
+     * | COLLECTING (om_gc_track refuses such an object: a clear that tried
+     * to track one would break the chain).  FINALIZED was set on every
+     * object that had a finalizer (omi_gc_finalize_garbage ran first), so pass 3
+     * rebuilds the flags from the type. */
+    om_gc_head *first = NULL, *last = NULL;
+    for (g = gc_next(list); g != list;) {
+        om_gc_head *n = gc_next(g);
+        gc_obj(g)->refcount++;
+        g->next = 0;
+        g->prev = GC_COLLECTING;
+        if (last)
+            last->prev = (uintptr_t)g | GC_COLLECTING;
+        else
+            first = g;
+        last = g;
+        g = n;
+    }
+    list_init(list);
+    om_gc_head *ahead = omi_gc.prefetch ? first : NULL;
+    for (int i = 0; i < GC_AHEAD && ahead; i++)
+        ahead = gc_prev(ahead);
+    for (g = first; g; g = gc_prev(g)) {
+        if (ahead) {
+            omi_gc_prefetch_children(gc_obj(ahead));
+            ahead = gc_prev(ahead);
+        }
+        omi_type_clear(gc_obj(g));
+    }
+    size_t kept = 0;
+    for (g = first; g;) {
+        om_gc_head *n = gc_prev(g);
+        om_object *o = gc_obj(g);
+        const om_type *t = o->type;
+        g->prev = (t->finalize ? OM_GC_FINALIZED : 0) | omi_gc.dest_tag;
+        if (o->refcount == 1 && (!t->weaklist_offset || !*(om_weakref **)((char *)o + t->weaklist_offset))) {
+            omi_destroy_cleared(o); /* ours was the last reference */
+        } else {
+            if (o->refcount > 1) { /* someone kept it: back on a list */
+                list_append(g, old);
+                kept++;
+            }
+            om_decref(o); /* (a finalizer gave it new weak references) */
+        }
+        g = n;
+    }
+    return kept;
+}
+
+/* Step 10 when every unreachable object is plain: no finalizer left to
+ * run, no weak references, its references declared and no clear hook of
+ * its own (unreachable_needs), and SAVEALL off.  Then nothing can look at
+ * the set while it is freed, and the references inside it need no
+ * counting: nothing outside refers to an object of the set (or it would be
+ * reachable).  Pass 1 drops the references that leave the set (the side
+ * bytes still say SIDE_UNREACHABLE for the set; whatever dies of it
+ * cannot reach the set either) and empties every reference field; pass 2
+ * frees each object.  No reference inside the set is counted down, no
+ * referent's cache line touched.  walk: omi_gc_side_walks() (the bytes of the set
+ * and of what it refers to are zeroed here; else by omi_gc_side_done). */
+#define GC_OUT 16 /* references out of the set in flight (omi_gc_delete_fast) */
+
+void omi_gc_delete_fast(om_gc_head *young, om_gc_head *tentative, int walk) {
+    side_way self[1] = {{0, 0}}, kid[SIDE_WAYS] = {{0, 0}}, *mru = kid;
+    om_object *out[GC_OUT];
+    size_t nout = 0;
+    om_gc_head *dead = NULL; /* pass 2's list, linked through next */
+    const int stream = omi_gc.stream;
+    for (om_gc_head *g = tentative; g;) {
+        om_gc_head *next = (om_gc_head *)g->next;
+        om_object *o = gc_obj(g);
+        if (stream)
+            __builtin_prefetch((char *)g + GC_STREAM_AHEAD);
+        if (*gc_side_at(self, 1, o) == SIDE_KEPT) { /* kept after all */
+            gc_rejoin(young, g);
+            g = next;
+            continue;
+        }
+        if (omi_gc.debug & OM_GC_DEBUG_COLLECTABLE)
+            omi_gc_report("collectable", o);
+        g->next = (uintptr_t)dead;
+        dead = g;
+        g = next;
+        const om_type *t = o->type;
+        om_object **w = (om_object **)o;
+        size_t n = 0;
+        uint64_t m = t->ref_fields;
+        om_object **items = NULL;
+        if (t->flags & OM_TYPE_REF_ITEMS) {
+            items = (om_object **)((char *)o + t->size);
+            n = (size_t)((om_varobject *)o)->nitems;
+        }
+        for (;;) {
+            om_object **slot;
+            if (m) {
+                slot = &w[__builtin_ctzll(m)];
+                m &= m - 1;
+            } else if (n) {
+                slot = &items[--n];
+            } else {
+                break;
+            }
+            om_object *c = *slot;
+            if (!c)
+                continue;
+            *slot = NULL;
+            uint8_t *s = gc_kid_at(&mru, kid, c);
+            if (s && *s == SIDE_UNREACHABLE)
+                continue;
+            /* Walking: an object outside the set has its byte zeroed here; a
+             * kept one (perhaps one of the tentative list not reached yet)
+             * keeps it, for the test above and omi_gc_side_walk. */
+            if (s && walk && *s != SIDE_KEPT)
+                *s = 0;
+            /* A reference out of the set: dropped a few references later,
+             * when the prefetch of its referent's line has landed. */
+            __builtin_prefetch(c, 1);
+            om_object *due = out[nout % GC_OUT];
+            out[nout++ % GC_OUT] = c;
+            if (nout > GC_OUT)
+                om_decref(due);
+        }
+    }
+    for (size_t i = nout > GC_OUT ? nout - GC_OUT : 0; i < nout; i++)
+        om_decref(out[i % GC_OUT]);
+    if (walk)
+        omi_gc_side_walk(young);
+    while (dead) { /* in the opposite order */
+        om_gc_head *n = (om_gc_head *)dead->next;
+        om_object *o = gc_obj(dead);
+        if (stream)
+            __builtin_prefetch((char *)dead - GC_STREAM_AHEAD);
+        if (walk)
+            *gc_side_at(self, 1, o) = 0;
+        dead->next = 0;
+        dead->prev = 0;
+        o->refcount = 1;
+        omi_destroy_cleared(o);
+        dead = n;
+    }
+}

@@ -1,0 +1,102 @@
+/*
+ * object.h — the object layer's internal header: objects with a reference
+ * count and a type, their types' registry and free lists, weak
+ * references and the runtime lock.  Built on the allocator (alloc.h);
+ * the collector (gc/) builds on it.  The collector's entry points that
+ * object creation and destruction call are declared here (they are the
+ * object layer's contract with the layer above, as CPython's object.c
+ * calls _PyObject_GC_TRACK): gc/gc.c defines them.
+ */
+#ifndef OM_OBJECT_H
+#define OM_OBJECT_H
+
+#include "alloc/alloc.h"
+
+/* ---- objects ---------------------------------------------------------
+ *
+ *   block from om_malloc (types with OM_TYPE_GC or a finalizer)
+ *   ┌──────────────────────────┬──────────┬──────────┬─────────────────┐
+ *   │ om_gc_head: next, prev   │ refcount │ type     │ instance fields │
+ *   └──────────────────────────┴──────────┴──────────┴─────────────────┘
+ *   ▲ block                    ▲ om_object * (block + type->state_.prefix)
+ *
+ * Other types have no prefix: the object is the block.  om_gc_head is
+ * CPython's PyGC_Head: the cycle collector's list links; the low bits of
+ * prev are flags (blocks are 16-byte aligned, so four bits are free).
+ * Refcount states: >= OM_IMMORTAL_REFCNT immortal; >= 1 alive; 0 being
+ * destroyed; < 0 dead (parked on a free list or waiting in the destruction
+ * loop: the count holds ~next, see omi_dead_link).
+ */
+typedef struct om_gc_head {
+    /* 16-byte aligned, so that prev's low four bits are free for flags
+     * even when the head is a list sentinel (static or on the stack),
+     * not a block start. */
+    _Alignas(16) uintptr_t next;
+    uintptr_t prev;              /* pointer | OM_GC_* flags */
+} om_gc_head;
+
+#define OM_GC_FINALIZED ((uintptr_t)1)   /* finalize has run (PEP 442) */
+#define OM_GC_FLAG_MASK ((uintptr_t)15)
+
+#define OM_TYPE_READY_FIXED 1            /* om_type.state_.ready */
+#define OM_TYPE_READY_VAR 2
+
+/* ---- object.c: lifecycle of objects ------------------------------------- */
+/* A dead object's count holds ~next: negative, so that weak references,
+ * the checked functions and om_weakref_new see it as dead. */
+static inline intptr_t omi_dead_link(om_object *next) { return (intptr_t)~(uintptr_t)next; }
+static inline om_object *omi_dead_next(const om_object *o) { return (om_object *)~(uintptr_t)o->refcount; }
+static inline om_gc_head *omi_gc_head_of(om_object *o) { return (om_gc_head *)o - 1; }
+OM_HIDDEN int omi_object_is_finalized(om_object *o);
+OM_HIDDEN void omi_destroy_cleared(om_object *o);
+
+/* ---- type.c and freelist.c: the registry, per-type allocators -------------  */
+OM_HIDDEN int omi_type_ready(om_type *t);
+
+/* Declared references (om_type.ref_fields, OM_TYPE_REF_ITEMS): what a
+ * type's traverse and clear do when the type leaves them NULL. */
+static inline int omi_type_declares_refs(const om_type *t) {
+    return t->ref_fields || (t->flags & OM_TYPE_REF_ITEMS);
+}
+OM_HIDDEN int omi_declared_traverse(om_object *o, om_visit_fn visit, void *arg);
+OM_HIDDEN void omi_declared_clear(om_object *o);
+/* The type's clear, or the declared references' (none: nothing to do). */
+static inline int omi_type_has_clear(const om_type *t) { return t->clear || omi_type_declares_refs(t); }
+static inline void omi_type_clear(om_object *o) {
+    const om_type *t = o->type;
+    if (t->clear)
+        t->clear(o);
+    else if (omi_type_declares_refs(t))
+        omi_declared_clear(o);
+}
+OM_HIDDEN void omi_freelist_release(om_type *t, om_object *o);
+
+
+/* ---- object_check.c: the checked functions' graveyard ---------------------- */
+/* Checked mode: hold o (dead, type kept) for a while before its memory is
+ * reused; returns the object evicted to make room, or NULL. */
+OM_HIDDEN om_object *omi_graveyard_swap(om_object *o);
+OM_HIDDEN size_t omi_graveyard_flush(void);
+
+/* ---- weakref.c: the collector's access to weak references ------------------ */
+OM_HIDDEN om_weakref **omi_weakref_gc_detach(om_object *o, int (*garbage)(om_object *w), om_weakref **tail);
+OM_HIDDEN void omi_weakref_run_callbacks(om_weakref *run);
+OM_HIDDEN void omi_weakref_gc_disarm(om_object *self);
+
+/* ---- gc/gc.c: tracking (object.c) and safe points (lock.c) ------------------ */
+OM_HIDDEN void omi_gc_track_new(om_object *o);
+OM_HIDDEN void omi_gc_untrack_dead(om_object *o);
+OM_HIDDEN int omi_gc_pending(void);
+/* om_resize_var: off the lists while the block moves, back to the same
+ * generation (0 if it was untracked) after. */
+OM_HIDDEN uintptr_t omi_gc_detach(om_object *o);
+OM_HIDDEN void omi_gc_reattach(om_object *o, uintptr_t tag);
+/* The destruction loop: a container waiting dead is off the lists. */
+OM_HIDDEN void omi_gc_park_dying(om_object *o);
+OM_HIDDEN void omi_gc_unpark_dying(om_object *o);
+
+/* ---- lock.c: the runtime lock ------------------------------------------ */
+/* 1 if the lock has ever been taken (objects then need it). */
+OM_HIDDEN int omi_lock_in_use(void);
+
+#endif /* OM_OBJECT_H */

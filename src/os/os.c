@@ -1,0 +1,186 @@
+/*
+ * os.c — kernel memory, behind replaceable hooks.
+ *
+ * Contract (what the rest of objmem may assume):
+ *   omi_os_reserve(size, align)  size, align: multiples of the page size,
+ *       align a power of two.  Returns a zero-filled read/write region
+ *       aligned to align, or NULL (errno = ENOMEM).  Default: mmap of
+ *       size + align, then the unaligned head and tail are unmapped.
+ *   omi_os_release(p, size)      returns a reserved region (or a page-aligned
+ *       part of one) to the kernel.  0 or an errno value.
+ *   omi_os_purge(p, size)        the pages' contents may go; they read back as
+ *       zeros and stop counting in RSS.  Default MADV_DONTNEED (or MADV_FREE
+ *       when OBJMEM_PURGE_DECOMMIT=0: cheaper, but RSS drops only under
+ *       memory pressure).
+ *   omi_os_remap(old, old_size, new_size, align)  large blocks only: the
+ *       region grown to new_size, in place or moved (pages, not bytes) to a
+ *       new region aligned to align; NULL if that is not possible, leaving
+ *       old untouched.  Only with the default hooks (mremap has no hook:
+ *       replaced hooks make objmem copy instead).
+ * Every call through the hooks is counted, with the bytes currently and at
+ * most mapped.  The counters are atomics: any thread may call these.
+ * The hooks are read without a lock: set them before other threads
+ * allocate, or accept that a racing call uses the old ones.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "os/os.h"
+
+typedef struct om_os_state {
+    om_os_hooks hooks;
+    _Atomic uint64_t reserve_calls, release_calls, purge_calls, remap_calls, failures;
+    _Atomic uint64_t bytes_mapped, bytes_peak;
+    size_t page_size;
+} om_os_state;
+
+static om_os_state os = {
+    .hooks = {om_os_default_reserve, om_os_default_release, om_os_default_purge, NULL},
+};
+
+size_t omi_os_page_size(void) {
+    if (om_unlikely(os.page_size == 0)) {
+        long ps = sysconf(_SC_PAGESIZE);
+        os.page_size = ps > 0 ? (size_t)ps : 4096;
+    }
+    return os.page_size;
+}
+
+uint64_t omi_os_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- defaults ---------------------------------------------------------- */
+void *om_os_default_reserve(size_t size, size_t align, void *ctx) {
+    (void)ctx;
+    size_t page = omi_os_page_size();
+    if (align < page)
+        align = page;
+    size_t span = size + align - page;
+    if (span < size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    char *aligned = (char *)(((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1));
+    size_t head = (size_t)(aligned - p), tail = span - head - size;
+    if (head)
+        munmap(p, head);
+    if (tail)
+        munmap(aligned + size, tail);
+    return aligned;
+}
+
+int om_os_default_release(void *p, size_t size, void *ctx) {
+    (void)ctx;
+    return munmap(p, size) == 0 ? 0 : errno;
+}
+
+int om_os_default_purge(void *p, size_t size, void *ctx) {
+    (void)ctx;
+    int advice = MADV_DONTNEED;
+#ifdef MADV_FREE
+    if (omi_option_value(OM_OPTION_PURGE_DECOMMIT) == 0)
+        advice = MADV_FREE;
+#endif
+    return madvise(p, size, advice) == 0 ? 0 : errno;
+}
+
+/* ---- hooks ---------------------------------------------------------------- */
+void om_set_os_hooks(const om_os_hooks *hooks) {
+    om_os_hooks h = {om_os_default_reserve, om_os_default_release, om_os_default_purge, NULL};
+    if (hooks) {
+        h = *hooks;
+        if (!h.reserve)
+            h.reserve = om_os_default_reserve;
+        if (!h.release)
+            h.release = om_os_default_release;
+        if (!h.purge)
+            h.purge = om_os_default_purge;
+    }
+    os.hooks = h;
+}
+
+void om_get_os_hooks(om_os_hooks *out) {
+    if (out)
+        *out = os.hooks;
+}
+
+/* ---- counted calls ------------------------------------------------------ */
+static void note_mapped(int64_t delta) {
+    uint64_t now = atomic_fetch_add(&os.bytes_mapped, (uint64_t)delta) + (uint64_t)delta;
+    uint64_t peak = atomic_load_explicit(&os.bytes_peak, memory_order_relaxed);
+    while (delta > 0 && now > peak &&
+           !atomic_compare_exchange_weak(&os.bytes_peak, &peak, now)) {
+    }
+}
+
+void *omi_os_reserve(size_t size, size_t align) {
+    atomic_fetch_add_explicit(&os.reserve_calls, 1, memory_order_relaxed);
+    void *p = os.hooks.reserve(size, align, os.hooks.ctx);
+    if (!p) {
+        atomic_fetch_add_explicit(&os.failures, 1, memory_order_relaxed);
+        errno = ENOMEM;
+        return NULL;
+    }
+    note_mapped((int64_t)size);
+    return p;
+}
+
+int omi_os_release(void *p, size_t size) {
+    atomic_fetch_add_explicit(&os.release_calls, 1, memory_order_relaxed);
+    int err = os.hooks.release(p, size, os.hooks.ctx);
+    if (err)
+        atomic_fetch_add_explicit(&os.failures, 1, memory_order_relaxed);
+    else
+        note_mapped(-(int64_t)size);
+    return err;
+}
+
+int omi_os_purge(void *p, size_t size) {
+    atomic_fetch_add_explicit(&os.purge_calls, 1, memory_order_relaxed);
+    int err = os.hooks.purge(p, size, os.hooks.ctx);
+    if (err)
+        atomic_fetch_add_explicit(&os.failures, 1, memory_order_relaxed);
+    return err;
+}
+
+void *omi_os_remap(void *old, size_t old_size, size_t new_size, size_t align) {
+    if (os.hooks.reserve != om_os_default_reserve || os.hooks.release != om_os_default_release)
+        return NULL;
+    atomic_fetch_add_explicit(&os.remap_calls, 1, memory_order_relaxed);
+    void *p = mremap(old, old_size, new_size, 0); /* grow in place */
+    if (p == MAP_FAILED) {
+        /* Move: reserve an aligned range, then let the kernel move the
+         * pages there (MREMAP_FIXED replaces the reservation). */
+        void *dst = om_os_default_reserve(new_size, align, NULL);
+        if (!dst)
+            return NULL;
+        p = mremap(old, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+        if (p == MAP_FAILED) {
+            munmap(dst, new_size);
+            return NULL;
+        }
+    }
+    note_mapped((int64_t)new_size - (int64_t)old_size);
+    return p;
+}
+
+void omi_os_stats(om_stats *out) {
+    out->os_remap_calls = atomic_load(&os.remap_calls);
+    out->os_reserve_calls = atomic_load(&os.reserve_calls);
+    out->os_release_calls = atomic_load(&os.release_calls);
+    out->os_purge_calls = atomic_load(&os.purge_calls);
+    out->os_failures = atomic_load(&os.failures);
+    out->os_bytes_reserved = atomic_load(&os.bytes_mapped);
+    out->os_bytes_peak = atomic_load(&os.bytes_peak);
+}

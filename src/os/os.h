@@ -1,0 +1,42 @@
+/*
+ * os.h — the platform layer's internal header: what objmem takes from the
+ * process it runs in.  Kernel memory behind the replaceable hooks (os.c:
+ * its contract opens that file), a clock, and the OBJMEM_* options read
+ * from the environment (options.c).  Every other layer builds on this
+ * one; it includes nothing of theirs.
+ *
+ * Internal names: functions and variables shared between objmem's files
+ * are prefixed omi_ and hidden (OM_HIDDEN), so that the shared library
+ * exports only the public om_ API and the static archives define nothing
+ * outside objmem's two prefixes.
+ */
+#ifndef OM_OS_H
+#define OM_OS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "objmem.h"
+
+#define OM_HIDDEN __attribute__((visibility("hidden")))
+#define om_likely(x) __builtin_expect(!!(x), 1)
+#define om_unlikely(x) __builtin_expect(!!(x), 0)
+
+/* ---- os.c: kernel memory behind the hooks ----------------------------- */
+OM_HIDDEN void *omi_os_reserve(size_t size, size_t align);
+OM_HIDDEN int omi_os_release(void *p, size_t size);
+OM_HIDDEN int omi_os_purge(void *p, size_t size);
+OM_HIDDEN void *omi_os_remap(void *old, size_t old_size, size_t new_size, size_t align);
+OM_HIDDEN size_t omi_os_page_size(void);
+OM_HIDDEN uint64_t omi_os_now_ns(void);
+OM_HIDDEN void omi_os_stats(om_stats *out);
+
+/* ---- options.c: OBJMEM_* from the environment --------------------------- */
+/* Read the environment (again); values not set there take their defaults. */
+OM_HIDDEN void omi_options_init(void);
+OM_HIDDEN long omi_option_value(om_option opt);
+/* Store a value (om_option_set, in the allocator, adds its side effects). */
+OM_HIDDEN void omi_option_store(om_option opt, long value);
+OM_HIDDEN const char *omi_option_string(const char *name);
+
+#endif /* OM_OS_H */
