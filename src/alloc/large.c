@@ -114,9 +114,7 @@ void *omi_large_alloc(size_t size, size_t align) {
         errno = ENOMEM;
         return NULL;
     }
-    /* The collector's fields stay: a collection may be running (its
-     * delete_fast frees and allocates through hooks) with l on its list. */
-    memset(l, 0, offsetof(om_large, gc_side));
+    memset(l, 0, sizeof *l);
     l->base = l->user = base;
     l->map_size = l->usable = need;
     list_push(&omi_rt.large_live, l);

@@ -49,7 +49,7 @@
 #define OM_ARENA_SHIFT 20 /* small arena: 1 MiB; also the map granule */
 #define OM_ARENA_SIZE ((size_t)1 << OM_ARENA_SHIFT)
 
-#define OM_MPOOL_SHIFT 18 /* medium pool: 256 KiB, no inline header */
+#define OM_MPOOL_SHIFT 18 /* medium pool: 256 KiB */
 #define OM_MPOOL_SIZE ((size_t)1 << OM_MPOOL_SHIFT)
 #define OM_MARENA_SHIFT 22 /* medium arena: 4 MiB */
 #define OM_MARENA_SIZE ((size_t)1 << OM_MARENA_SHIFT)
@@ -57,16 +57,6 @@
 #define OM_SMALL_POOLS (OM_ARENA_SIZE / OM_POOL_SIZE)    /* 64 */
 #define OM_MEDIUM_POOLS (OM_MARENA_SIZE / OM_MPOOL_SIZE) /* 16 */
 #define OM_MAX_POOLS OM_SMALL_POOLS
-
-/* The collector's side table: a container and any other object are at
- * least 32 bytes apart (a container has a collector header and an object
- * header in its block; blocks are 16-byte multiples from a page-aligned
- * base), so a byte per 32-byte granule of a small arena tells every
- * object apart; medium blocks are over 512 bytes. */
-#define OM_GC_SIDE_SHIFT 5
-#define OM_GC_SIDE_MSHIFT 9
-_Static_assert((OM_MARENA_SIZE >> OM_GC_SIDE_MSHIFT) <= (OM_ARENA_SIZE >> OM_GC_SIDE_SHIFT),
-               "a medium arena's side table fits the small one's");
 
 enum { OM_GEOM_SMALL = 0, OM_GEOM_MEDIUM = 1, OM_NGEOM = 2 };
 
@@ -128,14 +118,6 @@ typedef struct om_arena {
     uint8_t geom;
     uint8_t in_usable;               /* on heap's usable list */
     _Alignas(64) om_pool pools[OM_MAX_POOLS]; /* ntotal used */
-    /* The cycle collector's side table (gc.c): a byte per
-     * 1 << OM_GC_SIDE_SHIFT bytes of a small arena (OM_GC_SIDE_MSHIFT for
-     * a medium one), all zero outside a collection; its pages are touched
-     * only where containers live.  gc_dirty_next links the arenas whose
-     * table a collection touched; gc_on_dirty says it is linked. */
-    struct om_arena *gc_dirty_next;
-    uint8_t gc_on_dirty;
-    _Alignas(64) uint8_t gc_side[OM_ARENA_SIZE >> OM_GC_SIDE_SHIFT];
 } om_arena;
 
 /* A pool header lives at arena->pools[index]. */
@@ -162,11 +144,6 @@ typedef struct om_large {
     uint64_t cached_at_ns;
     uint8_t cached;          /* in the reuse cache, not handed out */
     uint8_t purged;          /* cached and its pages returned */
-    /* The collector's (gc.c), last: a descriptor reused while a collection
-     * runs keeps them (omi_large_alloc clears the rest). */
-    uint8_t gc_side;         /* side-table byte */
-    uint8_t gc_on_dirty;     /* touched by this collection: on its list */
-    struct om_large *gc_dirty_next;
 } om_large;
 
 /* ---- heaps --------------------------------------------------------------

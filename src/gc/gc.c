@@ -202,102 +202,131 @@ static void run_callbacks(om_gc_phase phase, const om_gc_info *info) {
         omi_gc.callbacks[i].fn(phase, info, omi_gc.callbacks[i].arg);
 }
 
-static long collect(int generation) {
-    if (om_unlikely(!omi_gc.ready))
-        omi_gc_init();
-    omi_gc.collecting = 1;
-    omi_gc.pending = 0;
-    om_gc_info info = {.generation = generation};
-    uint64_t t0 = now_ns();
+/* ---- a collection, step by step (the numbers of the top comment) ------- */
+/* Callbacks, counts, and step 1: generations 0..g merged into g. */
+static void collect_begin(gc_collection *c, int generation) {
+    c->generation = generation;
+    c->info.generation = generation;
+    c->t0 = now_ns();
     if (omi_gc.ncallbacks)
-        run_callbacks(OM_GC_START, &info);
-
+        run_callbacks(OM_GC_START, &c->info);
     if (generation + 1 < OM_GC_GENERATIONS)
         omi_gc.count[generation + 1]++;
     for (int i = 0; i <= generation; i++)
         omi_gc.count[i] = 0;
     for (int i = 0; i < generation; i++)
         list_merge(&omi_gc.gen[i], &omi_gc.gen[generation]);
-    om_gc_head *young = &omi_gc.gen[generation];
-    om_gc_head *old = generation + 1 < OM_GC_GENERATIONS ? &omi_gc.gen[generation + 1] : young;
+    c->young = &omi_gc.gen[generation];
+    c->old = generation + 1 < OM_GC_GENERATIONS ? &omi_gc.gen[generation + 1] : c->young;
+    c->dest_tag = GC_TAG(c->old == c->young ? generation : generation + 1);
+    list_init(&c->unreachable);
+    list_init(&c->uncollectable);
+    list_init(&c->still);
+}
 
-    om_gc_head unreachable, uncollectable, still;
-    list_init(&unreachable);
-    list_init(&uncollectable);
-    list_init(&still);
-    omi_gc.dest_tag = GC_TAG(old == young ? generation : generation + 1);
-    info.examined = omi_gc_count_refs(young, (intptr_t)GC_TAG(generation));
+/* The 25% rule weighs work, not objects: a full collection costs its
+ * objects plus the references it follows (a list of a million untracked
+ * tuples is one object, but a million visits). */
+static size_t survivor_work(const gc_collection *c) {
+    size_t survivors = c->examined - c->found - c->untracked;
+    if (!c->examined)
+        return survivors;
+    return survivors + (size_t)((double)c->edges * survivors / c->examined);
+}
+
+/* Steps 2-5: find the unreachable; free them at once if they are all
+ * plain (omi_gc_delete_fast), else leave them on c->unreachable.  The side
+ * bytes are zeroed either way (delete_fast still reads the set's). */
+static void find_unreachable(gc_collection *c) {
+    c->info.examined = omi_gc_count_refs(c, c->young, (intptr_t)GC_TAG(c->generation));
     om_gc_head *tentative;
-    size_t found = omi_gc_move_unreachable(young, &tentative);
-    size_t survivors = info.examined - found - omi_gc.untracked_now;
-    /* The 25% rule weighs work, not objects: a full collection costs its
-     * objects plus the references it follows (a list of a million
-     * untracked tuples is one object, but a million visits). */
-    size_t work = survivors + (info.examined ? (size_t)((double)omi_gc.edges * survivors / info.examined) : 0);
-    if (generation == OM_GC_GENERATIONS - 2)
+    c->found = omi_gc_move_unreachable(c, c->young, &tentative);
+    size_t work = survivor_work(c);
+    if (c->generation == OM_GC_GENERATIONS - 2)
         omi_gc.long_lived_pending += work;
-    /* The side bytes: omi_gc_delete_fast still reads the unreachable's. */
-    if (omi_gc.what == 0 && !(omi_gc.debug & OM_GC_DEBUG_SAVEALL)) {
-        int walk = omi_gc_side_walks();
-        omi_gc_delete_fast(young, tentative, walk);
-        omi_gc_side_done(!walk);
-    } else {
-        omi_gc_split_tentative(young, tentative, &unreachable);
-        omi_gc_side_clean(young, &unreachable);
+    if (c->generation == OM_GC_GENERATIONS - 1) {
+        omi_gc.long_lived_pending = 0;
+        omi_gc.long_lived_total = work;
     }
-    int what = omi_gc.what;
-    if (young != old)
-        list_merge(young, old);
+    if (c->what == 0 && !(omi_gc.debug & OM_GC_DEBUG_SAVEALL)) {
+        int walk = omi_gc_side_walks(c);
+        omi_gc_delete_fast(c, tentative, walk);
+        omi_gc_side_done(c, !walk);
+    } else {
+        omi_gc_split_tentative(c, c->young, tentative, &c->unreachable);
+        omi_gc_side_clean(c, c->young, &c->unreachable);
+    }
+    if (c->young != c->old)
+        list_merge(c->young, c->old);
+}
+
+/* Steps 6-10 for what omi_gc_delete_fast did not free. */
+static void handle_unreachable(gc_collection *c) {
+    int what = c->what;
     if (what & GC_HAS_UNCOLLECTABLE)
-        what = omi_gc_classify_unreachable(&unreachable, &uncollectable);
+        what = omi_gc_classify_unreachable(c);
     if (omi_gc.debug & OM_GC_DEBUG_COLLECTABLE)
-        for (om_gc_head *g = gc_next(&unreachable); g != &unreachable; g = gc_next(g))
+        for (om_gc_head *g = gc_next(&c->unreachable); g != &c->unreachable; g = gc_next(g))
             omi_gc_report("collectable", gc_obj(g));
     if (what & GC_HAS_WEAKREFS)
-        omi_gc_handle_weakrefs(&unreachable);
-    size_t resurrected = 0;
-    if ((what & GC_HAS_FINALIZERS) && omi_gc_finalize_garbage(&unreachable))
-        resurrected = omi_gc_handle_resurrected(&unreachable, &still, old);
+        omi_gc_handle_weakrefs(&c->unreachable);
+    if ((what & GC_HAS_FINALIZERS) && omi_gc_finalize_garbage(&c->unreachable))
+        c->resurrected = omi_gc_handle_resurrected(c);
     else
-        list_merge(&unreachable, &still);
-    omi_gc_delete_garbage(&still, old);
+        list_merge(&c->unreachable, &c->still);
+    omi_gc_delete_garbage(c, &c->still);
+}
 
-    size_t n_uncollectable = 0;
+/* The uncollectable join the garbage list, which holds a reference to each. */
+static void keep_uncollectable(gc_collection *c) {
     om_gc_head *g;
-    while ((g = gc_next(&uncollectable)) != &uncollectable) {
+    while ((g = gc_next(&c->uncollectable)) != &c->uncollectable) {
         if (omi_gc.debug & OM_GC_DEBUG_UNCOLLECTABLE)
             omi_gc_report("uncollectable", gc_obj(g));
         list_move(g, &omi_gc.garbage);
         g->prev |= GC_TAG_OTHER;
         om_incref(gc_obj(g));
-        n_uncollectable++;
+        c->uncollected++;
     }
     /* As CPython: the resurrected are not collected; those that survive
      * their clear (a pathological type) are counted, as CPython does. */
-    long collected = (long)(found - n_uncollectable - resurrected);
+    c->collected = (long)(c->found - c->uncollected - c->resurrected);
+}
 
-    if (generation == OM_GC_GENERATIONS - 1) {
+/* Statistics, the debug line and the stop callbacks. */
+static void collect_end(gc_collection *c) {
+    if (c->generation == OM_GC_GENERATIONS - 1)
         om_freelists_clear();
-        omi_gc.long_lived_pending = 0;
-        omi_gc.long_lived_total = work;
-    }
-    uint64_t dt = now_ns() - t0;
-    om_gc_gen_stats *st = &omi_gc.stats[generation];
+    uint64_t dt = now_ns() - c->t0;
+    om_gc_gen_stats *st = &omi_gc.stats[c->generation];
     st->collections++;
-    st->collected += (uint64_t)collected;
-    st->uncollectable += n_uncollectable;
+    st->collected += (uint64_t)c->collected;
+    st->uncollectable += c->uncollected;
     st->total_ns += dt;
     if (omi_gc.debug & OM_GC_DEBUG_STATS)
         fprintf(stderr, "gc: generation %d: %llu examined, %ld unreachable, %zu uncollectable, %.3f ms\n",
-                generation, (unsigned long long)info.examined, collected + (long)n_uncollectable,
-                n_uncollectable, (double)dt / 1e6);
-    info.collected = collected;
-    info.uncollectable = (long)n_uncollectable;
-    info.duration_ns = dt;
+                c->generation, (unsigned long long)c->info.examined, c->collected + (long)c->uncollected,
+                c->uncollected, (double)dt / 1e6);
+    c->info.collected = c->collected;
+    c->info.uncollectable = (long)c->uncollected;
+    c->info.duration_ns = dt;
     if (omi_gc.ncallbacks)
-        run_callbacks(OM_GC_STOP, &info);
+        run_callbacks(OM_GC_STOP, &c->info);
+}
+
+static long collect(int generation) {
+    if (om_unlikely(!omi_gc.ready))
+        omi_gc_init();
+    omi_gc.collecting = 1;
+    omi_gc.pending = 0;
+    gc_collection c = {0};
+    collect_begin(&c, generation);
+    find_unreachable(&c);
+    handle_unreachable(&c);
+    keep_uncollectable(&c);
+    collect_end(&c);
     omi_gc.collecting = 0;
-    return collected + (long)n_uncollectable;
+    return c.collected + (long)c.uncollected;
 }
 
 long om_gc_collect(int generation) {

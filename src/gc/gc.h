@@ -26,16 +26,6 @@ typedef struct om_gc_state {
     long threshold[OM_GC_GENERATIONS];
     size_t long_lived_total, long_lived_pending;
     int ready, enabled, collecting, pending;
-    size_t untracked_now;        /* immutable containers it stopped tracking */
-    int prefetch;                /* this collection is large enough to prefetch */
-    int stream;                  /* its list is in address order (omi_gc_count_refs) */
-    size_t edges;                /* references subtract_refs followed */
-    int what;                    /* GC_HAS_*: what the unreachable need */
-    uintptr_t dest_tag;          /* tag of the generation survivors go to */
-    om_arena *side_arenas;       /* arenas whose side table this collection touched */
-    om_large *side_larges;       /* ... large blocks */
-    size_t side_bytes;           /* the size of those tables */
-    size_t examined_now;         /* objects omi_gc_count_refs went through */
     unsigned debug;
     om_gc_gen_stats stats[OM_GC_GENERATIONS];
     struct {
@@ -46,6 +36,36 @@ typedef struct om_gc_state {
 } om_gc_state;
 
 extern OM_HIDDEN om_gc_state omi_gc;
+
+/* One collection's state: a struct on collect()'s stack (gc.c), passed to
+ * every step and pass; nothing of it outlives the collection.  The
+ * resurrection check (omi_gc_handle_resurrected) runs the passes again on
+ * the same struct. */
+struct side_table;
+typedef struct gc_collection {
+    int generation;
+    om_gc_head *young;           /* the set: generations 0..generation merged */
+    om_gc_head *old;             /* where survivors go (young itself for the oldest) */
+    uintptr_t dest_tag;          /* the tag of old */
+    om_gc_head unreachable;      /* found unreachable (COLLECTING set) */
+    om_gc_head uncollectable;    /* without clear, and what they reach */
+    om_gc_head still;            /* unreachable after finalizers ran */
+    /* what the passes learn (scan.c) */
+    int prefetch;                /* large enough for delete_garbage to prefetch */
+    int stream;                  /* the list is in address order */
+    int what;                    /* GC_HAS_*: what the unreachable need */
+    size_t examined;             /* objects omi_gc_count_refs went through */
+    size_t edges;                /* references it followed */
+    size_t untracked;            /* immutable containers no longer tracked */
+    /* the side tables touched (side.c): zeroed before the collection ends */
+    struct side_table *side_dirty;
+    size_t side_bytes;
+    /* the outcome */
+    size_t found, resurrected, uncollected;
+    long collected;
+    om_gc_info info;
+    uint64_t t0;
+} gc_collection;
 
 /* ---- list primitives -------------------------------------------------- */
 static inline om_gc_head *gc_next(const om_gc_head *g) { return (om_gc_head *)g->next; }
@@ -119,22 +139,23 @@ enum { GC_HAS_WEAKREFS = 1, GC_HAS_FINALIZERS = 2, GC_HAS_UNCOLLECTABLE = 4, GC_
 
 /* side.c: forget which side tables the passes touched; zero them if
  * zero (else the caller has zeroed every byte it touched) */
-OM_HIDDEN void omi_gc_side_done(int zero);
+OM_HIDDEN void omi_gc_side_done(gc_collection *c, int zero);
 /* scan.c */
-OM_HIDDEN size_t omi_gc_count_refs(om_gc_head *list, intptr_t max_tag);
-OM_HIDDEN size_t omi_gc_move_unreachable(om_gc_head *young, om_gc_head **tentative);
-OM_HIDDEN void omi_gc_split_tentative(om_gc_head *young, om_gc_head *tentative, om_gc_head *unreachable);
-OM_HIDDEN int omi_gc_side_walks(void);
-OM_HIDDEN void omi_gc_side_walk(om_gc_head *list);
-OM_HIDDEN void omi_gc_side_clean(om_gc_head *young, om_gc_head *unreachable);
+OM_HIDDEN size_t omi_gc_count_refs(gc_collection *c, om_gc_head *list, intptr_t max_tag);
+OM_HIDDEN size_t omi_gc_move_unreachable(gc_collection *c, om_gc_head *young, om_gc_head **tentative);
+OM_HIDDEN void omi_gc_split_tentative(gc_collection *c, om_gc_head *young, om_gc_head *tentative,
+                                      om_gc_head *unreachable);
+OM_HIDDEN int omi_gc_side_walks(const gc_collection *c);
+OM_HIDDEN void omi_gc_side_walk(gc_collection *c, om_gc_head *list);
+OM_HIDDEN void omi_gc_side_clean(gc_collection *c, om_gc_head *young, om_gc_head *unreachable);
 OM_HIDDEN void omi_gc_prefetch_children(om_object *o);
 /* unreachable.c */
-OM_HIDDEN int omi_gc_classify_unreachable(om_gc_head *unreachable, om_gc_head *out);
+OM_HIDDEN int omi_gc_classify_unreachable(gc_collection *c);
 OM_HIDDEN void omi_gc_handle_weakrefs(om_gc_head *unreachable);
 OM_HIDDEN size_t omi_gc_finalize_garbage(om_gc_head *unreachable);
-OM_HIDDEN size_t omi_gc_handle_resurrected(om_gc_head *unreachable, om_gc_head *still, om_gc_head *old);
-OM_HIDDEN size_t omi_gc_delete_garbage(om_gc_head *list, om_gc_head *old);
-OM_HIDDEN void omi_gc_delete_fast(om_gc_head *young, om_gc_head *tentative, int walk);
+OM_HIDDEN size_t omi_gc_handle_resurrected(gc_collection *c);
+OM_HIDDEN size_t omi_gc_delete_garbage(gc_collection *c, om_gc_head *list);
+OM_HIDDEN void omi_gc_delete_fast(gc_collection *c, om_gc_head *tentative, int walk);
 OM_HIDDEN void omi_gc_report(const char *what, om_object *o);
 
 /* A list in address order (objects linked as they were allocated, the
@@ -146,12 +167,12 @@ OM_HIDDEN void omi_gc_report(const char *what, om_object *o);
 #define GC_STREAM_AHEAD 4096
 #define GC_SEQ_STEP ((uintptr_t)256)
 
-/* A tentative object omi_gc_move_unreachable kept after all goes back to young's
- * tail, as a survivor. */
-static inline void gc_rejoin(om_gc_head *young, om_gc_head *g) {
+/* A tentative object omi_gc_move_unreachable kept after all goes back to
+ * young's tail, as a survivor (tagged for the generation it goes to). */
+static inline void gc_rejoin(om_gc_head *young, uintptr_t dest_tag, om_gc_head *g) {
     om_gc_head *tail = gc_prev(young);
     tail->next = (uintptr_t)g;
-    g->prev = (uintptr_t)tail | (g->prev & OM_GC_FINALIZED) | omi_gc.dest_tag;
+    g->prev = (uintptr_t)tail | (g->prev & OM_GC_FINALIZED) | dest_tag;
     g->next = (uintptr_t)young;
     young->prev = (uintptr_t)g;
 }

@@ -31,8 +31,11 @@ enum { OP_COUNT, OP_REACHABLE, OP_PREFETCH, OP_PROBE, OP_CLEAN };
 
 /* What a pass carries through its visits (in registers, once inlined). */
 typedef struct pass_ctx {
+    gc_collection *c;            /* the collection (its side tables) */
+    size_t hook_edges;           /* references visited through traverse */
     intptr_t max_tag;            /* OP_COUNT: see overflow_ref */
     size_t far;                  /* OP_PROBE: references that jump far */
+    om_object *cur;              /* OP_PROBE: the object whose references these are */
     unsigned qhead, nq;          /* OP_REACHABLE: the late queue */
     size_t late;                 /* objects kept after the scan passed them */
     om_gc_head *spill;
@@ -63,7 +66,7 @@ static __attribute__((noinline)) void overflow_ref(om_object *c, intptr_t max_ta
 
 /* A reference from an object of the set. */
 static inline void count_ref(om_object *c, pass_ctx *x) {
-    uint8_t *s = gc_kid_at(&x->mru, x->kid, c);
+    uint8_t *s = gc_kid_at(x->c, &x->mru, x->kid, c);
     if (!s)
         return;
     unsigned v = *s;
@@ -79,7 +82,7 @@ static inline void count_ref(om_object *c, pass_ctx *x) {
  * (or not in the set) is marked; one it passed at gc_refs 0 is kept now,
  * and its references are visited from the late queue. */
 static inline void reach_ref(om_object *c, pass_ctx *x) {
-    uint8_t *s = gc_kid_at(&x->mru, x->kid, c);
+    uint8_t *s = gc_kid_at(x->c, &x->mru, x->kid, c);
     if (!s)
         return;
     unsigned v = *s;
@@ -100,9 +103,9 @@ static inline void reach_ref(om_object *c, pass_ctx *x) {
 }
 
 /* The traverse-hook forms (the inline forms count references per object,
- * in a register; these count in omi_gc.edges). */
+ * in a register; these count in hook_edges). */
 static int visit_count(om_object *c, void *arg) {
-    omi_gc.edges++;
+    ((pass_ctx *)arg)->hook_edges++;
     count_ref(c, arg);
     return 0;
 }
@@ -113,7 +116,7 @@ static int visit_reachable(om_object *c, void *arg) {
 }
 
 static inline void clean_ref(om_object *c, pass_ctx *x) {
-    uint8_t *s = gc_kid_at(&x->mru, x->kid, c);
+    uint8_t *s = gc_kid_at(x->c, &x->mru, x->kid, c);
     if (s && *s != SIDE_UNREACHABLE)
         *s = 0;
 }
@@ -166,36 +169,48 @@ static inline __attribute__((always_inline)) void for_array(int op, om_object *o
     }
 }
 
+/* The declared references' form of each op (omi_declared_each). */
+static inline int slot_count(om_object **s, void *x) {
+    count_ref(*s, x);
+    return 0;
+}
+static inline int slot_probe(om_object **s, void *x) {
+    visit_child(OP_PROBE, ((pass_ctx *)x)->cur, *s, x);
+    return 0;
+}
+static inline int slot_reach(om_object **s, void *x) {
+    reach_ref(*s, x);
+    return 0;
+}
+static inline int slot_clean(om_object **s, void *x) {
+    clean_ref(*s, x);
+    return 0;
+}
+/* The lookahead: a few references are enough to overlap the misses. */
+static inline int slot_prefetch(om_object **s, void *count) {
+    visit_prefetch(*s, NULL);
+    return ++*(unsigned *)count >= GC_AHEAD_REFS;
+}
+
 /* Returns how many references o has in arrays and fields (0 through
- * traverse, whose visits count themselves in omi_gc.edges). */
+ * traverse, whose visits count themselves in hook_edges). */
 static inline __attribute__((always_inline)) size_t for_children(int op, om_object *o, pass_ctx *x) {
     const om_type *t = o->type;
-    size_t n = t->state_.ref_run;
-    if (om_likely(n)) {
-        /* declared fields, one run of words */
-        om_object *const *w = (om_object *const *)o + t->state_.ref_first;
-        size_t i = 0;
-        do {
-            om_object *c = w[i];
-            if (c)
-                visit_child(op, o, c, x);
-        } while (++i < n);
-        if (om_likely(!(t->flags & OM_TYPE_REF_ITEMS)))
-            return n;
-    } else if (t->ref_fields) {
-        /* declared fields, scattered */
-        for (uint64_t m = t->ref_fields; m; m &= m - 1, n++) {
-            om_object *c = ((om_object *const *)o)[__builtin_ctzll(m)];
-            if (c)
-                visit_child(op, o, c, x);
+    if (om_likely(omi_type_declares_refs(t))) {
+        if (op == OP_PREFETCH) {
+            unsigned count = 0;
+            omi_declared_each(o, slot_prefetch, &count, 0);
+            return 0;
         }
-        if (!(t->flags & OM_TYPE_REF_ITEMS))
-            return n;
-    }
-    if (t->flags & OM_TYPE_REF_ITEMS) {
-        size_t k = (size_t)((om_varobject *)o)->nitems;
-        for_array(op, o, (om_object *const *)((char *)o + t->size), k, x);
-        return n + k;
+        if (op == OP_PROBE)
+            x->cur = o;
+        omi_declared_each(o,
+                          op == OP_COUNT   ? slot_count
+                          : op == OP_PROBE ? slot_probe
+                          : op == OP_CLEAN ? slot_clean
+                                           : slot_reach,
+                          x, 0);
+        return omi_declared_count(o);
     }
     if (t->refs) {
         om_refs r = t->refs(o);
@@ -222,22 +237,22 @@ static inline __attribute__((always_inline)) size_t for_children(int op, om_obje
  * referent's header; in allocation order they come in order anyway); if
  * nearly every next link goes forward by less than GC_SEQ_STEP, the list
  * is in address order and the passes prefetch a page ahead of their scan
- * (omi_gc.stream).  Returns how many objects list has. */
-size_t omi_gc_count_refs(om_gc_head *list, intptr_t max_tag) {
-    pass_ctx x = {.max_tag = max_tag};
+ * (c->stream).  Sets c->examined and c->edges; returns how many objects list
+ * has. */
+size_t omi_gc_count_refs(gc_collection *c, om_gc_head *list, intptr_t max_tag) {
+    pass_ctx x = {.c = c, .max_tag = max_tag};
     x.mru = x.kid;
     om_gc_head *g = gc_next(list);
     size_t n = 0, edges = 0;
-    omi_gc.edges = 0; /* the traverse-hook visits count there */
     size_t seq = 0;
     for (; n < GC_PROBE && g != list; n++, g = gc_next(g)) {
         seq += (uintptr_t)gc_next(g) - (uintptr_t)g < GC_SEQ_STEP;
         edges += for_children(OP_PROBE, gc_obj(g), &x);
     }
     /* Sets smaller than the probe (young collections) are in cache. */
-    omi_gc.prefetch = g != list && x.far * 8 > edges + omi_gc.edges;
-    omi_gc.stream = g != list && seq * 8 > n * 7;
-    if (omi_gc.stream)
+    c->prefetch = g != list && x.far * 8 > edges + x.hook_edges;
+    c->stream = g != list && seq * 8 > n * 7;
+    if (c->stream)
         for (; g != list; n++, g = gc_next(g)) {
             __builtin_prefetch((char *)g + GC_STREAM_AHEAD);
             edges += for_children(OP_COUNT, gc_obj(g), &x);
@@ -245,8 +260,8 @@ size_t omi_gc_count_refs(om_gc_head *list, intptr_t max_tag) {
     else
         for (; g != list; n++, g = gc_next(g))
             edges += for_children(OP_COUNT, gc_obj(g), &x);
-    omi_gc.edges += edges;
-    omi_gc.examined_now = n;
+    c->edges = edges + x.hook_edges;
+    c->examined = n;
     return n;
 }
 
@@ -273,25 +288,22 @@ static int atomic_ref(om_object *c) {
     return c && (!is_gc(c) || ((c->type->flags & OM_TYPE_GC_IMMUTABLE) && !omi_gc_head_of(c)->next));
 }
 
+static inline int slot_atomic(om_object **s, void *set) {
+    ++*(size_t *)set;
+    return !atomic_ref(*s);
+}
+
 static int all_atomic(om_object *o) {
     const om_type *t = o->type;
-    om_object *const *a;
-    size_t n;
-    for (uint64_t m = t->ref_fields; m; m &= m - 1)
-        if (!atomic_ref(((om_object *const *)o)[__builtin_ctzll(m)]))
-            return 0;
-    if (t->flags & OM_TYPE_REF_ITEMS) {
-        a = (om_object *const *)((char *)o + t->size);
-        n = (size_t)((om_varobject *)o)->nitems;
-    } else if (t->refs) {
-        om_refs r = t->refs(o);
-        a = r.items;
-        n = r.count;
-    } else {
-        return t->ref_fields != 0; /* traverse only: cannot tell */
+    if (omi_type_declares_refs(t)) {
+        size_t set = 0; /* a NULL slot is not atomic: it may be set later */
+        return !omi_declared_each(o, slot_atomic, &set, 0) && set == omi_declared_count(o);
     }
-    for (size_t i = 0; i < n; i++)
-        if (!atomic_ref(a[i]))
+    if (!t->refs)
+        return 0; /* traverse only: cannot tell */
+    om_refs r = t->refs(o);
+    for (size_t i = 0; i < r.count; i++)
+        if (!atomic_ref(r.items[i]))
             return 0;
     return 1;
 }
@@ -304,29 +316,29 @@ static int all_atomic(om_object *o) {
  * objects and of their referents (a byte SIDE_UNREACHABLE is left:
  * omi_gc_delete_fast still reads them); omi_gc_side_done ends (zeroing the tables
  * if walks were not made). */
-int omi_gc_side_walks(void) { return (omi_gc.examined_now + omi_gc.edges) * 16 < omi_gc.side_bytes; }
+int omi_gc_side_walks(const gc_collection *c) { return (c->examined + c->edges) * 16 < c->side_bytes; }
 
-void omi_gc_side_walk(om_gc_head *list) {
-    pass_ctx x = {0};
+void omi_gc_side_walk(gc_collection *c, om_gc_head *list) {
+    pass_ctx x = {.c = c};
     x.mru = x.kid;
     for (om_gc_head *g = gc_next(list); g != list; g = gc_next(g)) {
-        uint8_t *s = gc_side_at(x.self, 1, gc_obj(g));
+        uint8_t *s = gc_side_at(c, x.self, 1, gc_obj(g));
         if (s && *s != SIDE_UNREACHABLE)
             *s = 0;
         for_children(OP_CLEAN, gc_obj(g), &x);
     }
 }
 
-void omi_gc_side_clean(om_gc_head *young, om_gc_head *unreachable) {
-    int walk = omi_gc_side_walks();
+void omi_gc_side_clean(gc_collection *c, om_gc_head *young, om_gc_head *unreachable) {
+    int walk = omi_gc_side_walks(c);
     if (walk) {
-        omi_gc_side_walk(young);
+        omi_gc_side_walk(c, young);
         side_way self[1] = {{0, 0}};
         for (om_gc_head *g = gc_next(unreachable); g != unreachable; g = gc_next(g))
-            *gc_side_at(self, 1, gc_obj(g)) = 0; /* SIDE_UNREACHABLE: has a byte */
-        omi_gc_side_walk(unreachable);
+            *gc_side_at(c, self, 1, gc_obj(g)) = 0; /* SIDE_UNREACHABLE: has a byte */
+        omi_gc_side_walk(c, unreachable);
     }
-    omi_gc_side_done(!walk);
+    omi_gc_side_done(c, !walk);
 }
 
 /* Visit the references of queued objects until at most lag are left in
@@ -363,23 +375,23 @@ static void late_drain(pass_ctx *x, unsigned lag) {
  * the queue are done, *tentative is that list (NULL-terminated; young is
  * a proper list again), to be split (omi_gc_split_tentative, or omi_gc_delete_fast):
  * the kept go back to young's tail, the rest are the unreachable.
- * omi_gc.what says what they may need (bits of objects kept late too). */
-size_t omi_gc_move_unreachable(om_gc_head *young, om_gc_head **tentative_out) {
-    pass_ctx x = {0};
+ * c->what says what they may need (bits of objects kept late too). */
+size_t omi_gc_move_unreachable(gc_collection *c, om_gc_head *young, om_gc_head **tentative_out) {
+    pass_ctx x = {.c = c};
     x.mru = x.kid;
-    const uintptr_t dest_tag = omi_gc.dest_tag;
+    const uintptr_t dest_tag = c->dest_tag;
     om_gc_head tentative = {0, 0}, *ttail = &tentative;
     size_t ntent = 0;
     int what = 0;
-    omi_gc.untracked_now = 0;
+    c->untracked = 0;
     om_gc_head *prev = young;
     om_gc_head *g;
-    const int stream = omi_gc.stream;
+    const int stream = c->stream;
     while ((g = (om_gc_head *)prev->next) != young) {
         om_object *o = gc_obj(g);
         if (stream)
             __builtin_prefetch((char *)g + GC_STREAM_AHEAD);
-        uint8_t *s = gc_side_at(x.self, 1, o);
+        uint8_t *s = gc_side_at(c, x.self, 1, o);
         int keep;
         if (om_unlikely(!s)) {
             keep = 1; /* cannot be: om_new's memory; kept, as from outside */
@@ -402,7 +414,7 @@ size_t omi_gc_move_unreachable(om_gc_head *young, om_gc_head **tentative_out) {
                 prev->next = g->next;
                 g->next = 0;
                 g->prev &= OM_GC_FINALIZED;
-                omi_gc.untracked_now++;
+                c->untracked++;
                 continue;
             }
             for_children(OP_REACHABLE, o, &x);
@@ -426,20 +438,20 @@ size_t omi_gc_move_unreachable(om_gc_head *young, om_gc_head **tentative_out) {
     prev->next = (uintptr_t)young;
     young->prev = (uintptr_t)prev;
     *tentative_out = (om_gc_head *)tentative.next;
-    omi_gc.what = what;
+    c->what = what;
     return ntent - x.late;
 }
 
 /* Split omi_gc_move_unreachable's tentative list: the kept back to young, the
- * rest to unreachable (COLLECTING set); omi_gc.what for them alone. */
-void omi_gc_split_tentative(om_gc_head *young, om_gc_head *tentative, om_gc_head *unreachable) {
+ * rest to unreachable (COLLECTING set); c->what for them alone. */
+void omi_gc_split_tentative(gc_collection *c, om_gc_head *young, om_gc_head *tentative, om_gc_head *unreachable) {
     side_way self[1] = {{0, 0}};
     int what = 0;
     om_gc_head *last = gc_prev(unreachable);
     for (om_gc_head *g = tentative; g;) {
         om_gc_head *n = (om_gc_head *)g->next;
-        if (*gc_side_at(self, 1, gc_obj(g)) == SIDE_KEPT) {
-            gc_rejoin(young, g);
+        if (*gc_side_at(c, self, 1, gc_obj(g)) == SIDE_KEPT) {
+            gc_rejoin(young, c->dest_tag, g);
         } else {
             last->next = (uintptr_t)g;
             g->prev = (uintptr_t)last | (g->prev & (OM_GC_FINALIZED | GC_GEN_MASK)) | GC_COLLECTING;
@@ -450,7 +462,7 @@ void omi_gc_split_tentative(om_gc_head *young, om_gc_head *tentative, om_gc_head
     }
     last->next = (uintptr_t)unreachable;
     unreachable->prev = (uintptr_t)last;
-    omi_gc.what = what;
+    c->what = what;
 }
 
 /* omi_gc_delete_garbage's lookahead: prefetch the headers of o's first

@@ -25,8 +25,10 @@ static int visit_move_uncollectable(om_object *c, void *arg) {
 
 /* Only when some unreachable object has no clear: a pass that drops the
  * scan's marks, moves the objects without clear (they cannot be freed),
- * and what they reach, to out, and says again what the rest need. */
-int omi_gc_classify_unreachable(om_gc_head *unreachable, om_gc_head *out) {
+ * and what they reach, to c->uncollectable, and says again what the rest
+ * need. */
+int omi_gc_classify_unreachable(gc_collection *c) {
+    om_gc_head *unreachable = &c->unreachable, *out = &c->uncollectable;
     int what = 0, uncollectable = 0;
     om_gc_head *g = gc_next(unreachable);
     while (g != unreachable) {
@@ -91,18 +93,20 @@ size_t omi_gc_finalize_garbage(om_gc_head *unreachable) {
 }
 
 /* Step 9: finalizers may have stored references to the unreachable.
- * Returns how many came back to life (they join the old generation). */
-size_t omi_gc_handle_resurrected(om_gc_head *unreachable, om_gc_head *still, om_gc_head *old) {
+ * Returns how many came back to life (they join the old generation); the
+ * rest go to c->still. */
+size_t omi_gc_handle_resurrected(gc_collection *c) {
+    om_gc_head *unreachable = &c->unreachable, *still = &c->still;
     /* The set is the unreachable list: each of its objects holds a count
      * (0) in its header from the start (overflow_ref), and no other does. */
     for (om_gc_head *g = gc_next(unreachable); g != unreachable; g = gc_next(g))
         g->prev = (g->prev & (OM_GC_FINALIZED | GC_GEN_MASK)) | GC_COLLECTING;
-    size_t n = omi_gc_count_refs(unreachable, -1);
+    size_t n = omi_gc_count_refs(c, unreachable, -1);
     om_gc_head *tentative;
-    size_t dead = omi_gc_move_unreachable(unreachable, &tentative);
-    omi_gc_split_tentative(unreachable, tentative, still);
-    omi_gc_side_clean(unreachable, still);
-    list_merge(unreachable, old);
+    size_t dead = omi_gc_move_unreachable(c, unreachable, &tentative);
+    omi_gc_split_tentative(c, unreachable, tentative, still);
+    omi_gc_side_clean(c, unreachable, still);
+    list_merge(unreachable, c->old);
     return n - dead;
 }
 
@@ -121,7 +125,7 @@ void omi_gc_report(const char *what, om_object *o) {
  * our references: each dies in turn, with nothing left to cascade.  So no
  * object is unlinked from the middle of a list at a random place, and
  * pass 2 can prefetch ahead. */
-size_t omi_gc_delete_garbage(om_gc_head *list, om_gc_head *old) {
+size_t omi_gc_delete_garbage(gc_collection *c, om_gc_head *list) {
     om_gc_head *g;
     if (omi_gc.debug & OM_GC_DEBUG_SAVEALL) {
         while ((g = gc_next(list)) != list) {
@@ -150,7 +154,7 @@ size_t omi_gc_delete_garbage(om_gc_head *list, om_gc_head *old) {
         g = n;
     }
     list_init(list);
-    om_gc_head *ahead = omi_gc.prefetch ? first : NULL;
+    om_gc_head *ahead = c->prefetch ? first : NULL;
     for (int i = 0; i < GC_AHEAD && ahead; i++)
         ahead = gc_prev(ahead);
     for (g = first; g; g = gc_prev(g)) {
@@ -165,12 +169,12 @@ size_t omi_gc_delete_garbage(om_gc_head *list, om_gc_head *old) {
         om_gc_head *n = gc_prev(g);
         om_object *o = gc_obj(g);
         const om_type *t = o->type;
-        g->prev = (t->finalize ? OM_GC_FINALIZED : 0) | omi_gc.dest_tag;
+        g->prev = (t->finalize ? OM_GC_FINALIZED : 0) | c->dest_tag;
         if (o->refcount == 1 && (!t->weaklist_offset || !*(om_weakref **)((char *)o + t->weaklist_offset))) {
             omi_destroy_cleared(o); /* ours was the last reference */
         } else {
             if (o->refcount > 1) { /* someone kept it: back on a list */
-                list_append(g, old);
+                list_append(g, c->old);
                 kept++;
             }
             om_decref(o); /* (a finalizer gave it new weak references) */
@@ -189,23 +193,57 @@ size_t omi_gc_delete_garbage(om_gc_head *list, om_gc_head *old) {
  * bytes still say SIDE_UNREACHABLE for the set; whatever dies of it
  * cannot reach the set either) and empties every reference field; pass 2
  * frees each object.  No reference inside the set is counted down, no
- * referent's cache line touched.  walk: omi_gc_side_walks() (the bytes of the set
- * and of what it refers to are zeroed here; else by omi_gc_side_done). */
+ * referent's cache line touched.  walk: omi_gc_side_walks() (the bytes of
+ * the set and of what it refers to are zeroed here; else by
+ * omi_gc_side_done).  Objects kept after all go back to c->young. */
 #define GC_OUT 16 /* references out of the set in flight (omi_gc_delete_fast) */
 
-void omi_gc_delete_fast(om_gc_head *young, om_gc_head *tentative, int walk) {
-    side_way self[1] = {{0, 0}}, kid[SIDE_WAYS] = {{0, 0}}, *mru = kid;
+typedef struct fast_ctx {
+    gc_collection *c;
+    int walk;
+    size_t nout;
+    side_way *mru;
     om_object *out[GC_OUT];
-    size_t nout = 0;
+    side_way kid[SIDE_WAYS];
+} fast_ctx;
+
+/* Pass 1 for one reference: empty the slot; a reference out of the set is
+ * dropped a few references later, when the prefetch of its referent's
+ * line has landed. */
+static inline int slot_drop(om_object **slot, void *arg) {
+    fast_ctx *f = arg;
+    om_object *r = *slot;
+    *slot = NULL;
+    uint8_t *s = gc_kid_at(f->c, &f->mru, f->kid, r);
+    if (s && *s == SIDE_UNREACHABLE)
+        return 0;
+    /* Walking: an object outside the set has its byte zeroed here; a kept
+     * one (perhaps one of the tentative list not reached yet) keeps it,
+     * for the test in omi_gc_delete_fast and omi_gc_side_walk. */
+    if (s && f->walk && *s != SIDE_KEPT)
+        *s = 0;
+    __builtin_prefetch(r, 1);
+    om_object *due = f->out[f->nout % GC_OUT];
+    f->out[f->nout++ % GC_OUT] = r;
+    if (f->nout > GC_OUT)
+        om_decref(due);
+    return 0;
+}
+
+void omi_gc_delete_fast(gc_collection *c, om_gc_head *tentative, int walk) {
+    om_gc_head *young = c->young;
+    side_way self[1] = {{0, 0}};
+    fast_ctx f = {.c = c, .walk = walk};
+    f.mru = f.kid;
     om_gc_head *dead = NULL; /* pass 2's list, linked through next */
-    const int stream = omi_gc.stream;
+    const int stream = c->stream;
     for (om_gc_head *g = tentative; g;) {
         om_gc_head *next = (om_gc_head *)g->next;
         om_object *o = gc_obj(g);
         if (stream)
             __builtin_prefetch((char *)g + GC_STREAM_AHEAD);
-        if (*gc_side_at(self, 1, o) == SIDE_KEPT) { /* kept after all */
-            gc_rejoin(young, g);
+        if (*gc_side_at(c, self, 1, o) == SIDE_KEPT) { /* kept after all */
+            gc_rejoin(young, c->dest_tag, g);
             g = next;
             continue;
         }
@@ -214,57 +252,21 @@ void omi_gc_delete_fast(om_gc_head *young, om_gc_head *tentative, int walk) {
         g->next = (uintptr_t)dead;
         dead = g;
         g = next;
-        const om_type *t = o->type;
-        om_object **w = (om_object **)o;
-        size_t n = 0;
-        uint64_t m = t->ref_fields;
-        om_object **items = NULL;
-        if (t->flags & OM_TYPE_REF_ITEMS) {
-            items = (om_object **)((char *)o + t->size);
-            n = (size_t)((om_varobject *)o)->nitems;
-        }
-        for (;;) {
-            om_object **slot;
-            if (m) {
-                slot = &w[__builtin_ctzll(m)];
-                m &= m - 1;
-            } else if (n) {
-                slot = &items[--n];
-            } else {
-                break;
-            }
-            om_object *c = *slot;
-            if (!c)
-                continue;
-            *slot = NULL;
-            uint8_t *s = gc_kid_at(&mru, kid, c);
-            if (s && *s == SIDE_UNREACHABLE)
-                continue;
-            /* Walking: an object outside the set has its byte zeroed here; a
-             * kept one (perhaps one of the tentative list not reached yet)
-             * keeps it, for the test above and omi_gc_side_walk. */
-            if (s && walk && *s != SIDE_KEPT)
-                *s = 0;
-            /* A reference out of the set: dropped a few references later,
-             * when the prefetch of its referent's line has landed. */
-            __builtin_prefetch(c, 1);
-            om_object *due = out[nout % GC_OUT];
-            out[nout++ % GC_OUT] = c;
-            if (nout > GC_OUT)
-                om_decref(due);
-        }
+        omi_declared_each(o, slot_drop, &f, 1);
     }
+    size_t nout = f.nout;
+    om_object **out = f.out;
     for (size_t i = nout > GC_OUT ? nout - GC_OUT : 0; i < nout; i++)
         om_decref(out[i % GC_OUT]);
     if (walk)
-        omi_gc_side_walk(young);
+        omi_gc_side_walk(c, young);
     while (dead) { /* in the opposite order */
         om_gc_head *n = (om_gc_head *)dead->next;
         om_object *o = gc_obj(dead);
         if (stream)
             __builtin_prefetch((char *)dead - GC_STREAM_AHEAD);
         if (walk)
-            *gc_side_at(self, 1, o) = 0;
+            *gc_side_at(c, self, 1, o) = 0;
         dead->next = 0;
         dead->prev = 0;
         o->refcount = 1;

@@ -285,43 +285,27 @@ int om_traverse(om_object *o, om_visit_fn visit, void *arg) {
 }
 
 /* ---- declared references ----------------------------------------------- */
+typedef struct visit_ctx {
+    om_visit_fn visit;
+    void *arg;
+} visit_ctx;
+
+static inline int slot_visit(om_object **slot, void *ctx) {
+    visit_ctx *v = ctx;
+    return v->visit(*slot, v->arg);
+}
+
 int omi_declared_traverse(om_object *o, om_visit_fn visit, void *arg) {
-    const om_type *t = o->type;
-    om_object **w = (om_object **)o;
-    for (uint64_t m = t->ref_fields; m; m &= m - 1) {
-        om_object *c = w[__builtin_ctzll(m)];
-        int r;
-        if (c && (r = visit(c, arg)) != 0)
-            return r;
-    }
-    if (t->flags & OM_TYPE_REF_ITEMS) {
-        om_object **items = (om_object **)((char *)o + t->size);
-        for (intptr_t i = 0; i < ((om_varobject *)o)->nitems; i++) {
-            int r;
-            if (items[i] && (r = visit(items[i], arg)) != 0)
-                return r;
-        }
-    }
+    visit_ctx v = {visit, arg};
+    return omi_declared_each(o, slot_visit, &v, 0);
+}
+
+static inline int slot_clear(om_object **slot, void *ctx) {
+    (void)ctx;
+    om_clear_ref(slot);
     return 0;
 }
 
 /* Each field is set to NULL before its reference is dropped (om_clear_ref),
- * so whatever that runs sees a consistent object. */
-void omi_declared_clear(om_object *o) {
-    const om_type *t = o->type;
-    om_object **w = (om_object **)o;
-    size_t run = t->state_.ref_run;
-    if (run) { /* one run of words (type.c) */
-        w += t->state_.ref_first;
-        for (size_t i = 0; i < run; i++)
-            om_clear_ref(&w[i]);
-    } else {
-        for (uint64_t m = t->ref_fields; m; m &= m - 1)
-            om_clear_ref(&w[__builtin_ctzll(m)]);
-    }
-    if (t->flags & OM_TYPE_REF_ITEMS) {
-        om_object **items = (om_object **)((char *)o + t->size);
-        for (intptr_t i = ((om_varobject *)o)->nitems; i-- > 0;)
-            om_clear_ref(&items[i]);
-    }
-}
+ * so whatever that runs sees a consistent object; items go last to first. */
+void omi_declared_clear(om_object *o) { omi_declared_each(o, slot_clear, NULL, 1); }
