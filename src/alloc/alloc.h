@@ -128,10 +128,10 @@ OM_HIDDEN void omi_runtime_register_atfork(void);
 /* ---- error.c: one place for bad-pointer reports ------------------------ */
 OM_HIDDEN void omi_report(om_error_code code, const char *op, const void *p);
 OM_HIDDEN uint64_t omi_error_foreign_ignored(void);
-/* A misuse an upper layer found, of the block at p that it calls name
- * (e.g. an object's type): "op: error: 'name' object p: detail". */
-OM_HIDDEN void omi_report_object(om_error_code code, const char *op, const void *obj, const char *type_name,
-                                const char *detail);
+/* For reports built above this layer: fill info's common fields (and
+ * clear the rest), then hand info with its message to the handler. */
+OM_HIDDEN void omi_error_start(om_error_info *info, om_error_code code, const char *op, const void *p);
+OM_HIDDEN void omi_error_deliver(om_error_info *info, const char *msg);
 
 /* ---- check.c: describing blocks, checking heaps ------------------------- */
 OM_HIDDEN int omi_describe(const void *p, om_block_info *out);

@@ -1,14 +1,13 @@
 /*
  * error.c — one place where bad pointers are reported.
  *
- * omi_report_object does the same for the object layer's misuse (counts,
- * dead objects, the runtime lock), naming the object's type.
- *
  * omi_report builds an om_error_info (with what is known of the block:
  * kind, class, pool, arena) and a one-line message, then calls the
  * handler.  The default handler writes the message to stderr with
  * write(2) (no stdio, no allocation) and aborts; a user handler that
- * returns makes the offending call a no-op.
+ * returns makes the offending call a no-op.  Layers above build their
+ * own reports (object/misuse.c) with omi_error_start and
+ * omi_error_deliver.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,7 +60,7 @@ static const char *kind_name(om_block_kind k) {
     return k_names[k];
 }
 
-static void start_info(om_error_info *info, om_error_code code, const char *op, const void *p) {
+void omi_error_start(om_error_info *info, om_error_code code, const char *op, const void *p) {
     memset(info, 0, sizeof *info);
     info->code = code;
     info->operation = op;
@@ -69,7 +68,7 @@ static void start_info(om_error_info *info, om_error_code code, const char *op, 
 }
 
 /* Hand a report to the handler (the default one aborts). */
-static void deliver(om_error_info *info, const char *msg) {
+void omi_error_deliver(om_error_info *info, const char *msg) {
     info->message = msg;
     om_error_fn fn = handler.fn ? handler.fn : default_handler;
     fn(info, handler.fn ? handler.arg : NULL);
@@ -86,7 +85,7 @@ void omi_report(om_error_code code, const char *op, const void *p) {
     }
     om_error_info info;
     char msg[400];
-    start_info(&info, code, op, p);
+    omi_error_start(&info, code, op, p);
     if (code == OM_ERR_FOREIGN_POINTER || omi_describe(p, &info.block) != 0) {
         info.block.kind = OM_BLOCK_FOREIGN;
         snprintf(msg, sizeof msg, "%s: %s %p: not in objmem's heap", op, om_error_name(code), p);
@@ -98,20 +97,5 @@ void omi_report(om_error_code code, const char *op, const void *p) {
                  om_error_name(code), p, kind_name(info.block.kind), info.block.block, info.block.size_class,
                  info.block.block_size, info.block.pool, info.block.pool_index, info.block.arena);
     }
-    deliver(&info, msg);
-}
-
-void omi_report_object(om_error_code code, const char *op, const void *obj, const char *type_name,
-                      const char *detail) {
-    om_error_info info;
-    char msg[400];
-    start_info(&info, code, op, obj);
-    info.type_name = type_name;
-    if (!obj || omi_describe(obj, &info.block) != 0)
-        info.block.kind = OM_BLOCK_FOREIGN;
-    if (type_name)
-        snprintf(msg, sizeof msg, "%s: %s: '%s' object %p: %s", op, om_error_name(code), type_name, obj, detail);
-    else
-        snprintf(msg, sizeof msg, "%s: %s: object %p: %s", op, om_error_name(code), obj, detail);
-    deliver(&info, msg);
+    omi_error_deliver(&info, msg);
 }

@@ -41,6 +41,10 @@ typedef struct om_gc_head {
 #define OM_TYPE_READY_FIXED 1            /* om_type.state_.ready */
 #define OM_TYPE_READY_VAR 2
 
+/* ---- misuse.c: a misuse of an object, reported through the error handler */
+OM_HIDDEN void omi_report_object(om_error_code code, const char *op, const void *obj, const char *type_name,
+                                 const char *detail);
+
 /* ---- object.c: lifecycle of objects ------------------------------------- */
 /* A dead object's count holds ~next: negative, so that weak references,
  * the checked functions and om_weakref_new see it as dead. */
