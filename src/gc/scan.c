@@ -196,7 +196,7 @@ static inline int slot_prefetch(om_object **s, void *count) {
  * traverse, whose visits count themselves in hook_edges). */
 static inline __attribute__((always_inline)) size_t for_children(int op, om_object *o, pass_ctx *x) {
     const om_type *t = o->type;
-    if (om_likely(omi_type_declares_refs(t))) {
+    if (om_likely(t->state_.ref_run) || omi_type_declares_refs(t)) {
         if (op == OP_PREFETCH) {
             unsigned count = 0;
             omi_declared_each(o, slot_prefetch, &count, 0);
@@ -204,13 +204,12 @@ static inline __attribute__((always_inline)) size_t for_children(int op, om_obje
         }
         if (op == OP_PROBE)
             x->cur = o;
-        omi_declared_each(o,
-                          op == OP_COUNT   ? slot_count
-                          : op == OP_PROBE ? slot_probe
-                          : op == OP_CLEAN ? slot_clean
-                                           : slot_reach,
-                          x, 0);
-        return omi_declared_count(o);
+        return omi_declared_each(o,
+                                 op == OP_COUNT   ? slot_count
+                                 : op == OP_PROBE ? slot_probe
+                                 : op == OP_CLEAN ? slot_clean
+                                                  : slot_reach,
+                                 x, 0);
     }
     if (t->refs) {
         om_refs r = t->refs(o);
@@ -296,8 +295,8 @@ static inline int slot_atomic(om_object **s, void *set) {
 static int all_atomic(om_object *o) {
     const om_type *t = o->type;
     if (omi_type_declares_refs(t)) {
-        size_t set = 0; /* a NULL slot is not atomic: it may be set later */
-        return !omi_declared_each(o, slot_atomic, &set, 0) && set == omi_declared_count(o);
+        size_t set = 0; /* an empty slot is not atomic: it may be set later */
+        return omi_declared_each(o, slot_atomic, &set, 0) == set;
     }
     if (!t->refs)
         return 0; /* traverse only: cannot tell */
@@ -383,7 +382,7 @@ size_t omi_gc_move_unreachable(gc_collection *c, om_gc_head *young, om_gc_head *
     om_gc_head tentative = {0, 0}, *ttail = &tentative;
     size_t ntent = 0;
     int what = 0;
-    c->untracked = 0;
+    size_t untracked = 0;
     om_gc_head *prev = young;
     om_gc_head *g;
     const int stream = c->stream;
@@ -391,7 +390,7 @@ size_t omi_gc_move_unreachable(gc_collection *c, om_gc_head *young, om_gc_head *
         om_object *o = gc_obj(g);
         if (stream)
             __builtin_prefetch((char *)g + GC_STREAM_AHEAD);
-        uint8_t *s = gc_side_at(c, x.self, 1, o);
+        uint8_t *s = gc_side_at(x.c, x.self, 1, o);
         int keep;
         if (om_unlikely(!s)) {
             keep = 1; /* cannot be: om_new's memory; kept, as from outside */
@@ -414,7 +413,7 @@ size_t omi_gc_move_unreachable(gc_collection *c, om_gc_head *young, om_gc_head *
                 prev->next = g->next;
                 g->next = 0;
                 g->prev &= OM_GC_FINALIZED;
-                c->untracked++;
+                untracked++;
                 continue;
             }
             for_children(OP_REACHABLE, o, &x);
@@ -439,6 +438,7 @@ size_t omi_gc_move_unreachable(gc_collection *c, om_gc_head *young, om_gc_head *
     young->prev = (uintptr_t)prev;
     *tentative_out = (om_gc_head *)tentative.next;
     c->what = what;
+    c->untracked = untracked;
     return ntent - x.late;
 }
 

@@ -288,16 +288,18 @@ int om_traverse(om_object *o, om_visit_fn visit, void *arg) {
 typedef struct visit_ctx {
     om_visit_fn visit;
     void *arg;
+    int result; /* the visit's nonzero return that stopped the walk */
 } visit_ctx;
 
 static inline int slot_visit(om_object **slot, void *ctx) {
     visit_ctx *v = ctx;
-    return v->visit(*slot, v->arg);
+    return (v->result = v->visit(*slot, v->arg)) != 0;
 }
 
 int omi_declared_traverse(om_object *o, om_visit_fn visit, void *arg) {
-    visit_ctx v = {visit, arg};
-    return omi_declared_each(o, slot_visit, &v, 0);
+    visit_ctx v = {visit, arg, 0};
+    omi_declared_each(o, slot_visit, &v, 0);
+    return v.result;
 }
 
 static inline int slot_clear(om_object **slot, void *ctx) {

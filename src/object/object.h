@@ -70,52 +70,45 @@ OM_HIDDEN void omi_declared_clear(om_object *o);
  * passes and its fast delete): fn(slot, ctx) for each slot that holds a
  * reference, first the fields of ref_fields (as one run of words when
  * type.c found one, the usual case; else bit by bit), then the items of an
- * OM_TYPE_REF_ITEMS type, last to first if backward.  A nonzero return
- * from fn stops the walk and is returned.  always_inline, with fn a
- * static inline function: each walker gets its own loops with fn inlined,
- * no call per reference. */
+ * OM_TYPE_REF_ITEMS type, last to first if backward.  Returns how many
+ * slots it looked at (empty ones too), or OMI_WALK_STOPPED as soon as fn
+ * returns nonzero.  always_inline, with fn a static inline function: each
+ * walker gets its own loops with fn inlined, no call per reference. */
 typedef int (*omi_slot_fn)(om_object **slot, void *ctx);
+#define OMI_WALK_STOPPED ((size_t)-1)
 
-static inline __attribute__((always_inline)) int omi_declared_each(om_object *o, omi_slot_fn fn, void *ctx,
-                                                                   int backward) {
+static inline __attribute__((always_inline)) size_t omi_declared_each(om_object *o, omi_slot_fn fn, void *ctx,
+                                                                      int backward) {
     const om_type *t = o->type;
+    const size_t run = t->state_.ref_run;
     om_object **w = (om_object **)o;
-    int r;
-    size_t run = t->state_.ref_run;
+    size_t n = run;
     if (om_likely(run)) {
         w += t->state_.ref_first;
         size_t i = 0;
         do {
-            if (w[i] && (r = fn(&w[i], ctx)) != 0)
-                return r;
+            if (w[i] && fn(&w[i], ctx))
+                return OMI_WALK_STOPPED;
         } while (++i < run);
     } else {
-        for (uint64_t m = t->ref_fields; m; m &= m - 1) {
+        for (uint64_t m = t->ref_fields; m; m &= m - 1, n++) {
             om_object **slot = &w[__builtin_ctzll(m)];
-            if (*slot && (r = fn(slot, ctx)) != 0)
-                return r;
+            if (*slot && fn(slot, ctx))
+                return OMI_WALK_STOPPED;
         }
     }
     if (om_likely(!(t->flags & OM_TYPE_REF_ITEMS)))
-        return 0;
-    om_object **items = (om_object **)((char *)o + t->size);
-    size_t n = (size_t)((om_varobject *)o)->nitems;
-    for (size_t i = 0; i < n; i++) {
-        om_object **slot = &items[backward ? n - 1 - i : i];
-        if (*slot && (r = fn(slot, ctx)) != 0)
-            return r;
+        return n;
+    om_object **item = (om_object **)((char *)o + t->size);
+    size_t k = (size_t)((om_varobject *)o)->nitems;
+    for (size_t i = 0; i < k; i++) {
+        om_object **slot = &item[backward ? k - 1 - i : i];
+        if (*slot && fn(slot, ctx))
+            return OMI_WALK_STOPPED;
     }
-    return 0;
+    return n + k;
 }
 
-/* How many slots omi_declared_each looks at (NULL ones too). */
-static inline size_t omi_declared_count(const om_object *o) {
-    const om_type *t = o->type;
-    size_t n = t->state_.ref_run ? t->state_.ref_run : (size_t)__builtin_popcountll(t->ref_fields);
-    if (t->flags & OM_TYPE_REF_ITEMS)
-        n += (size_t)((const om_varobject *)o)->nitems;
-    return n;
-}
 /* The type's clear, or the declared references' (none: nothing to do). */
 static inline int omi_type_has_clear(const om_type *t) { return t->clear || omi_type_declares_refs(t); }
 static inline void omi_type_clear(om_object *o) {
