@@ -6,7 +6,10 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "object/object.h"
@@ -31,6 +34,204 @@ static void put(out *o, const char *fmt, ...) {
 
 #define U(x) ((unsigned long long)(x))
 
+/* ---- the tables -------------------------------------------------------------- */
+/* Each counter is named once, in a table that both renderers walk: the JSON
+ * key (the struct member's name), how the text report shows it, and where
+ * it lives (offsetof).  Values are read by their size, so one reader serves
+ * uint32_t and uint64_t members. */
+static unsigned long long value_at(const void *base, size_t off, size_t size) {
+    const unsigned char *p = (const unsigned char *)base + off;
+    if (size == sizeof(uint32_t)) {
+        uint32_t v;
+        memcpy(&v, p, sizeof v);
+        return v;
+    }
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+#define MEMBER_SIZE(type, m) sizeof(((type *)0)->m)
+
+/* Per-row tables (size classes, types): one text column per field, one JSON
+ * key per field, in the same order.  The row's first column (class number,
+ * type name) is the caller's.  A column without a heading continues the one
+ * before it after a '/' (parked/limit); width < 0 aligns it left. */
+typedef struct stat_column {
+    const char *key;
+    const char *head;
+    size_t off, size;
+    int width;
+} stat_column;
+
+#define COLUMN(type, m, head, width) {#m, head, offsetof(type, m), MEMBER_SIZE(type, m), width}
+
+static const stat_column class_columns[] = {
+    COLUMN(om_class_stats, block_size, "size", 6),
+    COLUMN(om_class_stats, blocks_per_pool, "per pool", 8),
+    COLUMN(om_class_stats, pools, "pools", 6),
+    COLUMN(om_class_stats, full_pools, "full", 5),
+    COLUMN(om_class_stats, blocks_used, "blocks used", 13),
+    COLUMN(om_class_stats, blocks_free, "blocks free", 13),
+};
+
+static const stat_column type_columns[] = {
+    COLUMN(om_type_stats, live, "live", 10),
+    COLUMN(om_type_stats, created, "created", 12),
+    COLUMN(om_type_stats, destroyed, "destroyed", 12),
+    COLUMN(om_type_stats, freelist_hits, "free-list hits", 14),
+    COLUMN(om_type_stats, freelist_misses, "misses", 8),
+    COLUMN(om_type_stats, freelist_len, "parked/limit", 5),
+    COLUMN(om_type_stats, freelist_limit, NULL, -6),
+};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+_Static_assert(COUNT(type_columns) == (sizeof(om_type_stats) - offsetof(om_type_stats, live)) / sizeof(uint64_t),
+               "every om_type_stats counter has a column");
+_Static_assert(sizeof(om_class_stats) == 2 * sizeof(uint32_t) + 4 * sizeof(uint64_t),
+               "every om_class_stats field has a column (and a size value_at reads)");
+
+/* A column's text width: its own, plus those of the columns continuing it. */
+static int column_span(const stat_column *c, size_t i, size_t n) {
+    int w = abs(c[i].width);
+    for (size_t j = i + 1; j < n && !c[j].head; j++)
+        w += 1 + abs(c[j].width);
+    return w;
+}
+
+static void dashes(out *o, int n) {
+    static const char d[] = "----------------";
+    for (; n > 0; n -= (int)sizeof d - 1)
+        put(o, "%.*s", n, d);
+}
+
+/* The heading line and the dashes under it; the first column is the row's
+ * own (width < 0: left-aligned). */
+static void columns_head(out *o, const char *first, int first_width, const stat_column *c, size_t n) {
+    put(o, "%*s", first_width, first);
+    for (size_t i = 0; i < n; i++)
+        if (c[i].head)
+            put(o, "  %*s", column_span(c, i, n), c[i].head);
+    put(o, "\n");
+    dashes(o, abs(first_width));
+    for (size_t i = 0; i < n; i++)
+        if (c[i].head) {
+            put(o, "  ");
+            dashes(o, column_span(c, i, n));
+        }
+    put(o, "\n");
+}
+
+static void columns_text(out *o, const void *row, const stat_column *c, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        put(o, c[i].head ? "  %*llu" : "/%*llu", c[i].width, value_at(row, c[i].off, c[i].size));
+    put(o, "\n");
+}
+
+static void columns_json(out *o, const void *row, const stat_column *c, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        put(o, ", \"%s\": %llu", c[i].key, value_at(row, c[i].off, c[i].size));
+    put(o, "}");
+}
+
+/* The allocator's counters (om_stats after its classes, all uint64_t), in
+ * the text report's order, which JSON follows too.  In the text report:
+ *   LINE   starts a line "# label   value": label padded to 28 columns,
+ *          value right-aligned in 14 (unless widths are given); gap puts a
+ *          blank line before it; a note goes in parentheses after the value
+ *   SLASH  adds " / value" to the line
+ *   PAREN  adds "value note" inside the line's parentheses */
+enum { LINE, SLASH, PAREN };
+
+typedef struct stat_field {
+    const char *key;
+    size_t off;
+    unsigned char text, gap, label_width, value_width;
+    const char *label; /* LINE */
+    const char *note;  /* LINE: in parentheses; PAREN: after the value */
+} stat_field;
+
+#define OFF(m) #m, offsetof(om_stats, m)
+#define LINE_(m, label) {OFF(m), LINE, 0, 0, 0, label, NULL}
+#define GAP_(m, label) {OFF(m), LINE, 1, 0, 0, label, NULL}
+#define SLASH_(m) {OFF(m), SLASH, 0, 0, 0, NULL, NULL}
+#define PAREN_(m, note) {OFF(m), PAREN, 0, 0, 0, NULL, note}
+
+static const stat_field stat_fields[] = {
+    GAP_(arenas_allocated, "arenas allocated total"),
+    LINE_(arenas_reclaimed, "arenas reclaimed"),
+    LINE_(arenas_highwater, "arenas highwater mark"),
+    LINE_(arenas_current, "arenas allocated current"),
+    PAREN_(small_arenas, "small x 1 MiB"),
+    PAREN_(medium_arenas, "medium x 4 MiB"),
+    /* (a label too long for the column: narrower value, as it always was) */
+    {OFF(pools_total), LINE, 0, 30, 8, "pools: total / empty / purged", NULL},
+    SLASH_(pools_empty),
+    SLASH_(pools_purged),
+
+    GAP_(bytes_in_use, "bytes in allocated blocks"),
+    LINE_(bytes_free_blocks, "bytes in available blocks"),
+    LINE_(bytes_empty_pools, "bytes in empty pools"),
+    {OFF(bytes_pool_headers), LINE, 0, 0, 0, "bytes in pool headers", "in arena descriptors"},
+    LINE_(bytes_quantisation, "bytes lost to quantization"),
+    LINE_(bytes_arena_mapped, "bytes in arenas (mapped)"),
+
+    GAP_(large_count, "large blocks live"),
+    PAREN_(large_bytes, "bytes"),
+    LINE_(large_cached, "large mappings cached"),
+    PAREN_(large_cached_bytes, "bytes"),
+
+    GAP_(os_reserve_calls, "OS calls: reserve (mmap)"),
+    LINE_(os_release_calls, "OS calls: release (munmap)"),
+    LINE_(os_purge_calls, "OS calls: purge (madvise)"),
+    LINE_(os_remap_calls, "OS calls: remap (mremap)"),
+    LINE_(os_failures, "OS calls: failed"),
+    LINE_(os_bytes_reserved, "bytes mapped now / peak"),
+    SLASH_(os_bytes_peak),
+
+    GAP_(heaps_active, "heaps active / abandoned"),
+    SLASH_(heaps_abandoned),
+    LINE_(remote_frees, "frees from other threads"),
+    LINE_(foreign_frees_ignored, "foreign frees ignored"),
+    LINE_(meta_bytes, "metadata bytes"),
+};
+
+_Static_assert(COUNT(stat_fields) == (sizeof(om_stats) - offsetof(om_stats, arenas_allocated)) / sizeof(uint64_t),
+               "every om_stats counter is in the report");
+
+static void fields_text(out *o, const om_stats *s) {
+    int in_paren = 0;
+    for (size_t i = 0; i < COUNT(stat_fields); i++) {
+        const stat_field *f = &stat_fields[i];
+        unsigned long long v = value_at(s, f->off, sizeof(uint64_t));
+        switch (f->text) {
+        case LINE:
+            if (i)
+                put(o, "%s\n", in_paren ? ")" : "");
+            put(o, "%s# %-*s%*llu", f->gap ? "\n" : "", f->label_width ? f->label_width : 28, f->label,
+                f->value_width ? f->value_width : 14, v);
+            in_paren = f->note != NULL;
+            if (in_paren)
+                put(o, "  (%s", f->note);
+            break;
+        case SLASH:
+            put(o, " / %llu", v);
+            break;
+        case PAREN:
+            put(o, "%s%llu %s", in_paren ? ", " : "  (", v, f->note);
+            in_paren = 1;
+            break;
+        }
+    }
+    put(o, "%s\n", in_paren ? ")" : "");
+}
+
+/* Each key ends with a comma: the types and gc sections follow. */
+static void fields_json(out *o, const om_stats *s) {
+    for (size_t i = 0; i < COUNT(stat_fields); i++)
+        put(o, " \"%s\": %llu,\n", stat_fields[i].key, value_at(s, stat_fields[i].off, sizeof(uint64_t)));
+}
+
 /* The object layer, when it is in use: each type that has made an object
  * (om_type_get_stats), and the collector's generations.  Counters are read
  * without the runtime lock (exact when no other thread is touching
@@ -44,14 +245,13 @@ static void format_objects_text(out *o) {
     const om_type *t = om_type_next(NULL);
     if (!t)
         return;
-    put(o, "\ntype                    live       created     destroyed  free-list hits    misses  parked/limit\n");
-    put(o, "----------------  ----------  ------------  ------------  --------------  --------  ------------\n");
+    put(o, "\n");
+    columns_head(o, "type", -16, type_columns, COUNT(type_columns));
     for (; t; t = om_type_next(t)) {
         om_type_stats ts;
         om_type_get_stats(t, &ts);
-        put(o, "%-16.16s  %10llu  %12llu  %12llu  %14llu  %8llu  %5llu/%-6llu\n", ts.name ? ts.name : "?",
-            U(ts.live), U(ts.created), U(ts.destroyed), U(ts.freelist_hits), U(ts.freelist_misses),
-            U(ts.freelist_len), U(ts.freelist_limit));
+        put(o, "%-16.16s", ts.name ? ts.name : "?");
+        columns_text(o, &ts, type_columns, COUNT(type_columns));
     }
     long count[OM_GC_GENERATIONS], thr[OM_GC_GENERATIONS];
     om_gc_gen_stats gs[OM_GC_GENERATIONS];
@@ -77,11 +277,8 @@ static void format_objects_json(out *o) {
     for (const char *sep = ""; t; t = om_type_next(t), sep = ",") {
         om_type_stats ts;
         om_type_get_stats(t, &ts);
-        put(o,
-            "%s\n  {\"name\": \"%s\", \"live\": %llu, \"created\": %llu, \"destroyed\": %llu, "
-            "\"freelist_hits\": %llu, \"freelist_misses\": %llu, \"freelist_len\": %llu, \"freelist_limit\": %llu}",
-            sep, ts.name ? ts.name : "?", U(ts.live), U(ts.created), U(ts.destroyed), U(ts.freelist_hits),
-            U(ts.freelist_misses), U(ts.freelist_len), U(ts.freelist_limit));
+        put(o, "%s\n  {\"name\": \"%s\"", sep, ts.name ? ts.name : "?");
+        columns_json(o, &ts, type_columns, COUNT(type_columns));
     }
     long count[OM_GC_GENERATIONS];
     om_gc_gen_stats gs[OM_GC_GENERATIONS];
@@ -97,70 +294,28 @@ static void format_objects_json(out *o) {
     put(o, "]}\n");
 }
 
+/* Text lists the classes in use; JSON lists every class. */
 static void format_text(out *o, const om_stats *s) {
     put(o, "objmem %s allocator statistics\n\n", OM_VERSION_STRING);
-    put(o, "class   size  per pool   pools   full    blocks used    blocks free\n");
-    put(o, "-----  ------  --------  ------  -----  -------------  -------------\n");
+    columns_head(o, "class", 5, class_columns, COUNT(class_columns));
     for (unsigned c = 0; c < OM_NUM_CLASSES; c++) {
-        const om_class_stats *cs = &s->classes[c];
-        if (!cs->pools)
+        if (!s->classes[c].pools)
             continue;
-        put(o, "%5u  %6u  %8u  %6llu  %5llu  %13llu  %13llu\n", c, cs->block_size, cs->blocks_per_pool, U(cs->pools),
-            U(cs->full_pools), U(cs->blocks_used), U(cs->blocks_free));
+        put(o, "%5u", c);
+        columns_text(o, &s->classes[c], class_columns, COUNT(class_columns));
     }
-    put(o, "\n# arenas allocated total      %14llu\n", U(s->arenas_allocated));
-    put(o, "# arenas reclaimed            %14llu\n", U(s->arenas_reclaimed));
-    put(o, "# arenas highwater mark       %14llu\n", U(s->arenas_highwater));
-    put(o, "# arenas allocated current    %14llu  (%llu small x 1 MiB, %llu medium x 4 MiB)\n",
-        U(s->arenas_current), U(s->small_arenas), U(s->medium_arenas));
-    put(o, "# pools: total / empty / purged %8llu / %llu / %llu\n", U(s->pools_total), U(s->pools_empty),
-        U(s->pools_purged));
-    put(o, "\n# bytes in allocated blocks   %14llu\n", U(s->bytes_in_use));
-    put(o, "# bytes in available blocks   %14llu\n", U(s->bytes_free_blocks));
-    put(o, "# bytes in empty pools        %14llu\n", U(s->bytes_empty_pools));
-    put(o, "# bytes in pool headers       %14llu  (in arena descriptors)\n", U(s->bytes_pool_headers));
-    put(o, "# bytes lost to quantization  %14llu\n", U(s->bytes_quantisation));
-    put(o, "# bytes in arenas (mapped)    %14llu\n", U(s->bytes_arena_mapped));
-    put(o, "\n# large blocks live           %14llu  (%llu bytes)\n", U(s->large_count), U(s->large_bytes));
-    put(o, "# large mappings cached       %14llu  (%llu bytes)\n", U(s->large_cached), U(s->large_cached_bytes));
-    put(o, "\n# OS calls: reserve (mmap)    %14llu\n", U(s->os_reserve_calls));
-    put(o, "# OS calls: release (munmap)  %14llu\n", U(s->os_release_calls));
-    put(o, "# OS calls: purge (madvise)   %14llu\n", U(s->os_purge_calls));
-    put(o, "# OS calls: remap (mremap)    %14llu\n", U(s->os_remap_calls));
-    put(o, "# OS calls: failed            %14llu\n", U(s->os_failures));
-    put(o, "# bytes mapped now / peak     %14llu / %llu\n", U(s->os_bytes_reserved), U(s->os_bytes_peak));
-    put(o, "\n# heaps active / abandoned    %14llu / %llu\n", U(s->heaps_active), U(s->heaps_abandoned));
-    put(o, "# frees from other threads    %14llu\n", U(s->remote_frees));
-    put(o, "# foreign frees ignored       %14llu\n", U(s->foreign_frees_ignored));
-    put(o, "# metadata bytes              %14llu\n", U(s->meta_bytes));
+    fields_text(o, s);
     format_objects_text(o);
 }
 
 static void format_json(out *o, const om_stats *s) {
     put(o, "{\"version\": \"%s\", \"classes\": [", OM_VERSION_STRING);
-    const char *sep = "";
     for (unsigned c = 0; c < OM_NUM_CLASSES; c++) {
-        const om_class_stats *cs = &s->classes[c];
-        put(o,
-            "%s\n  {\"class\": %u, \"block_size\": %u, \"blocks_per_pool\": %u, \"pools\": %llu, "
-            "\"full_pools\": %llu, \"blocks_used\": %llu, \"blocks_free\": %llu}",
-            sep, c, cs->block_size, cs->blocks_per_pool, U(cs->pools), U(cs->full_pools), U(cs->blocks_used),
-            U(cs->blocks_free));
-        sep = ",";
+        put(o, "%s\n  {\"class\": %u", c ? "," : "", c);
+        columns_json(o, &s->classes[c], class_columns, COUNT(class_columns));
     }
     put(o, "\n],\n");
-#define F(name) put(o, " \"" #name "\": %llu%s\n", U(s->name), last ? "" : ",")
-    int last = 0;
-    F(arenas_allocated); F(arenas_reclaimed); F(arenas_highwater); F(arenas_current);
-    F(small_arenas); F(medium_arenas); F(pools_total); F(pools_empty); F(pools_purged);
-    F(bytes_in_use); F(bytes_free_blocks); F(bytes_empty_pools); F(bytes_pool_headers);
-    F(bytes_quantisation); F(bytes_arena_mapped); F(large_count); F(large_bytes);
-    F(large_cached); F(large_cached_bytes); F(os_reserve_calls); F(os_release_calls);
-    F(os_purge_calls); F(os_failures); F(os_bytes_reserved); F(os_bytes_peak);
-    F(heaps_active); F(heaps_abandoned); F(remote_frees); F(meta_bytes);
-    F(os_remap_calls);
-    F(foreign_frees_ignored);
-#undef F
+    fields_json(o, s);
     format_objects_json(o);
     put(o, "}\n");
 }
