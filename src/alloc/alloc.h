@@ -95,6 +95,10 @@ OM_HIDDEN int omi_pool_block_offset_ok(const om_pool *pool, uintptr_t a, int car
 OM_HIDDEN int omi_pool_block_is_free(const om_pool *pool, const om_block *b);
 OM_HIDDEN void omi_pool_free_local(om_heap *h, om_pool *pool, om_block *b);
 OM_HIDDEN void omi_pool_release_retained(om_heap *h);
+OM_HIDDEN void omi_pool_collect_xfree(om_heap *h);
+
+/* The stack of blocks other threads freed into pool (types.h). */
+static inline _Atomic(uintptr_t) *omi_pool_xfree(om_pool *pool) { return &omi_pool_arena(pool)->xfree[pool->index]; }
 
 static inline void *omi_pool_pop(om_pool *pool, om_block *b) {
     pool->freeblock = b->next;
@@ -113,7 +117,7 @@ OM_HIDDEN void omi_large_purge_old(uint64_t now);
 
 /* ---- heap.c: thread heaps ------------------------------------------------ */
 OM_HIDDEN om_heap *omi_heap_init_thread(void);
-OM_HIDDEN void omi_heap_drain_remote(om_heap *h);
+OM_HIDDEN void omi_heap_drain_delayed(om_heap *h);
 OM_HIDDEN void omi_heap_free_remote(om_heap *owner, om_pool *pool, om_block *b);
 OM_HIDDEN void omi_heap_maybe_purge(om_heap *h);
 OM_HIDDEN void omi_heap_note_dirty(om_heap *h);

@@ -210,6 +210,16 @@ static void check_pool(checker *c, om_arena *a, unsigned i) {
         fail(c, "pool %p: FULL with free blocks", (void *)pool);
     if (pool->state != OM_POOL_FULL && pool->state != OM_POOL_USED)
         fail(c, "pool %p: bad state %u", (void *)pool, pool->state);
+    /* Other threads' frees: watched only while FULL (cleared by the first
+     * of them); a stack only holds blocks the pool counts as used. */
+    uintptr_t xf = atomic_load_explicit(omi_pool_xfree(pool), memory_order_acquire);
+    if (pool->state == OM_POOL_USED && (xf & OM_XFREE_WATCH))
+        fail(c, "pool %p: USED but watched for other threads' frees", (void *)pool);
+    unsigned nx = 0;
+    for (om_block *b = (om_block *)(xf & ~OM_XFREE_FLAGS); b && nx <= pool->nused; b = b->next)
+        nx++;
+    if (nx > pool->nused)
+        fail(c, "pool %p: more blocks freed by other threads than in use", (void *)pool);
 }
 
 static unsigned count_used_lists(checker *c) {
@@ -243,8 +253,11 @@ static unsigned check_arena(checker *c, om_arena *a) {
         fail(c, "arena %p: has free pools but is not usable", (void *)a->base);
     unsigned used = 0;
     for (unsigned i = 0; i < a->ntotal; i++) {
-        if (a->free_mask >> i & 1)
+        if (a->free_mask >> i & 1) {
+            if (atomic_load_explicit(&a->xfree[i], memory_order_relaxed))
+                fail(c, "arena %p: empty pool %u has blocks freed by other threads", (void *)a->base, i);
             continue;
+        }
         check_pool(c, a, i);
         used += omi_arena_pool_at(a, i)->state == OM_POOL_USED;
     }

@@ -2,8 +2,10 @@
  * heap.c — one heap per thread (mimalloc's shape on pymalloc's pools).
  *
  *   thread ──TLS──▶ om_heap ──used[class]──▶ pools ──▶ blocks
- *                     │ remote: atomic stack of blocks other threads freed
+ *                     │ delayed: the first block freed back into each
+ *                     │          FULL pool by another thread
  *                     └ arenas[small|medium]: usable lists, spares
+ *                         └ xfree[pool]: blocks other threads freed
  *
  * A thread's first allocation finds omi_tls_heap pointing at omi_heap_empty,
  * whose used lists are all the empty pool, so the fast path fails into
@@ -11,10 +13,12 @@
  * heap if there is one, else make a new one.
  *
  * Frees: a block whose pool belongs to the calling thread's heap is freed
- * in place; any other is pushed on its owner's `remote` stack (lock-free
- * push; the owner takes the whole stack with one exchange, so no ABA), and
- * the owner frees it at its next slow path.  When a thread exits, its heap
- * is abandoned: state ABANDONED, remote stack drained, spares released.
+ * in place; any other is pushed on its pool's xfree stack (lock-free push;
+ * the owner takes the whole stack with one exchange, so no ABA), which the
+ * owner takes back when that pool runs dry (below, and pool.c).  Remote
+ * frees into different pools touch different words, and none touches the
+ * line the owner's fast path works on.  When a thread exits, its heap is
+ * abandoned: state ABANDONED, every stack taken back, spares released.
  * From then on, whoever frees into it takes heap->lock and frees in place;
  * a new thread may adopt it (under the same lock) and own it again.
  * Heaps are never destroyed, so a racing free never touches freed memory.
@@ -73,7 +77,7 @@ om_heap *omi_heap_init_thread(void) {
     pthread_setspecific(omi_rt.heap_key, h);
     static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
     pthread_once(&atfork_once, omi_runtime_register_atfork);
-    omi_heap_drain_remote(h);
+    omi_heap_drain_delayed(h);
     return h;
 }
 
@@ -92,9 +96,28 @@ void omi_heap_thread_exit(void *arg) {
     pthread_mutex_unlock(&omi_rt.lock);
 }
 
-/* ---- frees from other threads ----------------------------------------- */
-void omi_heap_drain_remote(om_heap *h) {
-    om_block *b = atomic_exchange_explicit(&h->remote, NULL, memory_order_acquire);
+/* ---- frees from other threads ---------------------------------------------
+ * A block of another thread's heap goes on its pool's xfree stack: one
+ * CAS on a word that only the freers of that pool and, at its slow path,
+ * the owner touch.  The owner takes the stack back when the pool runs dry
+ * (pool.c).  A FULL pool is on no list, so the first block freed into it
+ * (OM_XFREE_WATCH set) goes on the heap's delayed stack instead, which
+ * the owner drains at its slow paths: the pool then joins a used list and
+ * later blocks go to its own stack.  An abandoned heap has no owner: the
+ * freer takes its lock and frees in place. */
+static _Atomic uint64_t remote_free_orphans; /* from threads with no heap */
+
+uint64_t omi_heap_remote_frees(void) {
+    uint64_t n = atomic_load(&remote_free_orphans);
+    pthread_mutex_lock(&omi_rt.lock);
+    for (om_heap *h = omi_rt.heaps; h; h = h->next_all)
+        n += __atomic_load_n(&h->remote_frees, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&omi_rt.lock);
+    return n;
+}
+
+void omi_heap_drain_delayed(om_heap *h) {
+    om_block *b = atomic_exchange_explicit(&h->delayed, NULL, memory_order_acquire);
     while (b) {
         om_block *next = b->next;
         omi_pool_free_local(h, omi_pool_of((uintptr_t)b, omi_map_lookup((uintptr_t)b)), b);
@@ -102,30 +125,55 @@ void omi_heap_drain_remote(om_heap *h) {
     }
 }
 
-static _Atomic uint64_t remote_free_count;
-
-uint64_t omi_heap_remote_frees(void) { return atomic_load(&remote_free_count); }
-
-void omi_heap_free_remote(om_heap *owner, om_pool *pool, om_block *b) {
-    atomic_fetch_add_explicit(&remote_free_count, 1, memory_order_relaxed);
-    if (atomic_load_explicit(&owner->state, memory_order_acquire) == OM_HEAP_ABANDONED) {
-        pthread_mutex_lock(&owner->lock);
-        if (atomic_load(&owner->state) == OM_HEAP_ABANDONED) {
-            omi_heap_drain_remote(owner);
-            omi_pool_free_local(owner, pool, b);
-            if (owner->ndirty)
-                omi_heap_maybe_purge(owner);
-            pthread_mutex_unlock(&owner->lock);
-            return;
-        }
-        pthread_mutex_unlock(&owner->lock);
-    }
-    b->check = omi_fast.cookie;
-    om_block *old = atomic_load_explicit(&owner->remote, memory_order_relaxed);
+static void push_delayed(om_heap *owner, om_block *b) {
+    om_block *old = atomic_load_explicit(&owner->delayed, memory_order_relaxed);
     do {
         b->next = old;
-    } while (!atomic_compare_exchange_weak_explicit(&owner->remote, &old, b, memory_order_release,
+    } while (!atomic_compare_exchange_weak_explicit(&owner->delayed, &old, b, memory_order_release,
                                                     memory_order_relaxed));
+}
+
+static void free_abandoned(om_heap *owner, om_pool *pool, om_block *b) {
+    omi_heap_drain_delayed(owner);
+    omi_pool_free_local(owner, pool, b);
+    if (owner->ndirty)
+        omi_heap_maybe_purge(owner);
+}
+
+void omi_heap_free_remote(om_heap *owner, om_pool *pool, om_block *b) {
+    om_heap *self = omi_tls_heap;
+    if (self != &omi_heap_empty)
+        __atomic_store_n(&self->remote_frees, __atomic_load_n(&self->remote_frees, __ATOMIC_RELAXED) + 1,
+                         __ATOMIC_RELAXED);
+    else
+        atomic_fetch_add_explicit(&remote_free_orphans, 1, memory_order_relaxed);
+    if (om_unlikely(atomic_load_explicit(&owner->state, memory_order_acquire) == OM_HEAP_ABANDONED)) {
+        pthread_mutex_lock(&owner->lock);
+        int abandoned = atomic_load(&owner->state) == OM_HEAP_ABANDONED;
+        if (abandoned)
+            free_abandoned(owner, pool, b);
+        pthread_mutex_unlock(&owner->lock);
+        if (abandoned)
+            return;
+    }
+    b->check = omi_fast.cookie;
+    _Atomic(uintptr_t) *xf = omi_pool_xfree(pool);
+    uintptr_t old = atomic_load_explicit(xf, memory_order_relaxed);
+    for (;;) {
+        if (om_unlikely(old & OM_XFREE_WATCH)) {
+            /* FULL, and this is its first block back: tell the owner. */
+            if (atomic_compare_exchange_weak_explicit(xf, &old, old & ~OM_XFREE_WATCH, memory_order_relaxed,
+                                                      memory_order_relaxed)) {
+                push_delayed(owner, b);
+                return;
+            }
+            continue;
+        }
+        b->next = (om_block *)(old & ~OM_XFREE_FLAGS);
+        if (atomic_compare_exchange_weak_explicit(xf, &old, (uintptr_t)b | (old & OM_XFREE_FLAGS),
+                                                  memory_order_release, memory_order_relaxed))
+            return;
+    }
 }
 
 /* ---- purging ------------------------------------------------------------- */
@@ -169,7 +217,8 @@ void omi_heap_maybe_purge(om_heap *h) {
 
 /* ---- om_trim ------------------------------------------------------------ */
 static void heap_collect(om_heap *h, int force) {
-    omi_heap_drain_remote(h);
+    omi_heap_drain_delayed(h);
+    omi_pool_collect_xfree(h);
     omi_pool_release_retained(h);
     omi_arena_purge(h, 1);
     h->purge_deadline_ns = 0;

@@ -70,6 +70,8 @@ static void used_remove(om_heap *h, om_pool *p) {
 /* ---- carving ------------------------------------------------------------------ */
 static void pool_init(om_pool *pool, unsigned cls) {
     size_t size = omi_class_size(cls);
+    /* Empty: no block of it is live, so no other thread frees into it. */
+    atomic_store_explicit(omi_pool_xfree(pool), 0, memory_order_relaxed);
     pool->freeblock = NULL;
     pool->nused = 0;
     pool->block_size = (uint32_t)size;
@@ -151,9 +153,63 @@ static void *pool_pop_checked(om_heap *h, om_pool *pool) {
     return omi_pool_pop(pool, b);
 }
 
+/* ---- frees from other threads --------------------------------------------
+ * Other threads push the blocks they free on the pool's xfree stack
+ * (heap.c); the owner takes the whole stack with one exchange (no ABA)
+ * when the pool's own free list runs out, before carving more, and when
+ * it gives memory back (om_trim, thread exit).  A pool the owner finds
+ * exhausted is marked FULL only once its stack is empty: it then sets
+ * OM_XFREE_WATCH in the same word, and the first block another thread
+ * frees into it comes back through the heap's delayed stack. */
+static void pool_take_xfree(om_heap *h, om_pool *pool) {
+    uintptr_t w = atomic_exchange_explicit(omi_pool_xfree(pool), 0, memory_order_acquire);
+    om_block *b = (om_block *)(w & ~OM_XFREE_FLAGS);
+    while (b) {
+        om_block *next = b->next;
+        omi_pool_free_local(h, pool, b);
+        b = next;
+    }
+}
+
+/* Exhausted (nothing free, nothing to carve): FULL if no other thread has
+ * freed into it meanwhile; 0 if one has (its blocks are now free). */
+static int pool_mark_full(om_heap *h, om_pool *pool) {
+    uintptr_t expect = 0;
+    if (!atomic_compare_exchange_strong_explicit(omi_pool_xfree(pool), &expect, OM_XFREE_WATCH,
+                                                 memory_order_acq_rel, memory_order_acquire)) {
+        pool_take_xfree(h, pool);
+        return 0;
+    }
+    used_remove(h, pool);
+    pool->state = OM_POOL_FULL;
+    return 1;
+}
+
+/* Every pool of h's used lists: what other threads freed into it comes
+ * back (om_trim, a heap being abandoned).  No purge runs meanwhile, so
+ * taking a pool's blocks changes only that pool's place (emptied: it
+ * leaves its list). */
+void omi_pool_collect_xfree(om_heap *h) {
+    h->collecting = 1;
+    for (unsigned c = 0; c < OM_NUM_CLASSES; c++) {
+        om_pool *p = h->used[c];
+        if (p == &omi_pool_empty)
+            continue;
+        size_t n = 1;
+        for (om_pool *q = p->next; q != p; q = q->next)
+            n++;
+        while (n--) {
+            om_pool *next = p->next;
+            if (atomic_load_explicit(omi_pool_xfree(p), memory_order_relaxed) & ~OM_XFREE_FLAGS)
+                pool_take_xfree(h, p);
+            p = next;
+        }
+    }
+    h->collecting = 0;
+}
+
 /* used[cls] has no pool: the thread's first allocation, or time for a
- * fresh pool.  Blocks other threads freed come back first, and this is
- * where the purge clock is checked. */
+ * fresh pool.  This is where the purge clock is checked. */
 static om_pool *pool_fresh(om_heap **hp, unsigned cls) {
     om_heap *h = *hp;
     if (om_unlikely(h == &omi_heap_empty)) {
@@ -161,8 +217,8 @@ static om_pool *pool_fresh(om_heap **hp, unsigned cls) {
         if (!h)
             return NULL;
     }
-    if (atomic_load_explicit(&h->remote, memory_order_relaxed)) {
-        omi_heap_drain_remote(h);
+    if (atomic_load_explicit(&h->delayed, memory_order_relaxed)) {
+        omi_heap_drain_delayed(h);
         if (h->used[cls] != &omi_pool_empty)
             return h->used[cls];
     }
@@ -183,21 +239,29 @@ static om_pool *pool_fresh(om_heap **hp, unsigned cls) {
     return pool;
 }
 
-/* The fast path found nothing at the head of used[cls]: carve more, or
- * move the exhausted head to FULL and try the next pool. */
+/* The fast path found nothing at the head of used[cls]: take back what
+ * other threads freed into it, or carve more, or move the exhausted head
+ * to FULL and try the next pool. */
 void *omi_pool_alloc_slow(om_heap *h, unsigned cls) {
+    if (atomic_load_explicit(&h->delayed, memory_order_relaxed))
+        omi_heap_drain_delayed(h);
     for (;;) {
         om_pool *pool = h->used[cls];
         if (om_unlikely(pool == &omi_pool_empty) && !(pool = pool_fresh(&h, cls)))
             return NULL;
+        if (!pool->freeblock &&
+            (atomic_load_explicit(omi_pool_xfree(pool), memory_order_relaxed) & ~OM_XFREE_FLAGS)) {
+            pool_take_xfree(h, pool);
+            if (h->used[cls] != pool) /* it emptied (the retained pool stays) */
+                continue;
+        }
         if (pool->freeblock || pool_extend(pool)) {
             void *p = pool_pop_checked(h, pool);
             if (p)
                 return p;
             continue;
         }
-        used_remove(h, pool);
-        pool->state = OM_POOL_FULL;
+        pool_mark_full(h, pool);
     }
 }
 
@@ -215,6 +279,7 @@ static void pool_return(om_heap *h, om_pool *pool) {
         used_remove(h, pool);
     pool->state = OM_POOL_EMPTY;
     pool->heap = NULL;
+    atomic_store_explicit(omi_pool_xfree(pool), 0, memory_order_relaxed); /* no live block: no freer */
     omi_arena_return_pool(h, omi_pool_arena(pool), pool->index);
     omi_heap_note_dirty(h);
 }
@@ -233,9 +298,11 @@ void omi_pool_free_transition(om_heap *h, om_pool *pool, om_block *old_head) {
         } else {
             pool_return(h, pool);
         }
-        if (h->purge_deadline_ns)
+        if (h->purge_deadline_ns && !h->collecting)
             omi_heap_maybe_purge(h);
     } else if (old_head == NULL && pool->state == OM_POOL_FULL) {
+        /* Back in use: other threads' frees go to its stack again. */
+        atomic_fetch_and_explicit(omi_pool_xfree(pool), ~OM_XFREE_WATCH, memory_order_relaxed);
         used_link(h, pool, 0);
     }
 }

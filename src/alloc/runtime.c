@@ -36,7 +36,7 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
  * made consistent by holding every lock across fork(), in the lock order
  * (heap locks, then omi_rt.lock), and re-creating the locks in the child.
  * Heaps of threads that do not exist in the child stay ACTIVE and unowned:
- * blocks freed into them go to their remote stacks (lock-free, touches no
+ * blocks freed into them go to their pools' xfree stacks (lock-free, touches no
  * heap internals) and are never reused, a bounded leak rather than a risk,
  * since such a heap may have been mid-operation when its thread was lost.
  */

@@ -118,7 +118,20 @@ typedef struct om_arena {
     uint8_t geom;
     uint8_t in_usable;               /* on heap's usable list */
     _Alignas(64) om_pool pools[OM_MAX_POOLS]; /* ntotal used */
+    /* Frees from other threads, a stack per pool (xfree[i] for pools[i]):
+     * kept apart from the headers, so that a thread freeing into a pool
+     * does not write the line its owner's fast path works on, and frees
+     * into different pools do not all meet on one line.  A word holds the
+     * stack's top block | flags (OM_XFREE_*, blocks are 16-byte aligned). */
+    _Alignas(64) _Atomic(uintptr_t) xfree[OM_MAX_POOLS];
 } om_arena;
+
+/* xfree's flag: the pool is FULL and its owner wants to hear of the first
+ * block freed into it (set only while the stack is empty).  That freer
+ * clears it and pushes the block on the owner heap's `delayed` stack
+ * instead, so the owner finds the pool again (heap.c). */
+#define OM_XFREE_WATCH ((uintptr_t)1)
+#define OM_XFREE_FLAGS ((uintptr_t)15)
 
 /* A pool header lives at arena->pools[index]. */
 static inline om_arena *omi_pool_arena(const om_pool *p) {
@@ -153,7 +166,7 @@ enum { OM_HEAP_EMPTY = 0, OM_HEAP_ACTIVE = 1, OM_HEAP_ABANDONED = 2 };
 
 typedef struct om_heap {
     om_pool *used[OM_NUM_CLASSES];   /* &omi_pool_empty when none */
-    _Atomic(om_block *) remote;      /* frees from other threads */
+    uint64_t remote_frees;           /* blocks this heap's thread freed into others */
     _Atomic int state;
     pthread_mutex_t lock;            /* held by non-owners of an abandoned heap */
     om_arena_list arenas[OM_NGEOM];
@@ -161,8 +174,12 @@ typedef struct om_heap {
     uint64_t purge_deadline_ns;      /* next purge tick; 0: nothing dirty or retained */
     uint64_t last_dirty_ns;          /* when a pool last became empty */
     uint64_t ndirty;                 /* pools in dirty masks */
+    int collecting;                  /* omi_pool_collect_xfree runs: no purge */
     struct om_heap *next_all;        /* runtime's list of every heap */
     struct om_heap *next_abandoned;
+    /* The first block freed by another thread into each FULL pool (see
+     * OM_XFREE_WATCH): a lock-free stack, on a line of its own. */
+    _Alignas(64) _Atomic(om_block *) delayed;
 } om_heap;
 
 /* Read-mostly values the fast paths need, in one cache line. */
