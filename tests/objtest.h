@@ -1,10 +1,11 @@
 /*
  * objtest.h — helpers shared by the object-layer tests (test_objects.c,
  * test_freelist.c, test_weakref.c, test_lock.c, test_object_debug.c,
- * test_object_oom.c): an event log that destruction hooks and weak-reference
- * callbacks append to (compared as a string, so a failure prints the whole
- * order), per-type statistics snapshots, and a runner for code that must
- * work on a thread with a small stack.
+ * test_object_oom.c) and, through gctest.h, the collector's: an event log
+ * that destruction hooks and weak-reference callbacks append to (compared
+ * as a string, so a failure prints the whole order), per-type statistics
+ * snapshots, and a runner for code that must work on a thread with a small
+ * stack.
  */
 #ifndef OM_TEST_OBJTEST_H
 #define OM_TEST_OBJTEST_H

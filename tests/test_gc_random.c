@@ -39,17 +39,12 @@
 #include "check.h"
 #include "testutil.h"
 #include "objtest.h"
+#include "gctest.h"
 
-#define K 4
+#define K GT_NSLOT
 #define MAXN 32768
 
-typedef struct rnode {
-    om_object ob;
-    om_weakref *weaklist;
-    int id;
-    int res;                   /* its finalizer resurrects it */
-    om_object *ref[K];
-} rnode;
+/* rnode: a gt_gnode (gctest.h); resurrect: its finalizer resurrects it */
 
 /* what really happened, per id */
 static int destroyed[MAXN];     /* release calls */
@@ -58,68 +53,42 @@ static int wfired[MAXN];        /* weak-reference callbacks */
 static int wbad;                /* a callback saw its referent */
 static om_object *holder[MAXN]; /* resurrected nodes */
 
-static int rnode_traverse(om_object *self, om_visit_fn visit, void *arg)
-{
-    rnode *n = (rnode *)self;
-    for (int i = 0; i < K; i++) {
-        if (n->ref[i] != NULL) {
-            int r = visit(n->ref[i], arg);
-            if (r)
-                return r;
-        }
-    }
-    return 0;
-}
-
-static void rnode_clear(om_object *self)
-{
-    rnode *n = (rnode *)self;
-    for (int i = 0; i < K; i++)
-        om_clear_ref(&n->ref[i]);
-}
-
 static void rnode_release(om_object *self)
 {
-    destroyed[((rnode *)self)->id]++;
+    destroyed[((gt_gnode *)self)->id]++;
 }
 
 static void rnode_finalize(om_object *self)
 {
-    rnode *n = (rnode *)self;
+    gt_gnode *n = (gt_gnode *)self;
     fin_runs[n->id]++;
-    if (n->res && holder[n->id] == NULL)
+    if (n->resurrect && holder[n->id] == NULL)
         holder[n->id] = om_newref(self);
 }
 
-/* the collector's fast path: the slots as one array (NULLs allowed) */
-static om_refs rnode_refs(om_object *self)
-{
-    return (om_refs){((rnode *)self)->ref, K};
-}
-
 static om_type rnode_type = {
-    .name = "rnode", .size = sizeof(rnode), .flags = OM_TYPE_GC,
-    .weaklist_offset = offsetof(rnode, weaklist),
-    .traverse = rnode_traverse, .clear = rnode_clear, .release = rnode_release,
+    .name = "rnode", .size = sizeof(gt_gnode), .flags = OM_TYPE_GC,
+    .weaklist_offset = offsetof(gt_gnode, weaklist),
+    .traverse = gt_gnode_traverse, .clear = gt_gnode_clear_refs, .release = rnode_release,
 };
 static om_type rfnode_type = {
-    .name = "rfnode", .size = sizeof(rnode), .flags = OM_TYPE_GC,
-    .weaklist_offset = offsetof(rnode, weaklist),
-    .traverse = rnode_traverse, .clear = rnode_clear, .release = rnode_release,
+    .name = "rfnode", .size = sizeof(gt_gnode), .flags = OM_TYPE_GC,
+    .weaklist_offset = offsetof(gt_gnode, weaklist),
+    .traverse = gt_gnode_traverse, .clear = gt_gnode_clear_refs, .release = rnode_release,
     .finalize = rnode_finalize,
 };
 /* the same with the refs hook: graphs mix both kinds of node */
 static om_type rnode_refs_type = {
-    .name = "rnode_refs", .size = sizeof(rnode), .flags = OM_TYPE_GC,
-    .weaklist_offset = offsetof(rnode, weaklist),
-    .traverse = rnode_traverse, .clear = rnode_clear, .release = rnode_release,
-    .refs = rnode_refs,
+    .name = "rnode_refs", .size = sizeof(gt_gnode), .flags = OM_TYPE_GC,
+    .weaklist_offset = offsetof(gt_gnode, weaklist),
+    .traverse = gt_gnode_traverse, .clear = gt_gnode_clear_refs, .release = rnode_release,
+    .refs = gt_gnode_refs,
 };
 static om_type rfnode_refs_type = {
-    .name = "rfnode_refs", .size = sizeof(rnode), .flags = OM_TYPE_GC,
-    .weaklist_offset = offsetof(rnode, weaklist),
-    .traverse = rnode_traverse, .clear = rnode_clear, .release = rnode_release,
-    .finalize = rnode_finalize, .refs = rnode_refs,
+    .name = "rfnode_refs", .size = sizeof(gt_gnode), .flags = OM_TYPE_GC,
+    .weaklist_offset = offsetof(gt_gnode, weaklist),
+    .traverse = gt_gnode_traverse, .clear = gt_gnode_clear_refs, .release = rnode_release,
+    .finalize = rnode_finalize, .refs = gt_gnode_refs,
 };
 
 static int is_rnode(const om_object *o)
@@ -145,7 +114,7 @@ enum { W_NONE, W_ARMED, W_FIRED };
 static struct {
     int n;                      /* ids used */
     int fin_mode;               /* nodes have finalizers */
-    rnode *ptr[MAXN];
+    gt_gnode *ptr[MAXN];
     om_weakref *weak[MAXN];
     unsigned char alive[MAXN], root[MAXN], held[MAXN], gen[MAXN], finalized[MAXN], res[MAXN],
         wstate[MAXN];
@@ -301,7 +270,7 @@ static long model_collect(int g)
 
 static void op_set_edge(int i, int k, int t)
 {
-    rnode *n = m.ptr[i];
+    gt_gnode *n = m.ptr[i];
     om_object *old = n->ref[k];
     n->ref[k] = t >= 0 ? om_newref(OM_OBJ(m.ptr[t])) : NULL;
     m.edge[i][k] = t;
@@ -331,21 +300,21 @@ static void op_create(int count, int edge_pct, int res_pct, int weak_pct)
         int fast = (int)tu_range(&rng, 0, 1);
         om_type *t = m.fin_mode ? (fast ? &rfnode_refs_type : &rfnode_type)
                                 : (fast ? &rnode_refs_type : &rnode_type);
-        rnode *n = (rnode *)om_new(t);
+        gt_gnode *n = (gt_gnode *)om_new(t);
         if (n == NULL) {
             CHECK(0);
             m.n--;
             return;
         }
         n->id = id;
-        n->res = m.fin_mode && (int)tu_range(&rng, 0, 99) < res_pct;
+        n->resurrect = m.fin_mode && (int)tu_range(&rng, 0, 99) < res_pct;
         m.ptr[id] = n;
         m.alive[id] = 1;
         m.root[id] = 1;
         m.held[id] = 0;
         m.gen[id] = 0;
         m.finalized[id] = 0;
-        m.res[id] = (unsigned char)n->res;
+        m.res[id] = (unsigned char)n->resurrect;
         m.wstate[id] = W_NONE;
         m.weak[id] = NULL;
         for (int k = 0; k < K; k++)
@@ -419,7 +388,7 @@ static int visit_gen(om_object *o, void *arg)
 {
     (void)arg;
     if (is_rnode(o)) {
-        int id = ((rnode *)o)->id;
+        int id = ((gt_gnode *)o)->id;
         real_gen[id] = visit_gen_g;
         real_seen[id]++;
     }
@@ -456,7 +425,7 @@ static int verify(const char *where)
             VCHECK(real_seen[i] == 0, "%s: dead node %d listed in a generation", where, i);
             continue;
         }
-        rnode *n = m.ptr[i];
+        gt_gnode *n = m.ptr[i];
         VCHECK(real_seen[i] == 1 && real_gen[i] == m.gen[i],
                "%s: node %d in generation %d (listed %d times), model %d", where, i, real_gen[i],
                real_seen[i], m.gen[i]);

@@ -7,8 +7,9 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "check.h"
 #include "objmem.h"
+#include "check.h"
+#include "gctest.h"
 
 /* ---- 1. a basic weak reference waiting dead is never shared ------------ */
 typedef struct tgt { om_object ob; om_weakref *wl; } tgt;
@@ -48,29 +49,23 @@ static void test_dead_weakref_not_shared(void)
 }
 
 /* ---- 2. a collection inside the destruction loop never sees the dead --- */
-typedef struct node { om_object ob; om_object *slot; int id; } node;
-static int node_traverse(om_object *s, om_visit_fn v, void *a)
-{
-    node *n = (node *)s;
-    return n->slot ? v(n->slot, a) : 0;
-}
-static void node_clear(om_object *s) { om_clear_ref(&((node *)s)->slot); }
+/* node: a gt_link (gctest.h), one reference and an id */
 static int fin_runs[3];
 static intptr_t fin_count_seen[3];
 static void node_finalize(om_object *s)
 {
-    node *n = (node *)s;
+    gt_link *n = (gt_link *)s;
     fin_runs[n->id]++;
     fin_count_seen[n->id] = s->refcount;
     if (n->id == 1)
-        om_clear_ref(&n->slot); /* drops 1 -> 2: 2's count reaches zero in the loop */
+        om_clear_ref(&n->ref); /* drops 1 -> 2: 2's count reaches zero in the loop */
     else {
         om_incref(s); /* any pair on a dead object would corrupt the loop */
         om_decref(s);
     }
 }
-static om_type fnode_type = { .name = "fnode", .size = sizeof(node), .flags = OM_TYPE_GC,
-                              .traverse = node_traverse, .clear = node_clear, .finalize = node_finalize };
+static om_type fnode_type = { .name = "fnode", .size = sizeof(gt_link), .flags = OM_TYPE_GC,
+                              .traverse = gt_link_traverse, .clear = gt_link_clear, .finalize = node_finalize };
 
 static long nested_ret;
 static size_t nested_seen_dead;
@@ -91,12 +86,12 @@ static om_type trig_type = { .name = "trig", .size = sizeof(om_object), .finaliz
 
 static void test_collect_in_destroy_loop(void)
 {
-    node *a = (node *)om_new(&fnode_type), *b = (node *)om_new(&fnode_type);
+    gt_link *a = (gt_link *)om_new(&fnode_type), *b = (gt_link *)om_new(&fnode_type);
     REQUIRE(a != NULL && b != NULL);
     a->id = 1;
     b->id = 2;
-    a->slot = om_newref(OM_OBJ(b));
-    b->slot = om_newref(OM_OBJ(a));
+    a->ref = om_newref(OM_OBJ(b));
+    b->ref = om_newref(OM_OBJ(a));
     om_decref(a);
     om_decref(b);
     om_object *t = om_new(&trig_type);
@@ -117,17 +112,17 @@ static void test_collect_in_destroy_loop(void)
 /* ---- 3. collected counts only what was freed ----------------------------- */
 static om_object *saved;
 static void save_finalize(om_object *s) { saved = om_newref(s); }
-static om_type snode_type = { .name = "snode", .size = sizeof(node), .flags = OM_TYPE_GC,
-                              .traverse = node_traverse, .clear = node_clear, .finalize = save_finalize };
+static om_type snode_type = { .name = "snode", .size = sizeof(gt_link), .flags = OM_TYPE_GC,
+                              .traverse = gt_link_traverse, .clear = gt_link_clear, .finalize = save_finalize };
 
 static void test_resurrected_not_collected(void)
 {
     om_gc_collect(2);
     om_gc_gen_stats s0[OM_GC_GENERATIONS], s1[OM_GC_GENERATIONS];
     om_gc_get_stats(s0);
-    node *a = (node *)om_new(&snode_type);
+    gt_link *a = (gt_link *)om_new(&snode_type);
     REQUIRE(a != NULL);
-    a->slot = om_newref(OM_OBJ(a));
+    a->ref = om_newref(OM_OBJ(a));
     om_decref(a);
     saved = NULL;
     CHECK_EQ(om_gc_collect(2), 0);
@@ -135,49 +130,35 @@ static void test_resurrected_not_collected(void)
     CHECK_EQ(s1[2].collected - s0[2].collected, 0);
     CHECK_PTR_EQ(saved, a);
     CHECK(om_gc_is_tracked(saved));
-    node_clear(saved);
+    gt_link_clear(saved);
     om_decref(saved);
 }
 
 /* ---- 4. the garbage list keeps its objects ------------------------------- */
-static om_type noclear_type = { .name = "noclear", .size = sizeof(node), .flags = OM_TYPE_GC,
-                                .traverse = node_traverse };
+static om_type noclear_type = { .name = "noclear", .size = sizeof(gt_link), .flags = OM_TYPE_GC,
+                                .traverse = gt_link_traverse };
 
 static void test_garbage_list_untrack(void)
 {
-    node *a = (node *)om_new(&noclear_type);
+    gt_link *a = (gt_link *)om_new(&noclear_type);
     REQUIRE(a != NULL);
-    a->slot = om_newref(OM_OBJ(a));
+    a->ref = om_newref(OM_OBJ(a));
     om_decref(a); /* uncollectable: no clear */
     CHECK_EQ(om_gc_collect(2), 1);
     CHECK_EQ(om_gc_garbage_count(), 1);
     CHECK_EQ(om_gc_untrack(OM_OBJ(a)), EBUSY);
     CHECK_EQ(om_gc_garbage_count(), 1);
     CHECK_EQ(om_gc_garbage_clear(), 1);
-    om_clear_ref(&a->slot); /* break it by hand: it dies */
+    om_clear_ref(&a->ref); /* break it by hand: it dies */
     om_type_stats st;
     om_type_get_stats(&noclear_type, &st);
     CHECK_EQ(st.live, 0);
 }
 
 /* ---- 5. resize keeps the generation; freeze resets only count[0] --------- */
-typedef struct vec { om_varobject ob; om_object *items[]; } vec;
-static int vec_traverse(om_object *s, om_visit_fn v, void *a)
-{
-    vec *x = (vec *)s;
-    for (intptr_t i = 0; i < x->ob.nitems; i++)
-        if (x->items[i] && v(x->items[i], a))
-            return 1;
-    return 0;
-}
-static void vec_clear(om_object *s)
-{
-    vec *x = (vec *)s;
-    for (intptr_t i = 0; i < x->ob.nitems; i++)
-        om_clear_ref(&x->items[i]);
-}
-static om_type vec_type = { .name = "vec", .size = offsetof(vec, items), .item_size = sizeof(om_object *),
-                            .flags = OM_TYPE_GC, .traverse = vec_traverse, .clear = vec_clear };
+/* vec: a gt_vec whose items are followed by traverse and clear hooks */
+static om_type vec_type = { .name = "vec", .size = sizeof(gt_vec), .item_size = sizeof(om_object *),
+                            .flags = OM_TYPE_GC, .traverse = gt_vec_traverse, .clear = gt_vec_clear };
 
 static void test_resize_keeps_generation(void)
 {

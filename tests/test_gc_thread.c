@@ -32,6 +32,7 @@
 #include "check.h"
 #include "testutil.h"
 #include "objtest.h"
+#include "gctest.h"
 
 #define NTHREADS 4
 #define ITERS (OM_TEST_SANITIZED ? 5000 : 20000)
@@ -238,15 +239,9 @@ static void test_threads_take_turns(void)
 
 /* ------------------------------------------------------------ lock released in a finalizer */
 
-typedef struct fnode { om_object ob; om_object *ref; int id; } fnode;
+/* fnode: a gt_link (gctest.h) whose finalizer releases the lock */
 static atomic_int fin_in_finalizer, fin_other_done, fin_calls, fin_released;
 
-static int fnode_traverse(om_object *self, om_visit_fn visit, void *arg)
-{
-    fnode *f = (fnode *)self;
-    return f->ref ? visit(f->ref, arg) : 0;
-}
-static void fnode_clear(om_object *self) { om_clear_ref(&((fnode *)self)->ref); }
 static void fnode_release(om_object *self)
 {
     (void)self;
@@ -267,8 +262,8 @@ static void fnode_finalize(om_object *self)
 }
 
 static om_type fnode_type = {
-    .name = "lockfin", .size = sizeof(fnode), .flags = OM_TYPE_GC,
-    .traverse = fnode_traverse, .clear = fnode_clear, .finalize = fnode_finalize,
+    .name = "lockfin", .size = sizeof(gt_link), .flags = OM_TYPE_GC,
+    .traverse = gt_link_traverse, .clear = gt_link_clear, .finalize = fnode_finalize,
     .release = fnode_release,
 };
 
@@ -340,7 +335,7 @@ static void test_finalizer_releases_lock(void)
     int wrong = 0;
     for (int round = 0; round < ROUNDS; round++) {
         /* two finalizable nodes in a cycle, with a garbage list cycle beside */
-        fnode *a = (fnode *)om_new(&fnode_type), *b = (fnode *)om_new(&fnode_type);
+        gt_link *a = (gt_link *)om_new(&fnode_type), *b = (gt_link *)om_new(&fnode_type);
         if (a == NULL || b == NULL) {
             CHECK(0);
             break;
