@@ -34,7 +34,7 @@ typedef struct om_os_state {
     om_os_hooks hooks;
     _Atomic uint64_t reserve_calls, release_calls, purge_calls, remap_calls, failures;
     _Atomic uint64_t bytes_mapped, bytes_peak;
-    size_t page_size;
+    _Atomic size_t page_size; /* 0 until first asked: any thread may be first */
 } om_os_state;
 
 static om_os_state os = {
@@ -42,11 +42,13 @@ static om_os_state os = {
 };
 
 size_t omi_os_page_size(void) {
-    if (om_unlikely(os.page_size == 0)) {
-        long ps = sysconf(_SC_PAGESIZE);
-        os.page_size = ps > 0 ? (size_t)ps : 4096;
+    size_t ps = atomic_load_explicit(&os.page_size, memory_order_relaxed);
+    if (om_unlikely(ps == 0)) {
+        long v = sysconf(_SC_PAGESIZE);
+        ps = v > 0 ? (size_t)v : 4096; /* every thread finds the same value */
+        atomic_store_explicit(&os.page_size, ps, memory_order_relaxed);
     }
-    return os.page_size;
+    return ps;
 }
 
 uint64_t omi_os_now_ns(void) {
