@@ -113,6 +113,22 @@ OM_API int om_owns(const void *ptr);
  * releases the spare arenas.  (Finding unreachable cycles of objects is
  * the collector's om_gc_collect, section 11.) */
 OM_API void om_trim(int force);
+/* The background purge thread (jemalloc's background_thread): empty
+ * pools, empty arenas and cached large blocks normally go back to the
+ * kernel at the owning thread's allocator calls once the purge delay has
+ * passed, so a thread that frees a lot and then blocks (on I/O, a lock)
+ * keeps that memory resident.  With the thread running, they go back
+ * within about the purge delay (at most 50 ms later) whatever the threads
+ * do.  The price: each thread's slow paths that take or return pools take
+ * their heap's lock (uncontended but for the purge thread), and one
+ * thread that wakes up at most 20 times a second, less when nothing is
+ * waiting to be purged.  OBJMEM_BACKGROUND=1 starts it when objmem is
+ * loaded.  Returns 0, or an errno value (EAGAIN: no thread could be
+ * made).  Stopping waits for the thread to finish its round.  A child of
+ * fork() has no purge thread until it starts one. */
+OM_API int om_background_start(void);
+OM_API void om_background_stop(void);
+OM_API int om_background_running(void);
 /* The name of om_trim before 0.2, kept as an alias until 0.3. */
 OM_API void om_collect(int force) OM_DEPRECATED("renamed om_trim (om_gc_collect collects cycles)");
 
@@ -325,6 +341,8 @@ typedef enum om_option {
                                     reported (1, libobjmem's default) or ignored and counted (0,
                                     the drop-in malloc's default: the loader frees a few blocks it
                                     allocated before objmem was its malloc) */
+    OM_OPTION_BACKGROUND,        /* OBJMEM_BACKGROUND: 1 starts the background purge thread when
+                                    objmem is loaded (om_background_start); default 0 */
     OM_OPTION_COUNT
 } om_option;
 

@@ -5,7 +5,9 @@
  * it started: (a) after om_trim(0), (b) with no om_trim, once the
  * purge delay has passed and one allocator call ran, (c) with one live
  * block left in every arena (the case plain pymalloc cannot handle: empty
- * pools inside live arenas must be purged).
+ * pools inside live arenas must be purged), (d) idle for 100 ms with no
+ * allocator call: with the background purge thread RSS comes back within
+ * 10% of the baseline, without it the memory stays until the next call.
  *
  * The test's own bookkeeping lives in an mmap'ed array touched before the
  * baseline, so libc (or a sanitizer's quarantine) does not blur the numbers.
@@ -155,6 +157,53 @@ static void test_rss_one_live_block_per_arena(void)
     CHECK_EQ(om_heap_check(0), 0);
 }
 
+/* Freed, then idle: no allocator call at all.  Without the purge thread
+ * the empty arenas wait for the next call (so this would fail); with it,
+ * 100 ms of idleness is enough for RSS to come back within 10% of where it
+ * started (and within MARGIN, as the other cases). */
+static void test_rss_idle_with_background(void)
+{
+    om_trim(1);
+    long old = om_option_get(OM_OPTION_PURGE_DELAY_MS);
+    om_option_set(OM_OPTION_PURGE_DELAY_MS, 10);
+    CHECK_EQ(om_background_start(), 0);
+    CHECK(om_background_running());
+    size_t base = tu_rss_bytes();
+    allocate_everything(4);
+    size_t peak = peak_check(base);
+    for (size_t i = 0; i < nblocks; i++)
+        om_free(blocks[i]);
+    tu_sleep_ms(100);
+    size_t after = tu_rss_bytes();
+    report("idle, background thread", base, peak, after);
+    CHECK_MSG(after <= base + base / 10 + TU_MIB, "idle 100 ms: RSS %zu KiB, base %zu KiB", after / 1024,
+              base / 1024);
+    om_background_stop();
+    CHECK(!om_background_running());
+    CHECK_EQ(om_heap_check(0), 0);
+    om_option_set(OM_OPTION_PURGE_DELAY_MS, old);
+}
+
+/* The same without the thread: the memory stays until an allocator call
+ * (what the thread is for). */
+static void test_rss_idle_without_background(void)
+{
+    om_trim(1);
+    long old = om_option_get(OM_OPTION_PURGE_DELAY_MS);
+    om_option_set(OM_OPTION_PURGE_DELAY_MS, 10);
+    size_t base = tu_rss_bytes();
+    allocate_everything(5);
+    peak_check(base);
+    for (size_t i = 0; i < nblocks; i++)
+        om_free(blocks[i]);
+    tu_sleep_ms(100);
+    size_t after = tu_rss_bytes();
+    printf("idle, no background thread: base %zu MiB, after %zu MiB\n", base / TU_MIB, after / TU_MIB);
+    CHECK_GE(after, base + SMALL_BYTES / 2);
+    om_trim(0);
+    om_option_set(OM_OPTION_PURGE_DELAY_MS, old);
+}
+
 int main(int argc, char **argv)
 {
     if (OM_TEST_TSAN) {
@@ -170,6 +219,8 @@ int main(int argc, char **argv)
         CHECK_CASE(test_rss_after_collect),
         CHECK_CASE(test_rss_after_delay),
         CHECK_CASE(test_rss_one_live_block_per_arena),
+        CHECK_CASE(test_rss_idle_without_background),
+        CHECK_CASE(test_rss_idle_with_background),
     };
     return check_main(cases, CHECK_COUNT(cases), argc, argv);
 }

@@ -125,6 +125,30 @@ OM_HIDDEN void omi_heap_arm_purge(om_heap *h, uint64_t now);
 OM_HIDDEN uint64_t omi_heap_remote_frees(void);
 OM_HIDDEN void omi_heap_thread_exit(void *heap);
 
+/* Arena state (usable lists, free and dirty masks, purge deadlines) is
+ * the owner's, but the background purge thread works on it too: the
+ * owner's slow paths that change it hold the heap's lock (uncontended but
+ * for that thread).  An abandoned heap's is changed only by whoever holds
+ * its lock already.  Returns whether it locked. */
+static inline int omi_heap_lock_arenas(om_heap *h) {
+    if (atomic_load_explicit(&h->state, memory_order_relaxed) != OM_HEAP_ACTIVE)
+        return 0;
+    pthread_mutex_lock(&h->lock);
+    return 1;
+}
+static inline void omi_heap_unlock_arenas(om_heap *h, int locked) {
+    if (locked)
+        pthread_mutex_unlock(&h->lock);
+}
+/* With h's lock held: om_trim's work on an abandoned heap, or the arena
+ * part of a purge tick on an active one (nothing on its used lists). */
+OM_HIDDEN void omi_heap_trim_locked(om_heap *h, int force);
+OM_HIDDEN void omi_heap_purge_arenas(om_heap *h, uint64_t now);
+
+/* ---- background.c: the purge thread --------------------------------------- */
+extern OM_HIDDEN _Atomic int omi_bg_running;
+OM_HIDDEN void omi_background_forget(void);
+
 /* ---- runtime.c: process-wide state ----------------------------------------- */
 OM_HIDDEN void omi_runtime_init(void);
 OM_HIDDEN void omi_runtime_register_atfork(void);

@@ -268,6 +268,7 @@ int om_heap_check(int verbose) {
     checker c = {omi_tls_heap, verbose, 0};
     if (c.h == &omi_heap_empty)
         return 0;
+    int locked = omi_heap_lock_arenas(c.h); /* the purge thread's too */
     for (int g = 0; g < OM_NGEOM; g++)
         check_usable_list(&c, g);
     unsigned listed = count_used_lists(&c), used = 0;
@@ -287,5 +288,6 @@ int om_heap_check(int verbose) {
     if (dirty != c.h->ndirty)
         fail(&c, "heap counts %llu dirty pools, arenas hold %llu", (unsigned long long)c.h->ndirty,
              (unsigned long long)dirty);
+    omi_heap_unlock_arenas(c.h, locked);
     return c.problems;
 }

@@ -49,8 +49,6 @@ static om_heap *heap_create(void) {
     return h;
 }
 
-static void heap_collect(om_heap *h, int force);
-
 om_heap *omi_heap_init_thread(void) {
     omi_runtime_init();
     pthread_mutex_lock(&omi_rt.lock);
@@ -86,7 +84,7 @@ void omi_heap_thread_exit(void *arg) {
     omi_tls_heap = omi_tls_free_heap = &omi_heap_empty;
     pthread_mutex_lock(&h->lock);
     atomic_store(&h->state, OM_HEAP_ABANDONED);
-    heap_collect(h, 1);
+    omi_heap_trim_locked(h, 1);
     pthread_mutex_unlock(&h->lock);
     pthread_mutex_lock(&omi_rt.lock);
     h->next_abandoned = omi_rt.abandoned;
@@ -204,21 +202,37 @@ void omi_heap_note_dirty(om_heap *h) {
  * spent 4% of its time faulting back pools purged after 10 ms). */
 #define OM_BUSY_TICKS 3
 
+void omi_heap_purge_arenas(om_heap *h, uint64_t now) {
+    uint64_t delay = purge_delay_ns();
+    int quiet = now - h->last_dirty_ns >= delay;
+    uint64_t next = quiet ? delay : OM_BUSY_TICKS * delay;
+    int left = omi_arena_purge(h, quiet) != 0;
+    for (unsigned c = 0; c < OM_NUM_CLASSES && !left; c++)
+        left = h->retained[c] != NULL; /* for the owner's next tick */
+    h->purge_deadline_ns = left ? now + (next ? next : 1) : 0;
+}
+
+/* Called with the arenas locked (omi_heap_lock_arenas). */
 void omi_heap_maybe_purge(om_heap *h) {
-    uint64_t now = omi_os_now_ns(), delay = purge_delay_ns();
+    uint64_t now = omi_os_now_ns();
     if (!h->purge_deadline_ns || now < h->purge_deadline_ns)
         return;
-    int quiet = now - h->last_dirty_ns >= delay;
     omi_pool_release_retained(h);
-    uint64_t next = quiet ? delay : OM_BUSY_TICKS * delay;
-    h->purge_deadline_ns = omi_arena_purge(h, quiet) ? now + (next ? next : 1) : 0;
+    omi_heap_purge_arenas(h, now);
     omi_large_purge_old(now);
 }
 
 /* ---- om_trim ------------------------------------------------------------ */
-static void heap_collect(om_heap *h, int force) {
+/* Other threads' blocks come back; pools they empty go back to their
+ * arenas (locking the arenas themselves if h is active: the caller must
+ * not hold them then). */
+static void take_back(om_heap *h) {
     omi_heap_drain_delayed(h);
     omi_pool_collect_xfree(h);
+}
+
+/* Everything empty goes back now; the arenas locked (or h abandoned). */
+static void trim_arenas(om_heap *h, int force) {
     omi_pool_release_retained(h);
     omi_arena_purge(h, 1);
     h->purge_deadline_ns = 0;
@@ -226,10 +240,22 @@ static void heap_collect(om_heap *h, int force) {
         omi_arena_release_spares(h);
 }
 
+void omi_heap_trim_locked(om_heap *h, int force) {
+    take_back(h);
+    trim_arenas(h, force);
+}
+
+static void trim_own(om_heap *h, int force) {
+    take_back(h);
+    int locked = omi_heap_lock_arenas(h);
+    trim_arenas(h, force);
+    omi_heap_unlock_arenas(h, locked);
+}
+
 void om_trim(int force) {
     om_heap *h = omi_tls_heap;
     if (h != &omi_heap_empty)
-        heap_collect(h, force);
+        trim_own(h, force);
     /* Abandoned heaps have no owner to do this for them. */
     pthread_mutex_lock(&omi_rt.lock);
     om_heap *list = omi_rt.heaps;
@@ -239,7 +265,7 @@ void om_trim(int force) {
             continue;
         pthread_mutex_lock(&a->lock);
         if (atomic_load(&a->state) == OM_HEAP_ABANDONED)
-            heap_collect(a, 1);
+            omi_heap_trim_locked(a, 1);
         pthread_mutex_unlock(&a->lock);
     }
     omi_large_collect();

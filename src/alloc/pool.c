@@ -222,11 +222,13 @@ static om_pool *pool_fresh(om_heap **hp, unsigned cls) {
         if (h->used[cls] != &omi_pool_empty)
             return h->used[cls];
     }
+    omi_heap_sync_checked();
+    int locked = omi_heap_lock_arenas(h);
     if (h->purge_deadline_ns)
         omi_heap_maybe_purge(h);
-    omi_heap_sync_checked();
     int intact;
     om_pool *pool = omi_arena_take_pool(h, omi_class_is_medium(cls) ? OM_GEOM_MEDIUM : OM_GEOM_SMALL, cls, &intact);
+    omi_heap_unlock_arenas(h, locked);
     if (!pool) {
         errno = ENOMEM;
         return NULL;
@@ -288,11 +290,14 @@ void omi_pool_free_transition(om_heap *h, om_pool *pool, om_block *old_head) {
     if (om_unlikely(pool->quarantined))
         return;
     if (pool->nused == 0) {
+        int locked = omi_heap_lock_arenas(h);
         /* The only pool of its class stays on its list, carved, until the
          * next purge: a class that empties and refills (a loop allocating
          * and freeing a few blocks) must not re-take and re-carve a pool
-         * every time. */
-        if (pool->state == OM_POOL_USED && pool->next == pool) {
+         * every time.  Not a medium one while the purge thread runs: it
+         * cannot give back what is on a list, and 256 KiB pools add up. */
+        if (pool->state == OM_POOL_USED && pool->next == pool &&
+            !(omi_class_is_medium(pool->szidx) && atomic_load_explicit(&omi_bg_running, memory_order_relaxed))) {
             h->retained[pool->szidx] = pool;
             omi_heap_arm_purge(h, omi_os_now_ns()); /* its pages are in use: not dirty */
         } else {
@@ -300,6 +305,7 @@ void omi_pool_free_transition(om_heap *h, om_pool *pool, om_block *old_head) {
         }
         if (h->purge_deadline_ns && !h->collecting)
             omi_heap_maybe_purge(h);
+        omi_heap_unlock_arenas(h, locked);
     } else if (old_head == NULL && pool->state == OM_POOL_FULL) {
         /* Back in use: other threads' frees go to its stack again. */
         atomic_fetch_and_explicit(omi_pool_xfree(pool), ~OM_XFREE_WATCH, memory_order_relaxed);

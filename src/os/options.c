@@ -35,6 +35,7 @@ static const om_option_desc table[OM_OPTION_COUNT] = {
 #else
     [OM_OPTION_REPORT_FOREIGN] = {"REPORT_FOREIGN", 1, 1},
 #endif
+    [OM_OPTION_BACKGROUND] = {"BACKGROUND", 0, 1},
 };
 
 static _Atomic long values[OM_OPTION_COUNT];
