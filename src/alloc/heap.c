@@ -202,23 +202,25 @@ void omi_heap_note_dirty(om_heap *h) {
  * spent 4% of its time faulting back pools purged after 10 ms). */
 #define OM_BUSY_TICKS 3
 
-void omi_heap_purge_arenas(om_heap *h, uint64_t now) {
+static void purge_tick(om_heap *h, uint64_t now, int quiet) {
     uint64_t delay = purge_delay_ns();
-    int quiet = now - h->last_dirty_ns >= delay;
     uint64_t next = quiet ? delay : OM_BUSY_TICKS * delay;
-    int left = omi_arena_purge(h, quiet) != 0;
-    for (unsigned c = 0; c < OM_NUM_CLASSES && !left; c++)
-        left = h->retained[c] != NULL; /* for the owner's next tick */
-    h->purge_deadline_ns = left ? now + (next ? next : 1) : 0;
+    h->purge_deadline_ns = omi_arena_purge(h, quiet) ? now + (next ? next : 1) : 0;
 }
 
-/* Called with the arenas locked (omi_heap_lock_arenas). */
+void omi_heap_purge_arenas(om_heap *h, uint64_t now) {
+    purge_tick(h, now, now - h->last_dirty_ns >= purge_delay_ns());
+}
+
+/* Called with the arenas locked (omi_heap_lock_arenas).  Quiet or busy is
+ * decided before the retained pools go back (which makes them dirty now). */
 void omi_heap_maybe_purge(om_heap *h) {
     uint64_t now = omi_os_now_ns();
     if (!h->purge_deadline_ns || now < h->purge_deadline_ns)
         return;
+    int quiet = now - h->last_dirty_ns >= purge_delay_ns();
     omi_pool_release_retained(h);
-    omi_heap_purge_arenas(h, now);
+    purge_tick(h, now, quiet);
     omi_large_purge_old(now);
 }
 
