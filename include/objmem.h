@@ -431,7 +431,9 @@ enum {
      * all are set (a tuple).  A collection then stops tracking an instance
      * whose references are all non-NULL and to objects it does not track
      * (CPython's tuple untracking), so tuples of numbers and strings cost
-     * the collector nothing after their first collection. */
+     * the collector nothing after their first collection, whatever the
+     * order they and their holders were made in (a tuple of such tuples:
+     * after two at most). */
     OM_TYPE_GC_IMMUTABLE = 1u << 1,
     /* A variable-size type whose items are references (item_size is
      * sizeof(om_object *)): a tuple.  See om_type.ref_fields. */

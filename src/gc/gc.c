@@ -33,7 +33,10 @@
  *      is left on the tentative list is unreachable (COLLECTING set);
  *      CPython's update_refs, subtract_refs and omi_gc_move_unreachable, with
  *      the counting turned round and no object moved twice;
- *   4. survivors move to generation g + 1;
+ *   4. survivors move to generation g + 1; immutable containers among
+ *      them whose references are all atomic stop being tracked (CPython's
+ *      untrack_tuples: in the scan for those it keeps in passing, after
+ *      the split for those it kept late, omi_gc_untrack_atomic);
  *   5. if every unreachable object is plain (declared references, no
  *      clear hook, finalizer or weak reference), omi_gc_delete_fast frees them
  *      all, dropping only the references that leave the set: done;
@@ -229,14 +232,11 @@ static long collect(int generation) {
     info.examined = omi_gc_count_refs(young, (intptr_t)GC_TAG(generation));
     om_gc_head *tentative;
     size_t found = omi_gc_move_unreachable(young, &tentative);
-    size_t survivors = info.examined - found - omi_gc.untracked_now;
-    /* The 25% rule weighs work, not objects: a full collection costs its
-     * objects plus the references it follows (a list of a million
-     * untracked tuples is one object, but a million visits). */
-    size_t work = survivors + (info.examined ? (size_t)((double)omi_gc.edges * survivors / info.examined) : 0);
-    if (generation == OM_GC_GENERATIONS - 2)
-        omi_gc.long_lived_pending += work;
-    /* The side bytes: omi_gc_delete_fast still reads the unreachable's. */
+    /* The side bytes: omi_gc_delete_fast still reads the unreachable's.
+     * Survivors kept late rejoin young after late; the immutable ones
+     * among them are untracked once the bytes are clean (delete_fast
+     * does it itself). */
+    om_gc_head *late = gc_prev(young);
     if (omi_gc.what == 0 && !(omi_gc.debug & OM_GC_DEBUG_SAVEALL)) {
         int walk = omi_gc_side_walks();
         omi_gc_delete_fast(young, tentative, walk);
@@ -244,7 +244,15 @@ static long collect(int generation) {
     } else {
         omi_gc_split_tentative(young, tentative, &unreachable);
         omi_gc_side_clean(young, &unreachable);
+        omi_gc_untrack_atomic(late, young);
     }
+    size_t survivors = info.examined - found - omi_gc.untracked_now;
+    /* The 25% rule weighs work, not objects: a full collection costs its
+     * objects plus the references it follows (a list of a million
+     * untracked tuples is one object, but a million visits). */
+    size_t work = survivors + (info.examined ? (size_t)((double)omi_gc.edges * survivors / info.examined) : 0);
+    if (generation == OM_GC_GENERATIONS - 2)
+        omi_gc.long_lived_pending += work;
     int what = omi_gc.what;
     if (young != old)
         list_merge(young, old);

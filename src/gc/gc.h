@@ -128,6 +128,7 @@ OM_HIDDEN int omi_gc_side_walks(void);
 OM_HIDDEN void omi_gc_side_walk(om_gc_head *list);
 OM_HIDDEN void omi_gc_side_clean(om_gc_head *young, om_gc_head *unreachable);
 OM_HIDDEN void omi_gc_prefetch_children(om_object *o);
+OM_HIDDEN void omi_gc_untrack_atomic(om_gc_head *from, om_gc_head *list);
 /* unreachable.c */
 OM_HIDDEN int omi_gc_classify_unreachable(om_gc_head *unreachable, om_gc_head *out);
 OM_HIDDEN void omi_gc_handle_weakrefs(om_gc_head *unreachable);

@@ -198,6 +198,8 @@ void omi_gc_delete_fast(om_gc_head *young, om_gc_head *tentative, int walk) {
     om_object *out[GC_OUT];
     size_t nout = 0;
     om_gc_head *dead = NULL; /* pass 2's list, linked through next */
+    om_gc_head late;         /* the kept, until the bytes are clean */
+    list_init(&late);
     const int stream = omi_gc.stream;
     for (om_gc_head *g = tentative; g;) {
         om_gc_head *next = (om_gc_head *)g->next;
@@ -205,7 +207,7 @@ void omi_gc_delete_fast(om_gc_head *young, om_gc_head *tentative, int walk) {
         if (stream)
             __builtin_prefetch((char *)g + GC_STREAM_AHEAD);
         if (*gc_side_at(self, 1, o) == SIDE_KEPT) { /* kept after all */
-            gc_rejoin(young, g);
+            gc_rejoin(&late, g);
             g = next;
             continue;
         }
@@ -256,8 +258,13 @@ void omi_gc_delete_fast(om_gc_head *young, om_gc_head *tentative, int walk) {
     }
     for (size_t i = nout > GC_OUT ? nout - GC_OUT : 0; i < nout; i++)
         om_decref(out[i % GC_OUT]);
-    if (walk)
+    if (walk) {
         omi_gc_side_walk(young);
+        omi_gc_side_walk(&late);
+    }
+    /* (a kept object that died meanwhile left late by itself) */
+    omi_gc_untrack_atomic(&late, &late);
+    list_merge(&late, young);
     while (dead) { /* in the opposite order */
         om_gc_head *n = (om_gc_head *)dead->next;
         om_object *o = gc_obj(dead);
