@@ -40,8 +40,11 @@
  *   5. if every unreachable object is plain (declared references, no
  *      clear hook, finalizer or weak reference), omi_gc_delete_fast frees them
  *      all, dropping only the references that leave the set: done;
- *   6. unreachable objects whose type has no clear, and whatever they
- *      reach, are uncollectable: they go to the garbage list;
+ *   6. if some unreachable objects have no clear: those that clearing
+ *      the rest would not free (cycles of objects without clear and what
+ *      they hold through such objects), and whatever they reach, are
+ *      uncollectable: set aside intact; at the end those without clear go
+ *      to the garbage list, the rest to the old generation (unreachable.c);
  *   7. weak references to the unreachable are cleared; callbacks run only
  *      for weak references that are themselves reachable;
  *   8. finalizers run, once per object ever;
@@ -270,14 +273,23 @@ static long collect(int generation) {
         list_merge(&unreachable, &still);
     omi_gc_delete_garbage(&still, old);
 
+    /* As CPython's handle_legacy_finalizers: only the objects that cannot
+     * be freed (no clear) go to the garbage list (with SAVEALL, all);
+     * what they hold stays alive, intact, in the old generation.  All
+     * count as uncollectable. */
     size_t n_uncollectable = 0;
     om_gc_head *g;
     while ((g = gc_next(&uncollectable)) != &uncollectable) {
         if (omi_gc.debug & OM_GC_DEBUG_UNCOLLECTABLE)
             omi_gc_report("uncollectable", gc_obj(g));
-        list_move(g, &omi_gc.garbage);
-        g->prev |= GC_TAG_OTHER;
-        om_incref(gc_obj(g));
+        if ((omi_gc.debug & OM_GC_DEBUG_SAVEALL) || !omi_type_has_clear(gc_obj(g)->type)) {
+            list_move(g, &omi_gc.garbage);
+            g->prev |= GC_TAG_OTHER;
+            om_incref(gc_obj(g));
+        } else {
+            list_move(g, old);
+            g->prev = (g->prev & ~GC_GEN_MASK) | omi_gc.dest_tag;
+        }
         n_uncollectable++;
     }
     /* As CPython: the resurrected are not collected; those that survive
