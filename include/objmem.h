@@ -449,7 +449,9 @@ enum {
      * all are set (a tuple).  A collection then stops tracking an instance
      * whose references are all non-NULL and to objects it does not track
      * (CPython's tuple untracking), so tuples of numbers and strings cost
-     * the collector nothing after their first collection. */
+     * the collector nothing after their first collection, whatever the
+     * order they and their holders were made in (a tuple of such tuples:
+     * after two at most). */
     OM_TYPE_GC_IMMUTABLE = 1u << 1,
     /* A variable-size type whose items are references (item_size is
      * sizeof(om_object *)): a tuple.  See om_type.ref_fields. */
@@ -699,15 +701,32 @@ OM_API void om_lock_get_stats(om_lock_stats *out);
  * references to them are cleared (callbacks run only for weak references
  * that are themselves reachable); finalizers run, once per object ever
  * (PEP 442); objects a finalizer resurrected survive; clear breaks the
- * remaining cycles and reference counting frees them.  Objects whose type
- * has no clear cannot be freed: they are uncollectable and go to the
- * garbage list (CPython's gc.garbage), as does everything unreachable with
- * OM_GC_DEBUG_SAVEALL.  A full collection also empties the free lists.
+ * remaining cycles and reference counting frees them.  A full collection
+ * also empties the free lists.
  * When every unreachable object is of a type that declares its references
  * (ref_fields, OM_TYPE_REF_ITEMS) and has no clear, finalize or weak
  * references of its own, the collector frees them without calling clear
  * on each: it drops only the references that leave the set (each field
  * still set to NULL before release runs), which is the same outcome.
+ *
+ * Uncollectable objects and the garbage list.  The collector cannot drop
+ * the references of an object whose type has no clear (and declares
+ * none).  It clears the others; an object without clear in a cycle that
+ * those clears break is then freed by reference counting, as CPython
+ * frees a type without tp_clear (what it refers to is released only if
+ * its release hook drops those references).  What clearing cannot
+ * free is uncollectable: a cycle made only of objects without clear (one
+ * that refers to itself, say), the objects without clear such a cycle
+ * holds through others without clear, and everything those reach, which
+ * is left intact for them (CPython's objects with a legacy finalizer and
+ * what they reach): not finalized, not cleared, their weak references
+ * kept.  The ones without clear go to the garbage list (CPython's
+ * gc.garbage, which lists only what cannot be freed); the rest stay
+ * alive, held by them, in the generation the survivors went to.  All of
+ * them count as uncollectable, the other unreachable objects as
+ * collected.  With OM_GC_DEBUG_SAVEALL every unreachable object goes to
+ * the garbage list and none is cleared (the counts are the same).
+ *
  * All of it needs the runtime lock when threads share objects.
  * ---------------------------------------------------------------------- */
 #define OM_GC_GENERATIONS 3
@@ -734,7 +753,8 @@ OM_API void om_gc_get_count(long out[OM_GC_GENERATIONS]);
 typedef struct om_gc_gen_stats {
     uint64_t collections;
     uint64_t collected;        /* unreachable objects freed */
-    uint64_t uncollectable;    /* unreachable objects kept (garbage list) */
+    uint64_t uncollectable;    /* unreachable objects that cannot be freed (the
+                                  garbage list's, and what they hold) */
     uint64_t total_ns;         /* time spent collecting this generation */
 } om_gc_gen_stats;
 OM_API void om_gc_get_stats(om_gc_gen_stats out[OM_GC_GENERATIONS]);
@@ -795,8 +815,9 @@ enum {
 OM_API void om_gc_set_debug(unsigned flags);
 OM_API unsigned om_gc_get_debug(void);
 
-/* The garbage list (gc.garbage): uncollectable objects, and with SAVEALL
- * every unreachable one, each held by a reference of the list. */
+/* The garbage list (gc.garbage): the uncollectable objects without clear
+ * (see above), and with SAVEALL every unreachable one, each held by a
+ * reference of the list. */
 OM_API size_t om_gc_garbage_count(void);
 OM_API int om_gc_garbage_visit(om_visit_fn visit, void *arg);
 /* Drop the list's references (objects in cycles stay until the next

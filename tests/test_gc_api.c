@@ -285,10 +285,10 @@ static void test_uncollectable(void)
     om_gc_get_stats(s1);
     CHECK_EQ(s1[2].collected - s0[2].collected, 2);
     CHECK_EQ(s1[2].uncollectable - s0[2].uncollectable, 4);
-    CHECK_EQ(om_gc_garbage_count(), 4);
+    CHECK_EQ(om_gc_garbage_count(), 2); /* only those without clear (CPython's gc.garbage) */
     for (int i = 0; i < 4; i++) {
-        CHECK_EQ(gt_in_garbage(all[i]), 1);
-        CHECK_EQ(gt_gen_of(all[i]), -1);
+        CHECK_EQ(gt_in_garbage(all[i]), i < 2);
+        CHECK_EQ(gt_gen_of(all[i]), i < 2 ? -1 : 2); /* c and e: alive, intact, held by u1 */
         CHECK_EQ(gt_released[i + 1], 0);
         CHECK_EQ(gt_cleared[i + 1], 0);
     }
@@ -300,16 +300,16 @@ static void test_uncollectable(void)
     om_xdecref(g);
     /* the garbage list holds them: not examined again */
     CHECK_EQ(om_gc_collect(2), 0);
-    CHECK_EQ(om_gc_garbage_count(), 4);
+    CHECK_EQ(om_gc_garbage_count(), 2);
     int stop = 0;
     CHECK_EQ(om_gc_garbage_visit(gt_visit_stop_at_2, &stop), 42);
     /* cleared, the cycle goes back to the generations and is found again */
-    CHECK_EQ(om_gc_garbage_clear(), 4);
+    CHECK_EQ(om_gc_garbage_clear(), 2);
     CHECK_EQ(om_gc_garbage_count(), 0);
     CHECK_EQ(gt_n_released, 2);
     CHECK_EQ(gt_gen_of(u1), 2);
     CHECK_EQ(om_gc_collect(2), 4);
-    CHECK_EQ(om_gc_garbage_count(), 4);
+    CHECK_EQ(om_gc_garbage_count(), 2);
     CHECK_EQ(gt_rec_collected, 0);
     CHECK_EQ(gt_rec_uncollectable, 4);
     gt_recorder_stop();
@@ -317,7 +317,7 @@ static void test_uncollectable(void)
     om_clear_ref(&u1->ref[0]);
     om_clear_ref(&u1->ref[1]);
     om_clear_ref(&u2->ref[0]);
-    CHECK_EQ(om_gc_garbage_clear(), 4);
+    CHECK_EQ(om_gc_garbage_clear(), 2);
     CHECK_EQ(om_gc_garbage_count(), 0);
     for (int i = 1; i <= 6; i++)
         CHECK_EQ(gt_released[i], 1);

@@ -33,12 +33,18 @@
  *      is left on the tentative list is unreachable (COLLECTING set);
  *      CPython's update_refs, subtract_refs and omi_gc_move_unreachable, with
  *      the counting turned round and no object moved twice;
- *   4. survivors move to generation g + 1;
+ *   4. survivors move to generation g + 1; immutable containers among
+ *      them whose references are all atomic stop being tracked (CPython's
+ *      untrack_tuples: in the scan for those it keeps in passing, after
+ *      the split for those it kept late, omi_gc_untrack_atomic);
  *   5. if every unreachable object is plain (declared references, no
  *      clear hook, finalizer or weak reference), omi_gc_delete_fast frees them
  *      all, dropping only the references that leave the set: done;
- *   6. unreachable objects whose type has no clear, and whatever they
- *      reach, are uncollectable: they go to the garbage list;
+ *   6. if some unreachable objects have no clear: those that clearing
+ *      the rest would not free (cycles of objects without clear and what
+ *      they hold through such objects), and whatever they reach, are
+ *      uncollectable: set aside intact; at the end those without clear go
+ *      to the garbage list, the rest to the old generation (unreachable.c);
  *   7. weak references to the unreachable are cleared; callbacks run only
  *      for weak references that are themselves reachable;
  *   8. finalizers run, once per object ever;
@@ -226,12 +232,18 @@ static void collect_begin(gc_collection *c, int generation) {
 
 /* The 25% rule weighs work, not objects: a full collection costs its
  * objects plus the references it follows (a list of a million untracked
- * tuples is one object, but a million visits). */
-static size_t survivor_work(const gc_collection *c) {
-    size_t survivors = c->examined - c->found - c->untracked;
-    if (!c->examined)
-        return survivors;
-    return survivors + (size_t)((double)c->edges * survivors / c->examined);
+ * tuples is one object, but a million visits).  After the survivors'
+ * untracking, which they no longer cost. */
+static void count_long_lived(const gc_collection *c) {
+    size_t survivors = c->examined - c->found - c->untracked, work = survivors;
+    if (c->examined)
+        work += (size_t)((double)c->edges * survivors / c->examined);
+    if (c->generation == OM_GC_GENERATIONS - 2)
+        omi_gc.long_lived_pending += work;
+    if (c->generation == OM_GC_GENERATIONS - 1) {
+        omi_gc.long_lived_pending = 0;
+        omi_gc.long_lived_total = work;
+    }
 }
 
 /* Steps 2-5: find the unreachable; free them at once if they are all
@@ -241,13 +253,10 @@ static void find_unreachable(gc_collection *c) {
     c->info.examined = omi_gc_count_refs(c, c->young, (intptr_t)GC_TAG(c->generation));
     om_gc_head *tentative;
     c->found = omi_gc_move_unreachable(c, c->young, &tentative);
-    size_t work = survivor_work(c);
-    if (c->generation == OM_GC_GENERATIONS - 2)
-        omi_gc.long_lived_pending += work;
-    if (c->generation == OM_GC_GENERATIONS - 1) {
-        omi_gc.long_lived_pending = 0;
-        omi_gc.long_lived_total = work;
-    }
+    /* Survivors kept late rejoin young after late; the immutable ones
+     * among them are untracked once the bytes are clean (delete_fast does
+     * it itself). */
+    om_gc_head *late = gc_prev(c->young);
     if (c->what == 0 && !(omi_gc.debug & OM_GC_DEBUG_SAVEALL)) {
         int walk = omi_gc_side_walks(c);
         omi_gc_delete_fast(c, tentative, walk);
@@ -255,7 +264,9 @@ static void find_unreachable(gc_collection *c) {
     } else {
         omi_gc_split_tentative(c, c->young, tentative, &c->unreachable);
         omi_gc_side_clean(c, c->young, &c->unreachable);
+        omi_gc_untrack_atomic(c, late, c->young);
     }
+    count_long_lived(c);
     if (c->young != c->old)
         list_merge(c->young, c->old);
 }
@@ -277,15 +288,23 @@ static void handle_unreachable(gc_collection *c) {
     omi_gc_delete_garbage(c, &c->still);
 }
 
-/* The uncollectable join the garbage list, which holds a reference to each. */
+/* As CPython's handle_legacy_finalizers: only the objects that cannot be
+ * freed (no clear) join the garbage list, which holds a reference to each
+ * (with SAVEALL, all do); what they hold stays alive, intact, in the old
+ * generation.  All count as uncollectable. */
 static void keep_uncollectable(gc_collection *c) {
     om_gc_head *g;
     while ((g = gc_next(&c->uncollectable)) != &c->uncollectable) {
         if (omi_gc.debug & OM_GC_DEBUG_UNCOLLECTABLE)
             omi_gc_report("uncollectable", gc_obj(g));
-        list_move(g, &omi_gc.garbage);
-        g->prev |= GC_TAG_OTHER;
-        om_incref(gc_obj(g));
+        if ((omi_gc.debug & OM_GC_DEBUG_SAVEALL) || !omi_type_has_clear(gc_obj(g)->type)) {
+            list_move(g, &omi_gc.garbage);
+            g->prev |= GC_TAG_OTHER;
+            om_incref(gc_obj(g));
+        } else {
+            list_move(g, c->old);
+            g->prev = (g->prev & ~GC_GEN_MASK) | c->dest_tag;
+        }
         c->uncollected++;
     }
     /* As CPython: the resurrected are not collected; those that survive

@@ -149,6 +149,7 @@ OM_HIDDEN int omi_gc_side_walks(const gc_collection *c);
 OM_HIDDEN void omi_gc_side_walk(gc_collection *c, om_gc_head *list);
 OM_HIDDEN void omi_gc_side_clean(gc_collection *c, om_gc_head *young, om_gc_head *unreachable);
 OM_HIDDEN void omi_gc_prefetch_children(om_object *o);
+OM_HIDDEN void omi_gc_untrack_atomic(gc_collection *c, om_gc_head *from, om_gc_head *list);
 /* unreachable.c */
 OM_HIDDEN int omi_gc_classify_unreachable(gc_collection *c);
 OM_HIDDEN void omi_gc_handle_weakrefs(om_gc_head *unreachable);

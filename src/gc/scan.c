@@ -307,6 +307,28 @@ static int all_atomic(om_object *o) {
     return 1;
 }
 
+/* CPython's untrack_tuples, for the survivors omi_gc_move_unreachable kept
+ * late (found unreferenced from outside, then reached from a kept object:
+ * a tuple made before its holder); its scan untracks those it keeps in
+ * passing.  Every immutable container after from on list whose references
+ * are all atomic stops being tracked, in list order (the tentative list's:
+ * an inner tuple made before its outer one goes first, and the outer one
+ * with it).  Only once every object of the set is linked where it belongs
+ * (on the tentative list the last has next 0, which atomic_ref would take
+ * for untracked) and the side bytes are clean: a survivor leaving the
+ * lists here is not walked. */
+void omi_gc_untrack_atomic(gc_collection *c, om_gc_head *from, om_gc_head *list) {
+    for (om_gc_head *g = gc_next(from), *n; g != list; g = n) {
+        n = gc_next(g);
+        om_object *o = gc_obj(g);
+        if (om_unlikely(o->type->flags & OM_TYPE_GC_IMMUTABLE) && all_atomic(o)) {
+            list_remove(g);
+            g->prev &= OM_GC_FINALIZED;
+            c->untracked++;
+        }
+    }
+}
+
 /* The passes are over: every side byte they touched goes back to 0.
  * Zeroing whole tables costs their size; walking the objects and their
  * references again costs a lookup each: a young collection whose objects

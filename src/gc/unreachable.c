@@ -5,6 +5,23 @@
  * then the rest freed, by omi_gc_delete_fast when the set is plain, else by
  * clearing each (omi_gc_delete_garbage).  Objects freed here unlink
  * themselves from whichever list holds them (omi_gc_untrack_dead).
+ *
+ * Uncollectable (objmem.h §11): an object whose type has no clear keeps
+ * its references; every other one is cleared, and reference counting then
+ * frees what that leaves unreferenced, objects without clear included.
+ * What it cannot free is uncollectable: objects without clear that a cycle
+ * of objects without clear holds (through such objects only), and
+ * everything they reach.  omi_gc_classify_unreachable finds them before
+ * anything runs (weak references, finalizers, clear) and sets them aside
+ * intact, as CPython does for legacy finalizers and what they reach; gc.c
+ * lists on the garbage list only those without clear (CPython's
+ * handle_legacy_finalizers: gc.garbage gets what cannot be freed; with
+ * SAVEALL, everything) and returns the rest to the old generation, held
+ * by them; all count as uncollectable.  Clearing an object that an
+ * uncollectable one refers to never happens (it is set aside with it);
+ * an object without clear that is freed once its neighbours are cleared
+ * still holds its references until its own destruction (release), and
+ * those keep what they refer to alive until then.
  */
 #include <stdio.h>
 
@@ -23,34 +40,102 @@ static int visit_move_uncollectable(om_object *c, void *arg) {
     return 0;
 }
 
-/* Only when some unreachable object has no clear: a pass that drops the
- * scan's marks, moves the objects without clear (they cannot be freed),
- * and what they reach, to c->uncollectable, and says again what the rest
- * need. */
+/* omi_gc_classify_unreachable's peeling.  The objects without clear are on
+ * a list of their own, linked through next; prev holds, above
+ * GC_REFS_SHIFT, how many references they have from one another (with
+ * COLLECTING, and FINALIZED kept), or, once PEEL_FREED, the next one on a
+ * stack.  An unreachable object's references all come from the
+ * unreachable set, so once every object with clear has been cleared,
+ * those counts are its whole count. */
+#define PEEL_FREED GC_TAG(1)
+
+static inline int peel_member(om_object *c) {
+    return is_gc(c) && (omi_gc_head_of(c)->prev & GC_COLLECTING) && !omi_type_has_clear(c->type);
+}
+
+static int visit_peel_count(om_object *c, void *arg) {
+    (void)arg;
+    if (peel_member(c))
+        omi_gc_head_of(c)->prev += (uintptr_t)1 << GC_REFS_SHIFT;
+    return 0;
+}
+
+static void peel_push(om_gc_head *g, om_gc_head **top) {
+    g->prev = (uintptr_t)*top | (g->prev & (OM_GC_FINALIZED | GC_COLLECTING)) | PEEL_FREED;
+    *top = g;
+}
+
+static int visit_peel_drop(om_object *c, void *arg) {
+    if (peel_member(c)) {
+        om_gc_head *g = omi_gc_head_of(c);
+        if (!(g->prev & PEEL_FREED) && ((g->prev -= (uintptr_t)1 << GC_REFS_SHIFT) >> GC_REFS_SHIFT) == 0)
+            peel_push(g, arg);
+    }
+    return 0;
+}
+
+/* Step 6, only when some unreachable object has no clear (the collector
+ * cannot drop its references).  Those that reference counting would free
+ * once every object with clear has been cleared are collected as any
+ * other; the rest cannot be freed: a cycle of objects without clear (an
+ * object referring to itself, say), and those it holds through objects
+ * without clear.  Those, and everything they reach, move to out, intact
+ * (CPython's move_legacy_finalizers and move_legacy_finalizer_reachable,
+ * with "cannot be freed" for "has a legacy finalizer").  Finding them is
+ * reference counting played on the objects without clear alone: count
+ * their references from one another, then free, in turn, each left with
+ * none (dropping its references); what is left cannot be freed.  Linear,
+ * no recursion, no allocation.  Returns what the rest need.  The object
+ * moved out go to c->uncollectable. */
+/* Reference counting played on nc alone: those it frees are PEEL_FREED. */
+static void peel(om_gc_head *nc) {
+    om_gc_head *g, *top = NULL;
+    for (g = gc_next(nc); g != nc; g = gc_next(g))
+        g->prev = (g->prev & OM_GC_FINALIZED) | GC_COLLECTING; /* a count of 0 */
+    for (g = gc_next(nc); g != nc; g = gc_next(g))
+        om_traverse(gc_obj(g), visit_peel_count, NULL);
+    for (g = gc_next(nc); g != nc; g = gc_next(g))
+        if (!(g->prev >> GC_REFS_SHIFT))
+            peel_push(g, &top);
+    while ((g = top) != NULL) {
+        top = gc_prev(g);
+        om_traverse(gc_obj(g), visit_peel_drop, &top);
+    }
+}
+
 int omi_gc_classify_unreachable(gc_collection *c) {
     om_gc_head *unreachable = &c->unreachable, *out = &c->uncollectable;
-    int what = 0, uncollectable = 0;
-    om_gc_head *g = gc_next(unreachable);
-    while (g != unreachable) {
-        om_gc_head *n = gc_next(g);
-        const om_type *t = gc_obj(g)->type;
-        if (!omi_type_has_clear(t)) {
-            g->prev &= ~GC_COLLECTING;
-            list_move(g, out);
-            uncollectable = 1;
-        } else {
-            om_object *o = gc_obj(g);
-            if (t == &om_weakref_type ||
-                (t->weaklist_offset && *(om_weakref **)((char *)o + t->weaklist_offset)))
-                what |= GC_HAS_WEAKREFS;
-            if (t->finalize && !(g->prev & OM_GC_FINALIZED))
-                what |= GC_HAS_FINALIZERS;
-        }
-        g = n;
+    om_gc_head nc, *g, *n;
+    list_init(&nc);
+    for (g = gc_next(unreachable); g != unreachable; g = n) {
+        n = gc_next(g);
+        if (!omi_type_has_clear(gc_obj(g)->type))
+            list_move(g, &nc);
     }
-    if (uncollectable)
-        for (g = gc_next(out); g != out; g = gc_next(g))
-            om_traverse(gc_obj(g), visit_move_uncollectable, out);
+    peel(&nc);
+    /* The freed go back to the unreachable, the rest to out (links rebuilt
+     * from next, which the peeling left alone). */
+    for (g = gc_next(&nc); g != &nc; g = n) {
+        n = gc_next(g);
+        if (g->prev & PEEL_FREED) {
+            g->prev &= OM_GC_FINALIZED | GC_COLLECTING;
+            list_append(g, unreachable);
+        } else {
+            g->prev &= OM_GC_FINALIZED;
+            list_append(g, out);
+        }
+    }
+    for (g = gc_next(out); g != out; g = gc_next(g))
+        om_traverse(gc_obj(g), visit_move_uncollectable, out);
+    int what = 0;
+    for (g = gc_next(unreachable); g != unreachable; g = gc_next(g)) {
+        om_object *o = gc_obj(g);
+        const om_type *t = o->type;
+        if (t == &om_weakref_type || (t->weaklist_offset && *(om_weakref **)((char *)o + t->weaklist_offset)))
+            what |= GC_HAS_WEAKREFS;
+        if (t->finalize && !(g->prev & OM_GC_FINALIZED))
+            what |= GC_HAS_FINALIZERS;
+    }
     return what;
 }
 
@@ -236,6 +321,8 @@ void omi_gc_delete_fast(gc_collection *c, om_gc_head *tentative, int walk) {
     fast_ctx f = {.c = c, .walk = walk};
     f.mru = f.kid;
     om_gc_head *dead = NULL; /* pass 2's list, linked through next */
+    om_gc_head late; /* the kept, until the bytes are clean */
+    list_init(&late);
     const int stream = c->stream;
     for (om_gc_head *g = tentative; g;) {
         om_gc_head *next = (om_gc_head *)g->next;
@@ -243,7 +330,7 @@ void omi_gc_delete_fast(gc_collection *c, om_gc_head *tentative, int walk) {
         if (stream)
             __builtin_prefetch((char *)g + GC_STREAM_AHEAD);
         if (*gc_side_at(c, self, 1, o) == SIDE_KEPT) { /* kept after all */
-            gc_rejoin(young, c->dest_tag, g);
+            gc_rejoin(&late, c->dest_tag, g);
             g = next;
             continue;
         }
@@ -258,8 +345,13 @@ void omi_gc_delete_fast(gc_collection *c, om_gc_head *tentative, int walk) {
     om_object **out = f.out;
     for (size_t i = nout > GC_OUT ? nout - GC_OUT : 0; i < nout; i++)
         om_decref(out[i % GC_OUT]);
-    if (walk)
+    if (walk) {
         omi_gc_side_walk(c, young);
+        omi_gc_side_walk(c, &late);
+    }
+    /* (a kept object that died meanwhile left late by itself) */
+    omi_gc_untrack_atomic(c, &late, &late);
+    list_merge(&late, young);
     while (dead) { /* in the opposite order */
         om_gc_head *n = (om_gc_head *)dead->next;
         om_object *o = gc_obj(dead);
