@@ -471,7 +471,8 @@ typedef struct om_type_state {
     uint8_t ready;              /* 0 until the first om_new */
     uint8_t simple;             /* destruction is only "park or free" */
     uint8_t small;              /* no prefix, 1..16 bytes past the header (a 32-byte block) */
-    uint8_t ref_first, ref_run; /* ref_fields as one run of words, if it is */
+    uint8_t ref_first, ref_run; /* ref_fields as one run of words, if it is and there
+                                   are no items: the collector's fast walk */
     /* Event counts; om_type_get_stats derives the rest from them, so the
      * fast paths update one count each. */
     uint64_t parks;             /* destructions that parked the instance */

@@ -339,11 +339,13 @@ static long collect(int generation) {
     omi_gc.collecting = 1;
     omi_gc.pending = 0;
     gc_collection c = {0};
+    omi_gc.running = &c;
     collect_begin(&c, generation);
     find_unreachable(&c);
     handle_unreachable(&c);
     keep_uncollectable(&c);
     collect_end(&c);
+    omi_gc.running = NULL;
     omi_gc.collecting = 0;
     return c.collected + (long)c.uncollected;
 }

@@ -26,6 +26,7 @@ typedef struct om_gc_state {
     long threshold[OM_GC_GENERATIONS];
     size_t long_lived_total, long_lived_pending;
     int ready, enabled, collecting, pending;
+    struct gc_collection *running; /* the collection in progress (its side tables) */
     unsigned debug;
     om_gc_gen_stats stats[OM_GC_GENERATIONS];
     struct {
@@ -146,7 +147,7 @@ OM_HIDDEN size_t omi_gc_move_unreachable(gc_collection *c, om_gc_head *young, om
 OM_HIDDEN void omi_gc_split_tentative(gc_collection *c, om_gc_head *young, om_gc_head *tentative,
                                       om_gc_head *unreachable);
 OM_HIDDEN int omi_gc_side_walks(const gc_collection *c);
-OM_HIDDEN void omi_gc_side_walk(gc_collection *c, om_gc_head *list);
+OM_HIDDEN void omi_gc_side_walk(om_gc_head *list);
 OM_HIDDEN void omi_gc_side_clean(gc_collection *c, om_gc_head *young, om_gc_head *unreachable);
 OM_HIDDEN void omi_gc_prefetch_children(om_object *o);
 OM_HIDDEN void omi_gc_untrack_atomic(gc_collection *c, om_gc_head *from, om_gc_head *list);

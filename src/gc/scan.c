@@ -31,7 +31,6 @@ enum { OP_COUNT, OP_REACHABLE, OP_PREFETCH, OP_PROBE, OP_CLEAN };
 
 /* What a pass carries through its visits (in registers, once inlined). */
 typedef struct pass_ctx {
-    gc_collection *c;            /* the collection (its side tables) */
     size_t hook_edges;           /* references visited through traverse */
     intptr_t max_tag;            /* OP_COUNT: see overflow_ref */
     size_t far;                  /* OP_PROBE: references that jump far */
@@ -66,7 +65,7 @@ static __attribute__((noinline)) void overflow_ref(om_object *c, intptr_t max_ta
 
 /* A reference from an object of the set. */
 static inline void count_ref(om_object *c, pass_ctx *x) {
-    uint8_t *s = gc_kid_at(x->c, &x->mru, x->kid, c);
+    uint8_t *s = gc_kid_at(&x->mru, x->kid, c);
     if (!s)
         return;
     unsigned v = *s;
@@ -82,7 +81,7 @@ static inline void count_ref(om_object *c, pass_ctx *x) {
  * (or not in the set) is marked; one it passed at gc_refs 0 is kept now,
  * and its references are visited from the late queue. */
 static inline void reach_ref(om_object *c, pass_ctx *x) {
-    uint8_t *s = gc_kid_at(x->c, &x->mru, x->kid, c);
+    uint8_t *s = gc_kid_at(&x->mru, x->kid, c);
     if (!s)
         return;
     unsigned v = *s;
@@ -116,7 +115,7 @@ static int visit_reachable(om_object *c, void *arg) {
 }
 
 static inline void clean_ref(om_object *c, pass_ctx *x) {
-    uint8_t *s = gc_kid_at(x->c, &x->mru, x->kid, c);
+    uint8_t *s = gc_kid_at(&x->mru, x->kid, c);
     if (s && *s != SIDE_UNREACHABLE)
         *s = 0;
 }
@@ -239,7 +238,7 @@ static inline __attribute__((always_inline)) size_t for_children(int op, om_obje
  * (c->stream).  Sets c->examined and c->edges; returns how many objects list
  * has. */
 size_t omi_gc_count_refs(gc_collection *c, om_gc_head *list, intptr_t max_tag) {
-    pass_ctx x = {.c = c, .max_tag = max_tag};
+    pass_ctx x = {.max_tag = max_tag};
     x.mru = x.kid;
     om_gc_head *g = gc_next(list);
     size_t n = 0, edges = 0;
@@ -339,11 +338,11 @@ void omi_gc_untrack_atomic(gc_collection *c, om_gc_head *from, om_gc_head *list)
  * if walks were not made). */
 int omi_gc_side_walks(const gc_collection *c) { return (c->examined + c->edges) * 16 < c->side_bytes; }
 
-void omi_gc_side_walk(gc_collection *c, om_gc_head *list) {
-    pass_ctx x = {.c = c};
+void omi_gc_side_walk(om_gc_head *list) {
+    pass_ctx x = {0};
     x.mru = x.kid;
     for (om_gc_head *g = gc_next(list); g != list; g = gc_next(g)) {
-        uint8_t *s = gc_side_at(c, x.self, 1, gc_obj(g));
+        uint8_t *s = gc_side_at(x.self, 1, gc_obj(g));
         if (s && *s != SIDE_UNREACHABLE)
             *s = 0;
         for_children(OP_CLEAN, gc_obj(g), &x);
@@ -353,11 +352,11 @@ void omi_gc_side_walk(gc_collection *c, om_gc_head *list) {
 void omi_gc_side_clean(gc_collection *c, om_gc_head *young, om_gc_head *unreachable) {
     int walk = omi_gc_side_walks(c);
     if (walk) {
-        omi_gc_side_walk(c, young);
+        omi_gc_side_walk(young);
         side_way self[1] = {{0, 0}};
         for (om_gc_head *g = gc_next(unreachable); g != unreachable; g = gc_next(g))
-            *gc_side_at(c, self, 1, gc_obj(g)) = 0; /* SIDE_UNREACHABLE: has a byte */
-        omi_gc_side_walk(c, unreachable);
+            *gc_side_at(self, 1, gc_obj(g)) = 0; /* SIDE_UNREACHABLE: has a byte */
+        omi_gc_side_walk(unreachable);
     }
     omi_gc_side_done(c, !walk);
 }
@@ -398,7 +397,7 @@ static void late_drain(pass_ctx *x, unsigned lag) {
  * the kept go back to young's tail, the rest are the unreachable.
  * c->what says what they may need (bits of objects kept late too). */
 size_t omi_gc_move_unreachable(gc_collection *c, om_gc_head *young, om_gc_head **tentative_out) {
-    pass_ctx x = {.c = c};
+    pass_ctx x = {0};
     x.mru = x.kid;
     const uintptr_t dest_tag = c->dest_tag;
     om_gc_head tentative = {0, 0}, *ttail = &tentative;
@@ -412,7 +411,7 @@ size_t omi_gc_move_unreachable(gc_collection *c, om_gc_head *young, om_gc_head *
         om_object *o = gc_obj(g);
         if (stream)
             __builtin_prefetch((char *)g + GC_STREAM_AHEAD);
-        uint8_t *s = gc_side_at(x.c, x.self, 1, o);
+        uint8_t *s = gc_side_at(x.self, 1, o);
         int keep;
         if (om_unlikely(!s)) {
             keep = 1; /* cannot be: om_new's memory; kept, as from outside */
@@ -472,7 +471,7 @@ void omi_gc_split_tentative(gc_collection *c, om_gc_head *young, om_gc_head *ten
     om_gc_head *last = gc_prev(unreachable);
     for (om_gc_head *g = tentative; g;) {
         om_gc_head *n = (om_gc_head *)g->next;
-        if (*gc_side_at(c, self, 1, gc_obj(g)) == SIDE_KEPT) {
+        if (*gc_side_at(self, 1, gc_obj(g)) == SIDE_KEPT) {
             gc_rejoin(young, c->dest_tag, g);
         } else {
             last->next = (uintptr_t)g;

@@ -60,7 +60,8 @@ static side_table *table_of(uintptr_t slot) {
     return leaf[li];
 }
 
-uint8_t *omi_gc_side_miss(gc_collection *c, side_way *k, const om_object *o) {
+uint8_t *omi_gc_side_miss(side_way *k, const om_object *o) {
+    gc_collection *c = omi_gc.running;
     uintptr_t a = (uintptr_t)o;
     if (a >> 48 || !omi_map_lookup(a))
         return NULL; /* not objmem's memory: a static object, never in a set */

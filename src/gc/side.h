@@ -80,22 +80,24 @@ typedef struct side_way {
 } side_way;
 
 /* A lookup the cache missed: fills the way, links the table for cleanup
- * on c's list; NULL if o is not in objmem's memory (or its table could not
- * be made). */
-OM_HIDDEN __attribute__((noinline)) uint8_t *omi_gc_side_miss(gc_collection *c, side_way *k, const om_object *o);
+ * on the running collection's list (omi_gc.running: the lookups inline
+ * into the passes' loops, which are faster without one more argument to
+ * keep for this rare call); NULL if o is not in objmem's memory (or its
+ * table could not be made). */
+OM_HIDDEN __attribute__((noinline)) uint8_t *omi_gc_side_miss(side_way *k, const om_object *o);
 
 /* The byte of o through a cache of ways (a power of two of them). */
-static inline uint8_t *gc_side_at(gc_collection *c, side_way *ways, unsigned nways, const om_object *o) {
+static inline uint8_t *gc_side_at(side_way *ways, unsigned nways, const om_object *o) {
     uintptr_t a = (uintptr_t)o;
     side_way *k = &ways[(a >> OM_ARENA_SHIFT) & (nways - 1)];
     if (om_likely(k->key == a >> OM_ARENA_SHIFT))
         return (uint8_t *)(k->bias + (a >> SIDE_SHIFT));
-    return omi_gc_side_miss(c, k, o);
+    return omi_gc_side_miss(k, o);
 }
 
 /* A referent's byte: most references go to the slot the last one went
  * to (*mru); others through the ways, which then become the last. */
-static inline uint8_t *gc_kid_at(gc_collection *c, side_way **mru, side_way *ways, const om_object *kid) {
+static inline uint8_t *gc_kid_at(side_way **mru, side_way *ways, const om_object *kid) {
     uintptr_t a = (uintptr_t)kid;
     side_way *k = *mru;
     if (om_likely(k->key == a >> OM_ARENA_SHIFT))
@@ -104,7 +106,7 @@ static inline uint8_t *gc_kid_at(gc_collection *c, side_way **mru, side_way *way
     *mru = k;
     if (om_likely(k->key == a >> OM_ARENA_SHIFT))
         return (uint8_t *)(k->bias + (a >> SIDE_SHIFT));
-    return omi_gc_side_miss(c, k, kid);
+    return omi_gc_side_miss(k, kid);
 }
 
 #endif /* OM_GC_SIDE_H */

@@ -284,7 +284,6 @@ size_t omi_gc_delete_garbage(gc_collection *c, om_gc_head *list) {
 #define GC_OUT 16 /* references out of the set in flight (omi_gc_delete_fast) */
 
 typedef struct fast_ctx {
-    gc_collection *c;
     int walk;
     size_t nout;
     side_way *mru;
@@ -299,7 +298,7 @@ static inline int slot_drop(om_object **slot, void *arg) {
     fast_ctx *f = arg;
     om_object *r = *slot;
     *slot = NULL;
-    uint8_t *s = gc_kid_at(f->c, &f->mru, f->kid, r);
+    uint8_t *s = gc_kid_at(&f->mru, f->kid, r);
     if (s && *s == SIDE_UNREACHABLE)
         return 0;
     /* Walking: an object outside the set has its byte zeroed here; a kept
@@ -318,7 +317,7 @@ static inline int slot_drop(om_object **slot, void *arg) {
 void omi_gc_delete_fast(gc_collection *c, om_gc_head *tentative, int walk) {
     om_gc_head *young = c->young;
     side_way self[1] = {{0, 0}};
-    fast_ctx f = {.c = c, .walk = walk};
+    fast_ctx f = {.walk = walk};
     f.mru = f.kid;
     om_gc_head *dead = NULL; /* pass 2's list, linked through next */
     om_gc_head late; /* the kept, until the bytes are clean */
@@ -329,7 +328,7 @@ void omi_gc_delete_fast(gc_collection *c, om_gc_head *tentative, int walk) {
         om_object *o = gc_obj(g);
         if (stream)
             __builtin_prefetch((char *)g + GC_STREAM_AHEAD);
-        if (*gc_side_at(c, self, 1, o) == SIDE_KEPT) { /* kept after all */
+        if (*gc_side_at(self, 1, o) == SIDE_KEPT) { /* kept after all */
             gc_rejoin(&late, c->dest_tag, g);
             g = next;
             continue;
@@ -346,8 +345,8 @@ void omi_gc_delete_fast(gc_collection *c, om_gc_head *tentative, int walk) {
     for (size_t i = nout > GC_OUT ? nout - GC_OUT : 0; i < nout; i++)
         om_decref(out[i % GC_OUT]);
     if (walk) {
-        omi_gc_side_walk(c, young);
-        omi_gc_side_walk(c, &late);
+        omi_gc_side_walk(young);
+        omi_gc_side_walk(&late);
     }
     /* (a kept object that died meanwhile left late by itself) */
     omi_gc_untrack_atomic(c, &late, &late);
@@ -358,7 +357,7 @@ void omi_gc_delete_fast(gc_collection *c, om_gc_head *tentative, int walk) {
         if (stream)
             __builtin_prefetch((char *)dead - GC_STREAM_AHEAD);
         if (walk)
-            *gc_side_at(c, self, 1, o) = 0;
+            *gc_side_at(self, 1, o) = 0;
         dead->next = 0;
         dead->prev = 0;
         o->refcount = 1;

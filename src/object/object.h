@@ -65,39 +65,21 @@ static inline int omi_type_declares_refs(const om_type *t) {
 OM_HIDDEN int omi_declared_traverse(om_object *o, om_visit_fn visit, void *arg);
 OM_HIDDEN void omi_declared_clear(om_object *o);
 
-/* The one walk over an object's declared references, used by every walker
- * (omi_declared_traverse and omi_declared_clear here, the collector's
- * passes and its fast delete): fn(slot, ctx) for each slot that holds a
- * reference, first the fields of ref_fields (as one run of words when
- * type.c found one, the usual case; else bit by bit), then the items of an
- * OM_TYPE_REF_ITEMS type, last to first if backward.  Returns how many
- * slots it looked at (empty ones too), or OMI_WALK_STOPPED as soon as fn
- * returns nonzero.  always_inline, with fn a static inline function: each
- * walker gets its own loops with fn inlined, no call per reference. */
 typedef int (*omi_slot_fn)(om_object **slot, void *ctx);
 #define OMI_WALK_STOPPED ((size_t)-1)
 
-static inline __attribute__((always_inline)) size_t omi_declared_each(om_object *o, omi_slot_fn fn, void *ctx,
-                                                                      int backward) {
+/* omi_declared_each's general case: fields bit by bit, then items. */
+static inline __attribute__((always_inline)) size_t omi_declared_each_more(om_object *o, omi_slot_fn fn, void *ctx,
+                                                                           int backward) {
     const om_type *t = o->type;
-    const size_t run = t->state_.ref_run;
     om_object **w = (om_object **)o;
-    size_t n = run;
-    if (om_likely(run)) {
-        w += t->state_.ref_first;
-        size_t i = 0;
-        do {
-            if (w[i] && fn(&w[i], ctx))
-                return OMI_WALK_STOPPED;
-        } while (++i < run);
-    } else {
-        for (uint64_t m = t->ref_fields; m; m &= m - 1, n++) {
-            om_object **slot = &w[__builtin_ctzll(m)];
-            if (*slot && fn(slot, ctx))
-                return OMI_WALK_STOPPED;
-        }
+    size_t n = 0;
+    for (uint64_t m = t->ref_fields; m; m &= m - 1, n++) {
+        om_object **slot = &w[__builtin_ctzll(m)];
+        if (*slot && fn(slot, ctx))
+            return OMI_WALK_STOPPED;
     }
-    if (om_likely(!(t->flags & OM_TYPE_REF_ITEMS)))
+    if (!(t->flags & OM_TYPE_REF_ITEMS))
         return n;
     om_object **item = (om_object **)((char *)o + t->size);
     size_t k = (size_t)((om_varobject *)o)->nitems;
@@ -107,6 +89,32 @@ static inline __attribute__((always_inline)) size_t omi_declared_each(om_object 
             return OMI_WALK_STOPPED;
     }
     return n + k;
+}
+
+/* The one walk over an object's declared references, used by every walker
+ * (omi_declared_traverse and omi_declared_clear here, the collector's
+ * passes and its fast delete): fn(slot, ctx) for each slot that holds a
+ * reference, first the fields of ref_fields, then the items of an
+ * OM_TYPE_REF_ITEMS type, last to first if backward.  The usual case, a
+ * type whose references are one run of fields (type.c: ref_run), is one
+ * array loop.  Returns how many slots it looked at (empty ones too), or
+ * OMI_WALK_STOPPED as soon as fn returns nonzero.  always_inline, with fn
+ * a static inline function: each walker gets its own loops with fn
+ * inlined, no call per reference. */
+static inline __attribute__((always_inline)) size_t omi_declared_each(om_object *o, omi_slot_fn fn, void *ctx,
+                                                                      int backward) {
+    const om_type *t = o->type;
+    size_t run = t->state_.ref_run;
+    if (om_likely(run)) {
+        om_object **w = (om_object **)o + t->state_.ref_first;
+        size_t i = 0;
+        do {
+            if (w[i] && fn(&w[i], ctx))
+                return OMI_WALK_STOPPED;
+        } while (++i < run);
+        return run;
+    }
+    return omi_declared_each_more(o, fn, ctx, backward);
 }
 
 /* The type's clear, or the declared references' (none: nothing to do). */

@@ -52,11 +52,11 @@ int omi_type_ready(om_type *t) {
                           t->size <= sizeof(om_object) + 16;
         t->state_.simple = !(t->flags & OM_TYPE_GC) && !t->item_size && !t->finalize && !t->weaklist_offset && !t->clear && !t->release &&
                             !t->ref_fields;
-        /* Declared references that are one run of words (the usual case)
-         * are walked as an array. */
+        /* Declared references that are one run of words, and all the
+         * type's references (the usual case), are walked as an array. */
         uint64_t m = t->ref_fields;
         t->state_.ref_first = t->state_.ref_run = 0;
-        if (m) {
+        if (m && !(t->flags & OM_TYPE_REF_ITEMS)) {
             unsigned first = (unsigned)__builtin_ctzll(m);
             uint64_t run = m >> first;
             if ((run & (run + 1)) == 0) {
