@@ -22,6 +22,8 @@
 #                    1,2,4,8 (default 2; xmalloc 1,2, counted in pairs)
 #   --timeout S      seconds before one run is killed (default 600)
 #   --name NAME      base name of the result files (default suite)
+#   --extra NAME=LIB one more allocator to preload, e.g. another objmem
+#                    build (objmem-old=/path/libobjmem-malloc.so); repeatable
 #   --list           print the workloads and exit
 #
 # Output (bench/results/, git-ignored): NAME.md (the tables in Markdown),
@@ -41,6 +43,7 @@ die() { echo "suite.sh: $*" >&2; exit 1; }
 say() { echo "suite.sh: $*" >&2; }
 
 ALL_ALLOCS=(glibc mimalloc jemalloc tcmalloc objmem)
+EXTRA_ALLOCS=()
 SYN_WORKS=(bigbuf-calloc bigbuf-new bigbuf-realloc larson xmalloc mstress rptest
            randfree-random randfree-address cache-thrash cache-scratch)
 REAL_WORKS=(py-json py-objects py-containers py-text sqlite gcc xz pigz zstd redis)
@@ -97,6 +100,8 @@ while [[ $# -gt 0 ]]; do
                 printf '%-17s %s\n' "$w" "${DESCR[$w]}"
             done
             exit 0 ;;
+        --extra) [[ $# -ge 2 && $2 == ?*=?* ]] || die "--extra needs NAME=LIB"
+            EXTRA_ALLOCS+=("$2"); shift ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; die "unknown option $1" ;;
     esac
@@ -128,6 +133,10 @@ else
         esac
     done
 fi
+for e in "${EXTRA_ALLOCS[@]+"${EXTRA_ALLOCS[@]}"}"; do
+    [[ -f ${e#*=} ]] || die "--extra: no such library ${e#*=}"
+    ALL_ALLOCS+=("${e%%=*}")
+done
 if [[ -n $ALLOCS_OPT ]]; then IFS=, read -r -a ALLOCS <<<"$ALLOCS_OPT"; else ALLOCS=("${ALL_ALLOCS[@]}"); fi
 for a in "${ALLOCS[@]}"; do in_list "$a" "${ALL_ALLOCS[@]}" || die "unknown allocator '$a' (one of: ${ALL_ALLOCS[*]})"; done
 THREADS=()
@@ -181,6 +190,7 @@ declare -A PRELOAD=(
     [tcmalloc]=$(find_lib libtcmalloc_minimal.so.4)
     [objmem]=$root/$BUILD/libobjmem-malloc.so
 )
+for e in "${EXTRA_ALLOCS[@]+"${EXTRA_ALLOCS[@]}"}"; do PRELOAD[${e%%=*}]=${e#*=}; done
 LIBC=$(find_lib libc.so.6) || die "no libc.so.6 found"
 
 # ------------------------------------------------------------ (b) build
