@@ -79,12 +79,24 @@ om_heap *omi_heap_init_thread(void) {
     return h;
 }
 
+static void take_back(om_heap *h);
+
+/* A thread's exit: its heap waits, warm, for a new thread to adopt it.
+ * Other threads' blocks come back and retained pools go back to their
+ * arenas, but nothing is purged or unmapped now (a server that gives each
+ * connection a short-lived thread would fault it all in again); the purge
+ * tick is armed, and runs when the heap is adopted, when a thread frees
+ * into it, from other heaps' ticks (tick_abandoned) or from the purge
+ * thread. */
 void omi_heap_thread_exit(void *arg) {
     om_heap *h = arg;
     omi_tls_heap = omi_tls_free_heap = &omi_heap_empty;
     pthread_mutex_lock(&h->lock);
     atomic_store(&h->state, OM_HEAP_ABANDONED);
-    omi_heap_trim_locked(h, 1);
+    take_back(h);
+    omi_pool_release_retained(h);
+    if (h->ndirty)
+        omi_heap_arm_purge(h, omi_os_now_ns());
     pthread_mutex_unlock(&h->lock);
     pthread_mutex_lock(&omi_rt.lock);
     h->next_abandoned = omi_rt.abandoned;
@@ -134,8 +146,7 @@ static void push_delayed(om_heap *owner, om_block *b) {
 static void free_abandoned(om_heap *owner, om_pool *pool, om_block *b) {
     omi_heap_drain_delayed(owner);
     omi_pool_free_local(owner, pool, b);
-    if (owner->ndirty)
-        omi_heap_maybe_purge(owner);
+    omi_heap_maybe_purge(owner);
 }
 
 void omi_heap_free_remote(om_heap *owner, om_pool *pool, om_block *b) {
@@ -212,16 +223,52 @@ void omi_heap_purge_arenas(om_heap *h, uint64_t now) {
     purge_tick(h, now, now - h->last_dirty_ns >= purge_delay_ns());
 }
 
+/* Abandoned heaps, a few per call (in turn), ticked by whoever ticks:
+ * memory of exited threads goes back even if no thread adopts their heaps.
+ * trylock: the caller holds its own heap's lock. */
+#define OM_TICK_ABANDONED 8
+
+static void tick_abandoned(uint64_t now) {
+    static unsigned turn; /* under omi_rt.lock */
+    om_heap *some[OM_TICK_ABANDONED];
+    unsigned n = 0;
+    pthread_mutex_lock(&omi_rt.lock);
+    uint64_t total = omi_rt.heaps_abandoned;
+    if (total) {
+        uint64_t skip = turn % total;
+        om_heap *a = omi_rt.abandoned;
+        for (; a && skip; a = a->next_abandoned)
+            skip--;
+        for (; a && n < OM_TICK_ABANDONED; a = a->next_abandoned)
+            some[n++] = a;
+        turn += n;
+    }
+    pthread_mutex_unlock(&omi_rt.lock);
+    for (unsigned i = 0; i < n; i++) {
+        om_heap *a = some[i];
+        if (pthread_mutex_trylock(&a->lock) != 0)
+            continue;
+        if (atomic_load(&a->state) == OM_HEAP_ABANDONED && a->purge_deadline_ns && now >= a->purge_deadline_ns) {
+            take_back(a);
+            purge_tick(a, now, now - a->last_dirty_ns >= purge_delay_ns());
+        }
+        pthread_mutex_unlock(&a->lock);
+    }
+}
+
 /* Called with the arenas locked (omi_heap_lock_arenas).  Quiet or busy is
  * decided before the retained pools go back (which makes them dirty now). */
 void omi_heap_maybe_purge(om_heap *h) {
+    if (!h->purge_deadline_ns)
+        return;
     uint64_t now = omi_os_now_ns();
-    if (!h->purge_deadline_ns || now < h->purge_deadline_ns)
+    if (now < h->purge_deadline_ns)
         return;
     int quiet = now - h->last_dirty_ns >= purge_delay_ns();
     omi_pool_release_retained(h);
     purge_tick(h, now, quiet);
     omi_large_purge_old(now);
+    tick_abandoned(now);
 }
 
 /* ---- om_trim ------------------------------------------------------------ */
