@@ -164,7 +164,10 @@ void omi_heap_maybe_purge(om_heap *h) {
     omi_pool_release_retained(h);
     uint64_t next = quiet ? delay : OM_BUSY_TICKS * delay;
     h->purge_deadline_ns = omi_arena_purge(h, quiet) ? now + (next ? next : 1) : 0;
-    omi_large_purge_old(now);
+    /* with nothing dirty, tick again when the large cache's next entry is due */
+    uint64_t large = omi_large_purge_old(now);
+    if (large && !h->purge_deadline_ns)
+        h->purge_deadline_ns = large;
 }
 
 /* ---- om_trim ------------------------------------------------------------ */

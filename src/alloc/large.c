@@ -657,6 +657,11 @@ void omi_large_free(om_large *l) {
     maybe_decay(now, &w);
     pthread_mutex_unlock(&omi_rt.lock);
     run_work(&w);
+    /* The freeing thread's purge ticks decay the cache too, so that a
+     * program that goes on with small blocks only still gets it back. */
+    om_heap *h = omi_tls_heap;
+    if (h != &omi_heap_empty && !h->purge_deadline_ns)
+        omi_heap_arm_purge(h, now);
 }
 
 uint64_t omi_large_purge_old(uint64_t now) {
