@@ -27,6 +27,8 @@
 #include "testutil.h"
 
 #define PAGE ((size_t)4096)
+/* Biggest random block: pattern fills are slow under the sanitizers. */
+#define RAND_MAX_SIZE (OM_TEST_SANITIZED ? 2 * TU_MIB : 6 * TU_MIB)
 
 static om_stats st(void)
 {
@@ -467,7 +469,7 @@ static void test_hooks_without_remap(void)
         if (slot[k]) {
             CHECK_EQ(tu_verify_from(slot[k], slot[k], len[k], (unsigned)len[k]), len[k]);
             if (tu_rand(&rng) % 3 == 0) {
-                size_t m = tu_range(&rng, 200 * TU_KIB, 6 * TU_MIB);
+                size_t m = tu_range(&rng, 200 * TU_KIB, RAND_MAX_SIZE);
                 unsigned char *q = om_realloc(slot[k], m);
                 REQUIRE(q != NULL);
                 CHECK_EQ(tu_verify_from(q, slot[k], len[k] < m ? len[k] : m, (unsigned)len[k]),
@@ -479,7 +481,7 @@ static void test_hooks_without_remap(void)
             }
             om_free(slot[k]);
         }
-        len[k] = tu_range(&rng, 200 * TU_KIB, 6 * TU_MIB);
+        len[k] = tu_range(&rng, 200 * TU_KIB, RAND_MAX_SIZE);
         slot[k] = om_calloc(1, len[k]);
         REQUIRE(slot[k] != NULL);
         CHECK(tu_all_bytes(slot[k], len[k], 0));
@@ -508,7 +510,7 @@ static void *churn(void *arg)
         if (slot[k]) {
             NEED(tu_verify_from(slot[k], slot[k], len[k], (unsigned)(uintptr_t)arg) == len[k]);
             if (tu_rand(&rng) & 1) {
-                size_t m = tu_range(&rng, 130 * TU_KIB, 5 * TU_MIB);
+                size_t m = tu_range(&rng, 130 * TU_KIB, RAND_MAX_SIZE);
                 unsigned char *q = om_realloc(slot[k], m);
                 NEED(q != NULL);
                 size_t keep = len[k] < m ? len[k] : m;
@@ -520,7 +522,7 @@ static void *churn(void *arg)
             }
             om_free(slot[k]);
         }
-        len[k] = tu_range(&rng, 130 * TU_KIB, 5 * TU_MIB);
+        len[k] = tu_range(&rng, 130 * TU_KIB, RAND_MAX_SIZE);
         slot[k] = om_calloc(1, len[k]);
         NEED(slot[k] != NULL);
         NEED(tu_all_bytes(slot[k], len[k], 0));

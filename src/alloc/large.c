@@ -43,7 +43,10 @@
  *           one that fits without growing, then the smallest.  A bigger
  *           one is split at the first 1 MiB boundary above the request, the
  *           tail staying cached with its age; a smaller one is grown as a
- *           live block is.
+ *           live block is, and if it still has fresh pages below the
+ *           request, the resident pages of other entries are moved in by
+ *           mremap (gather): the cache empties into the allocations that
+ *           follow instead of filling up with leftovers to its bound.
  *   PURGED  decay gave its pages back (MADV_DONTNEED reads back zero, so
  *           dirty drops too; MADV_FREE may not, so with PURGE_DECOMMIT=0 it
  *           stays); the mapping stays as long again: reusing it saves the
@@ -58,16 +61,25 @@
  * back their top pages first (a partial purge: the low pages, which the
  * next user fills first, stay).  At most OM_LARGE_CACHE_MAX entries;
  * om_trim() unmaps them all.  Decay runs at large allocations and frees,
- * and at heap purge ticks (omi_large_purge_old, which returns the next
- * deadline for whoever wants to wake up for it).
+ * and at the purge ticks of the freeing thread's heap (a large free arms
+ * them; heap.c calls omi_large_purge_old, which returns the next deadline
+ * for whoever wants to wake up for it, a background thread too).  Medium
+ * blocks need no cache of their own: their empty pools stay resident for
+ * the purge delay and their arenas keep a spare (arena.c), and a medium
+ * block realloc'd past 128 KiB becomes a large one that grows by mremap.
  *
- * Why 1 s and 64 MiB by default.  Reusing a resident MiB instead of a
- * fresh one saves 256 page faults, about 0.5 ms on this project's VMs (a
- * 15 MiB calloc: 8 ms fresh, 1.5 ms memset on reuse).  A buffer reused
- * once a second would lose < 0.1% of its time per MiB to faults after a
- * purge; one reused within the second loses nothing.  jemalloc keeps dirty
- * pages 10 s; objmem returns memory sooner: an idle program is back to its
- * live set within 2 s, and at no time holds more than the space bound.
+ * Why 1 s, 64 MiB and a quarter by default.  A fresh page costs a fault,
+ * ~1.6 us here (a VM: 15.5 M faults took 25 s of bench/large/bigbuf), so
+ * ~0.4 ms per MiB, and twice that when the program reads the zeros before
+ * writing; clearing a reused MiB for calloc costs ~0.1 ms.  A buffer
+ * reused within the decay time pays neither; one reused once a second,
+ * just after its purge, loses < 0.05% of its time per MiB to faults.
+ * jemalloc keeps dirty pages 10 s (dirty_decay_ms); objmem, which leads
+ * on memory returned, gives them back within 1 s, unmaps within 2 s, and
+ * never holds more than the space bound: 64 MiB covers the usual working
+ * set of big buffers (the example dict's tables at 100 K keys: 12 MiB),
+ * and a quarter of the live large bytes keeps a big heap's peak within
+ * 1.25 times its live set.
  *
  * Locking: omi_rt.lock around lists, counters and the ownership map; the
  * system calls (mmap, munmap, madvise, mremap) and calloc's memset run
