@@ -323,9 +323,10 @@ typedef enum om_option {
                                     (default 10) once the heap is quiet; while it keeps freeing,
                                     after about 3x this, at the next allocator call after it */
     OM_OPTION_PURGE_DECOMMIT,    /* OBJMEM_PURGE_DECOMMIT: 1 MADV_DONTNEED (default), 0 MADV_FREE */
-    OM_OPTION_LARGE_CACHE_MB,    /* OBJMEM_LARGE_CACHE_MB: freed large blocks keep at most
-                                    max(this, live large bytes / 4) resident for reuse
-                                    (default 64; 0: no cache, every free unmaps) */
+    OM_OPTION_LARGE_CACHE_MB,    /* OBJMEM_LARGE_CACHE_MB: freed large blocks keep resident for
+                                    reuse at most max(this, min(recent peak - live, live)) bytes,
+                                    live and peak counting large blocks in use (default 64; 0: no
+                                    cache, every free unmaps) */
     OM_OPTION_VERBOSE,           /* OBJMEM_VERBOSE: messages on stderr (0/1) */
     OM_OPTION_STATS,             /* OBJMEM_STATS: drop-in malloc prints the report at exit (0/1) */
     OM_OPTION_REPORT_FOREIGN,    /* OBJMEM_REPORT_FOREIGN: free of a pointer objmem does not own is

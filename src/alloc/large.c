@@ -56,10 +56,15 @@
  * and a purged one unmapped after as long again.  The list is sorted by
  * the time an entry entered its state, so the next deadline is the tail's.
  * Space: the cache's resident bytes stay under max(OBJMEM_LARGE_CACHE_MB,
- * live large bytes / 4): it never makes a big heap's large blocks cost
- * more than 1.25 times what is live.  Over it, the oldest entries give
- * back their top pages first (a partial purge: the low pages, which the
- * next user fills first, stay).  At most OM_LARGE_CACHE_MAX entries;
+ * min(peak - live, live)), live being the large bytes in use and peak their
+ * most over the last one or two decay times: the cache never takes the
+ * large blocks' memory above the program's own recent peak (beyond the
+ * floor), never holds more than is live (after a mass free, all but the
+ * floor goes back at once), and a program that frees and reallocates big
+ * buffers at random keeps all it needs: its peak RSS is the one it would
+ * have without the cache.  Over the bound, the oldest entries give back
+ * their top pages first (a partial purge: the low pages, which the next
+ * user fills first, stay).  At most OM_LARGE_CACHE_MAX entries;
  * om_trim() unmaps them all.  Decay runs at large allocations and frees,
  * and at the purge ticks of the freeing thread's heap (a large free arms
  * them; heap.c calls omi_large_purge_old, which returns the next deadline
@@ -77,9 +82,9 @@
  * jemalloc keeps dirty pages 10 s (dirty_decay_ms); objmem, which leads
  * on memory returned, gives them back within 1 s, unmaps within 2 s, and
  * never holds more than the space bound: 64 MiB covers the usual working
- * set of big buffers (the example dict's tables at 100 K keys: 12 MiB),
- * and a quarter of the live large bytes keeps a big heap's peak within
- * 1.25 times its live set.
+ * set of big buffers when few are live (the example dict's tables at 100 K
+ * keys: 12 MiB).  A fixed fraction of the live bytes instead (a quarter)
+ * purged and refaulted a third of bigbuf's pages for the same peak RSS.
  *
  * Locking: omi_rt.lock around lists, counters and the ownership map; the
  * system calls (mmap, munmap, madvise, mremap) and calloc's memset run
@@ -98,11 +103,15 @@
 #define OM_LARGE_JOBS (OM_LARGE_CACHE_MAX + 8)
 #define OM_LARGE_LIMIT ((size_t)PTRDIFF_MAX / 2)
 
+static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
+
 /* Module state under omi_rt.lock (omi_rt holds the lists and the counters
  * om_stats reports). */
 static struct {
     om_large *oldest;        /* tail of omi_rt.large_cache */
     size_t live_usable;      /* usable bytes of live blocks */
+    size_t peak_cur, peak_prev; /* most live_usable in this decay window, the last */
+    uint64_t window_ns;      /* when this window began */
     size_t cached_resident;  /* resident bytes of listed entries */
     uint64_t reused, mapped, decayed;
 } lc;
@@ -122,7 +131,6 @@ typedef struct os_work {
 } os_work;
 
 static size_t round_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
-static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
 static uintptr_t tag(const om_large *l) { return (uintptr_t)l | OM_MAP_LARGE; }
 
 static uint64_t decay_ns(void) {
@@ -137,10 +145,30 @@ static int expired(const om_large *l, uint64_t now, uint64_t d) {
 
 static int cache_enabled(void) { return omi_option_value(OM_OPTION_LARGE_CACHE_MB) > 0 && decay_ns() > 0; }
 
+/* The cache's resident bound: what brings the large blocks back to their
+ * peak of the last one or two decay times, at most as much as is live, at
+ * least the floor. */
 static size_t resident_budget(void) {
     long mb = omi_option_value(OM_OPTION_LARGE_CACHE_MB);
-    size_t floor = mb > 0 ? (size_t)mb << 20 : 0, rel = lc.live_usable / 4;
-    return rel > floor ? rel : floor;
+    size_t floor = mb > 0 ? (size_t)mb << 20 : 0, live = lc.live_usable;
+    size_t peak = lc.peak_cur > lc.peak_prev ? lc.peak_cur : lc.peak_prev;
+    size_t room = peak > live ? min_size(peak - live, live) : 0;
+    return room > floor ? room : floor;
+}
+
+static void note_peak(void) {
+    if (lc.live_usable > lc.peak_cur)
+        lc.peak_cur = lc.live_usable;
+}
+
+/* A new decay window every decay time: the peak forgets what is older. */
+static void rotate_window(uint64_t now) {
+    uint64_t d = decay_ns();
+    if (now < lc.window_ns + d)
+        return;
+    lc.peak_prev = now < lc.window_ns + 2 * d ? lc.peak_cur : lc.live_usable;
+    lc.peak_cur = lc.live_usable;
+    lc.window_ns = now;
 }
 
 /* ---- descriptors and the ownership map -------------------------------- */
@@ -187,6 +215,7 @@ static void live_link(om_large *l) {
     omi_rt.large_count++;
     omi_rt.large_bytes += l->map_size;
     lc.live_usable += l->usable;
+    note_peak();
 }
 
 static void live_unlink(om_large *l) {
@@ -300,6 +329,7 @@ static void decay(uint64_t now, os_work *w) {
 }
 
 static void maybe_decay(uint64_t now, os_work *w) {
+    rotate_window(now);
     if (lc.oldest && (expired(lc.oldest, now, decay_ns()) || !cache_enabled()))
         decay(now, w);
 }
@@ -605,6 +635,7 @@ void *omi_large_alloc(size_t size, size_t align, int zero) {
 static void set_usable(om_large *l, size_t need) {
     lc.live_usable += need - l->usable; /* modular: shrinking works too */
     l->usable = need;
+    note_peak();
     if (l->dirty < need)
         l->dirty = need;
     if (l->resident < need)
