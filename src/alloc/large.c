@@ -61,8 +61,8 @@
  * large blocks' memory above the program's own recent peak (beyond the
  * floor), never holds more than is live (after a mass free, all but the
  * floor goes back at once), and a program that frees and reallocates big
- * buffers at random keeps all it needs: its peak RSS is the one it would
- * have without the cache.  Over the bound, the oldest entries give back
+ * buffers at random keeps nearly all it needs at nearly the peak RSS it
+ * would have without the cache (bench/large/bigbuf: 384 against 374 MiB).  Over the bound, the oldest entries give back
  * their top pages first (a partial purge: the low pages, which the next
  * user fills first, stay).  At most OM_LARGE_CACHE_MAX entries;
  * om_trim() unmaps them all.  Decay runs at large allocations and frees,
@@ -73,7 +73,7 @@
  * the purge delay and their arenas keep a spare (arena.c), and a medium
  * block realloc'd past 128 KiB becomes a large one that grows by mremap.
  *
- * Why 1 s, 64 MiB and a quarter by default.  A fresh page costs a fault,
+ * Why 1 s and 64 MiB by default.  A fresh page costs a fault,
  * ~1.6 us here (a VM: 15.5 M faults took 25 s of bench/large/bigbuf), so
  * ~0.4 ms per MiB, and twice that when the program reads the zeros before
  * writing; clearing a reused MiB for calloc costs ~0.1 ms.  A buffer
@@ -84,7 +84,7 @@
  * never holds more than the space bound: 64 MiB covers the usual working
  * set of big buffers when few are live (the example dict's tables at 100 K
  * keys: 12 MiB).  A fixed fraction of the live bytes instead (a quarter)
- * purged and refaulted a third of bigbuf's pages for the same peak RSS.
+ * made bigbuf purge and fault 2.6 times as many pages for the same peak.
  *
  * Locking: omi_rt.lock around lists, counters and the ownership map; the
  * system calls (mmap, munmap, madvise, mremap) and calloc's memset run
