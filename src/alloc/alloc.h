@@ -114,6 +114,8 @@ OM_HIDDEN void omi_large_collect(void);
 /* Decay the cache if due; returns the next deadline (0: none, or busy). */
 OM_HIDDEN uint64_t omi_large_purge_old(uint64_t now);
 OM_HIDDEN void omi_large_stats(om_stats *s); /* omi_rt.lock held */
+/* om_heap_check's part (omi_rt.lock held): each problem to report; how many. */
+OM_HIDDEN unsigned omi_large_check(void (*report)(void *arg, const char *msg), void *arg);
 
 /* ---- heap.c: thread heaps ------------------------------------------------ */
 OM_HIDDEN om_heap *omi_heap_init_thread(void);

@@ -92,6 +92,7 @@
  * busy, so that no one takes it meanwhile.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -741,4 +742,63 @@ void omi_large_stats(om_stats *s) {
     s->large_reused = lc.reused;
     s->large_mapped = lc.mapped;
     s->large_decayed = lc.decayed;
+}
+
+/* ---- om_heap_check's part ----------------------------------------------- */
+typedef struct check_state {
+    void (*report)(void *arg, const char *msg);
+    void *arg;
+    unsigned problems;
+} check_state;
+
+static void problem(check_state *c, const char *what, const om_large *l) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "large block %p (descriptor %p): %s", l ? (void *)l->base : NULL, (const void *)l,
+             what);
+    c->report(c->arg, msg);
+    c->problems++;
+}
+
+static void check_one(check_state *c, const om_large *l, int cached) {
+    if (l->cached != cached || l->busy)
+        problem(c, cached ? "on the cache list but not cached, or busy" : "live but marked cached", l);
+    if (((uintptr_t)l->base | l->map_size) & (OM_LARGE_SLOT - 1) || !l->map_size)
+        problem(c, "not a whole number of 1 MiB slots", l);
+    if (l->resident > l->dirty || l->dirty > l->map_size)
+        problem(c, "resident <= dirty <= map_size does not hold", l);
+    if (!cached && (l->usable > l->map_size || l->usable > l->dirty || l->user != l->base))
+        problem(c, "usable outside its mapping or above its dirty mark", l);
+    if (omi_map_lookup((uintptr_t)l->base) != tag(l) ||
+        omi_map_lookup((uintptr_t)l->base + l->map_size - 1) != tag(l))
+        problem(c, "ownership map does not name it", l);
+}
+
+/* Walk both lists (omi_rt.lock held); report each problem, return how many. */
+unsigned omi_large_check(void (*report)(void *arg, const char *msg), void *arg) {
+    check_state c = {report, arg, 0};
+    uint64_t n = 0, bytes = 0;
+    size_t usable = 0, resident = 0;
+    for (const om_large *l = omi_rt.large_live; l && n <= omi_rt.large_count; l = l->next, n++) {
+        check_one(&c, l, 0);
+        if (l->next && l->next->prev != l)
+            problem(&c, "live list broken after it", l);
+        bytes += l->map_size;
+        usable += l->usable;
+    }
+    if (n != omi_rt.large_count || bytes != omi_rt.large_bytes || usable != lc.live_usable)
+        problem(&c, "live blocks' count, bytes or usable bytes differ from the counters", NULL);
+    n = bytes = 0;
+    const om_large *last = NULL;
+    for (const om_large *l = omi_rt.large_cache; l && n <= omi_rt.large_cached; l = l->next, n++) {
+        check_one(&c, l, 1);
+        if (l->prev != last || (last && last->cached_at_ns < l->cached_at_ns))
+            problem(&c, "cache list broken or out of time order", l);
+        bytes += l->map_size;
+        resident += l->resident;
+        last = l;
+    }
+    if (last != lc.oldest || n != omi_rt.large_cached || n > OM_LARGE_CACHE_MAX || bytes != omi_rt.large_cached_bytes ||
+        resident != lc.cached_resident)
+        problem(&c, "cache entries' count, bytes or resident bytes differ from the counters", NULL);
+    return c.problems;
 }
