@@ -191,6 +191,11 @@ typedef struct om_stats {
     uint64_t meta_bytes;           /* descriptors, heaps, ownership map */
     uint64_t os_remap_calls;       /* mremap: large blocks grown without a copy */
     uint64_t foreign_frees_ignored; /* with OBJMEM_REPORT_FOREIGN=0 */
+    /* the large-block cache (large.c) */
+    uint64_t large_cached_resident; /* of large_cached_bytes, pages that may be resident */
+    uint64_t large_reused;         /* large allocations served by a cached mapping (ever) */
+    uint64_t large_mapped;         /* large allocations that mapped anew (ever) */
+    uint64_t large_decayed;        /* cached mappings whose pages decay gave back (ever) */
 } om_stats;
 
 OM_API void om_stats_get(om_stats *out);
@@ -334,7 +339,10 @@ typedef enum om_option {
                                     (default 10) once the heap is quiet; while it keeps freeing,
                                     after about 3x this, at the next allocator call after it */
     OM_OPTION_PURGE_DECOMMIT,    /* OBJMEM_PURGE_DECOMMIT: 1 MADV_DONTNEED (default), 0 MADV_FREE */
-    OM_OPTION_LARGE_CACHE_MB,    /* OBJMEM_LARGE_CACHE_MB: large-mapping cache bound (default 16) */
+    OM_OPTION_LARGE_CACHE_MB,    /* OBJMEM_LARGE_CACHE_MB: freed large blocks keep resident for
+                                    reuse at most max(this, min(recent peak - live, live)) bytes,
+                                    live and peak counting large blocks in use (default 64; 0: no
+                                    cache, every free unmaps) */
     OM_OPTION_VERBOSE,           /* OBJMEM_VERBOSE: messages on stderr (0/1) */
     OM_OPTION_STATS,             /* OBJMEM_STATS: drop-in malloc prints the report at exit (0/1) */
     OM_OPTION_REPORT_FOREIGN,    /* OBJMEM_REPORT_FOREIGN: free of a pointer objmem does not own is
@@ -343,6 +351,10 @@ typedef enum om_option {
                                     allocated before objmem was its malloc) */
     OM_OPTION_BACKGROUND,        /* OBJMEM_BACKGROUND: 1 starts the background purge thread when
                                     objmem is loaded (om_background_start); default 0 */
+    OM_OPTION_LARGE_DECAY_MS,    /* OBJMEM_LARGE_DECAY_MS: a freed large block not reused for this
+                                    long gives its pages back (madvise), and its mapping goes after
+                                    as long again (default 1000; 0: no cache).  Runs at the next
+                                    large allocation or free, or heap purge tick, after it */
     OM_OPTION_COUNT
 } om_option;
 

@@ -3,7 +3,8 @@
  * blocks, ~100 MiB of medium ones and some large ones (all touched), free
  * them, and the resident set size must come back to within 20 MiB of where
  * it started: (a) after om_trim(0), (b) with no om_trim, once the
- * purge delay has passed and one allocator call ran, (c) with one live
+ * purge delay (and the large cache's decay time) has passed and one
+ * allocator call ran, (c) with one live
  * block left in every arena (the case plain pymalloc cannot handle: empty
  * pools inside live arenas must be purged), (d) idle for 100 ms with no
  * allocator call: with the background purge thread RSS comes back within
@@ -97,7 +98,9 @@ static void test_rss_after_delay(void)
 {
     om_trim(1);
     long old = om_option_get(OM_OPTION_PURGE_DELAY_MS);
+    long old_decay = om_option_get(OM_OPTION_LARGE_DECAY_MS);
     om_option_set(OM_OPTION_PURGE_DELAY_MS, 10);
+    om_option_set(OM_OPTION_LARGE_DECAY_MS, 10); /* the large cache's own delay */
     size_t base = tu_rss_bytes();
     allocate_everything(2);
     size_t peak = peak_check(base);
@@ -110,6 +113,7 @@ static void test_rss_after_delay(void)
     om_free(p);
     report("delayed purge", base, peak, tu_rss_bytes());
     om_option_set(OM_OPTION_PURGE_DELAY_MS, old);
+    om_option_set(OM_OPTION_LARGE_DECAY_MS, old_decay);
 }
 
 /* A small open-addressing set of arena bases. */

@@ -46,7 +46,7 @@ __attribute__((noinline)) static void *om_malloc_slow(size_t n) {
             return omi_pool_pop(pool, b);
         return omi_pool_alloc_slow(h, cls);
     }
-    return omi_large_alloc(n, OM_ALIGNMENT);
+    return omi_large_alloc(n, OM_ALIGNMENT, 0);
 }
 
 void *om_malloc(size_t n) {
@@ -68,9 +68,11 @@ void *om_calloc(size_t count, size_t size) {
         errno = ENOMEM;
         return NULL;
     }
+    /* large.c clears only what may not read zero: nothing when fresh */
+    if (n > OM_MEDIUM_MAX)
+        return omi_large_alloc(n, OM_ALIGNMENT, 1);
     void *p = om_malloc(n);
-    /* Large blocks are always handed out zeroed (large.c). */
-    if (p && n <= OM_MEDIUM_MAX)
+    if (p)
         memset(p, 0, n);
     return p;
 }
@@ -261,9 +263,9 @@ void *om_realloc(void *p, size_t n) {
      * not more than half empty (shrinking further frees memory). */
     if (n <= have && (n >= have / 2 || ((e & OM_MAP_TAG) != OM_MAP_LARGE && omi_size_class(n) == omi_size_class(have))))
         return p;
-    /* A large block grows by moving pages, not bytes. */
-    if ((e & OM_MAP_TAG) == OM_MAP_LARGE && n > have) {
-        void *q = omi_large_grow((om_large *)(e & ~(uintptr_t)OM_MAP_TAG), n);
+    /* A large block is resized in place or by moving pages, not bytes. */
+    if ((e & OM_MAP_TAG) == OM_MAP_LARGE) {
+        void *q = omi_large_resize((om_large *)(e & ~(uintptr_t)OM_MAP_TAG), n);
         if (q)
             return q;
     }
@@ -304,7 +306,7 @@ void *om_aligned_alloc(size_t align, size_t size) {
             n = align;
         return om_malloc(n);
     }
-    return omi_large_alloc(size, align);
+    return omi_large_alloc(size, align, 0);
 }
 
 int om_posix_memalign(void **out, size_t align, size_t size) {

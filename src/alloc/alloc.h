@@ -109,11 +109,18 @@ static inline void *omi_pool_pop(om_pool *pool, om_block *b) {
 }
 
 /* ---- large.c: requests above the medium classes ------------------------ */
-OM_HIDDEN void *omi_large_alloc(size_t size, size_t align);
+/* zero: the block must read zero (calloc); only bytes that may not are cleared. */
+OM_HIDDEN void *omi_large_alloc(size_t size, size_t align, int zero);
 OM_HIDDEN void omi_large_free(om_large *l);
-OM_HIDDEN void *omi_large_grow(om_large *l, size_t size);
+/* A live block to size bytes without copying, or NULL (then copy). */
+OM_HIDDEN void *omi_large_resize(om_large *l, size_t size);
 OM_HIDDEN void omi_large_collect(void);
-OM_HIDDEN void omi_large_purge_old(uint64_t now);
+/* Decay the cache if due; returns the next deadline (0: none, or busy). */
+OM_HIDDEN uint64_t omi_large_purge_old(uint64_t now);
+OM_HIDDEN void omi_large_purge_idle(uint64_t now, uint64_t idle_ns);
+OM_HIDDEN void omi_large_stats(om_stats *s); /* omi_rt.lock held */
+/* om_heap_check's part (omi_rt.lock held): each problem to report; how many. */
+OM_HIDDEN unsigned omi_large_check(void (*report)(void *arg, const char *msg), void *arg);
 
 /* ---- heap.c: thread heaps ------------------------------------------------ */
 OM_HIDDEN om_heap *omi_heap_init_thread(void);

@@ -19,7 +19,9 @@
  *                   (omi_heap_lock_arenas: a pool taken or given back, a
  *                   purge tick), uncontended but for this thread.
  *   ABANDONED heap  everything om_trim would do, under its lock.
- * then the large-block cache's old entries.  The thread sleeps until the
+ * then the large-block cache: its old entries as any tick does, and, once
+ * no block has joined it for the purge delay, every entry's pages (the
+ * mappings stay for reuse until their decay time).  The thread sleeps until the
  * earliest deadline, at most BG_MAX_SLEEP_MS, on a condition variable
  * that om_background_stop signals.
  *
@@ -70,6 +72,10 @@ static uint64_t round_all(void) {
             next = d;
     }
     omi_large_purge_old(now);
+    /* Idle big blocks go back after the purge delay, not the cache's
+     * decay time (large.c): the thread is there for idle processes. */
+    long delay = omi_option_value(OM_OPTION_PURGE_DELAY_MS);
+    omi_large_purge_idle(now, (uint64_t)(delay > 0 ? delay : 0) * 1000000u);
     return next;
 }
 

@@ -264,6 +264,8 @@ static unsigned check_arena(checker *c, om_arena *a) {
     return used;
 }
 
+static void large_problem(void *arg, const char *msg) { fail(arg, "%s", msg); }
+
 int om_heap_check(int verbose) {
     checker c = {omi_tls_heap, verbose, 0};
     if (c.h == &omi_heap_empty)
@@ -282,6 +284,7 @@ int om_heap_check(int verbose) {
         if (a->fresh_mask & ~a->dirty_mask)
             fail(&c, "arena %p: a fresh pool that is not dirty", (void *)a->base);
     }
+    omi_large_check(large_problem, &c);
     pthread_mutex_unlock(&omi_rt.lock);
     if (listed != used)
         fail(&c, "%u pools on used lists but %u pools in state USED", listed, used);

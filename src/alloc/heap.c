@@ -267,7 +267,10 @@ void omi_heap_maybe_purge(om_heap *h) {
     int quiet = now - h->last_dirty_ns >= purge_delay_ns();
     omi_pool_release_retained(h);
     purge_tick(h, now, quiet);
-    omi_large_purge_old(now);
+    /* with nothing dirty, tick again when the large cache's next entry is due */
+    uint64_t large = omi_large_purge_old(now);
+    if (large && !h->purge_deadline_ns)
+        h->purge_deadline_ns = large;
     tick_abandoned(now);
 }
 

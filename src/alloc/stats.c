@@ -66,6 +66,7 @@ void om_stats_get(om_stats *s) {
     s->large_bytes = omi_rt.large_bytes;
     s->large_cached = omi_rt.large_cached;
     s->large_cached_bytes = omi_rt.large_cached_bytes;
+    omi_large_stats(s);
     s->heaps_active = omi_rt.heaps_active;
     s->heaps_abandoned = omi_rt.heaps_abandoned;
     s->meta_bytes = omi_meta_bytes() + sizeof omi_map_root;

@@ -147,16 +147,25 @@ typedef struct om_arena_list {
     om_arena *lasta[OM_MAX_POOLS + 1];
 } om_arena_list;
 
-/* ---- large blocks ------------------------------------------------------ */
+/* ---- large blocks ------------------------------------------------------
+ * One mapping each (large.c has the picture and the states).  base is
+ * 1 MiB aligned and map_size a multiple of 1 MiB, so a mapping owns its
+ * ownership-map slots alone; pages past the request cost no memory until
+ * written.  resident <= dirty <= map_size: the pages at and past dirty read
+ * zero (never written since the mapping was made or purged), those at and
+ * past resident are not resident. */
 typedef struct om_large {
     char *base;              /* mapping */
-    size_t map_size;
-    char *user;              /* pointer handed out */
-    size_t usable;           /* bytes from user to the end of the mapping */
-    struct om_large *next, *prev; /* live list, or cache list */
-    uint64_t cached_at_ns;
-    uint8_t cached;          /* in the reuse cache, not handed out */
-    uint8_t purged;          /* cached and its pages returned */
+    size_t map_size;         /* bytes reserved: a multiple of 1 MiB */
+    char *user;              /* pointer handed out (== base) */
+    size_t usable;           /* live: bytes handed out, a multiple of the page size */
+    size_t dirty;            /* bytes from base that may not read zero */
+    size_t resident;         /* bytes from base whose pages may be resident */
+    struct om_large *next, *prev; /* live list, or cache list (newest first) */
+    uint64_t cached_at_ns;   /* cached: when it entered its cache state */
+    uint8_t cached;          /* not handed out: in the cache (or busy) */
+    uint8_t purged;          /* cached, its pages given back by decay: unmapped at the next deadline */
+    uint8_t busy;            /* cached, off the list while an OS call runs on it */
 } om_large;
 
 /* ---- heaps --------------------------------------------------------------

@@ -180,6 +180,10 @@ static const stat_field stat_fields[] = {
     PAREN_(large_bytes, "bytes"),
     LINE_(large_cached, "large mappings cached"),
     PAREN_(large_cached_bytes, "bytes"),
+    LINE_(large_cached_resident, "large cache bytes resident"),
+    LINE_(large_reused, "large allocations reused / mapped"),
+    SLASH_(large_mapped),
+    LINE_(large_decayed, "large mappings decayed"),
 
     GAP_(os_reserve_calls, "OS calls: reserve (mmap)"),
     LINE_(os_release_calls, "OS calls: release (munmap)"),

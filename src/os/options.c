@@ -27,7 +27,7 @@ static const om_option_desc table[OM_OPTION_COUNT] = {
     [OM_OPTION_CHECKED] = {"CHECKED", 0, 1},
     [OM_OPTION_PURGE_DELAY_MS] = {"PURGE_DELAY_MS", 10, 0},
     [OM_OPTION_PURGE_DECOMMIT] = {"PURGE_DECOMMIT", 1, 1},
-    [OM_OPTION_LARGE_CACHE_MB] = {"LARGE_CACHE_MB", 16, 0},
+    [OM_OPTION_LARGE_CACHE_MB] = {"LARGE_CACHE_MB", 64, 0},
     [OM_OPTION_VERBOSE] = {"VERBOSE", 0, 1},
     [OM_OPTION_STATS] = {"STATS", 0, 1},
 #ifdef OM_OVERRIDE
@@ -36,6 +36,7 @@ static const om_option_desc table[OM_OPTION_COUNT] = {
     [OM_OPTION_REPORT_FOREIGN] = {"REPORT_FOREIGN", 1, 1},
 #endif
     [OM_OPTION_BACKGROUND] = {"BACKGROUND", 0, 1},
+    [OM_OPTION_LARGE_DECAY_MS] = {"LARGE_DECAY_MS", 1000, 0},
 };
 
 static _Atomic long values[OM_OPTION_COUNT];

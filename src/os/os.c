@@ -16,7 +16,12 @@
  *       region grown to new_size, in place or moved (pages, not bytes) to a
  *       new region aligned to align; NULL if that is not possible, leaving
  *       old untouched.  Only with the default hooks (mremap has no hook:
- *       replaced hooks make objmem copy instead).
+ *       replaced hooks make objmem copy instead); omi_os_can_remap() says
+ *       whether it may succeed.
+ *   omi_os_move(from, to, size)  large blocks only, default hooks only:
+ *       the pages of [from, from + size) moved (not copied, residency kept)
+ *       onto [to, to + size), a page-aligned part of a reserved region;
+ *       from is unmapped.  0, or an errno value with nothing moved.
  * Every call through the hooks is counted, with the bytes currently and at
  * most mapped.  The counters are atomics: any thread may call these.
  * The hooks are read without a lock: set them before other threads
@@ -156,18 +161,46 @@ int omi_os_purge(void *p, size_t size) {
     return err;
 }
 
+int omi_os_can_remap(void) {
+    return os.hooks.reserve == om_os_default_reserve && os.hooks.release == om_os_default_release;
+}
+
+/* The kernel moves one of its mappings (VMAs) per mremap: a range made of
+ * several adjacent ones (a large block that took over the cached mapping
+ * after it) fails with EFAULT, and is moved in halves instead, down to
+ * pages.  0, or -1 with nothing moved. */
+static int move_range(char *from, char *to, size_t size) {
+    if (mremap(from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, to) != MAP_FAILED)
+        return 0;
+    size_t page = omi_os_page_size();
+    if (errno != EFAULT || size <= page)
+        return -1;
+    size_t half = (size / 2 + page - 1) & ~(page - 1);
+    if (move_range(from, to, half) != 0)
+        return -1;
+    if (move_range(from + half, to + half, size - half) != 0) {
+        int back = move_range(to, from, half);
+        (void)back;
+        return -1;
+    }
+    return 0;
+}
+
 void *omi_os_remap(void *old, size_t old_size, size_t new_size, size_t align) {
-    if (os.hooks.reserve != om_os_default_reserve || os.hooks.release != om_os_default_release)
+    if (!omi_os_can_remap())
         return NULL;
     atomic_fetch_add_explicit(&os.remap_calls, 1, memory_order_relaxed);
     void *p = mremap(old, old_size, new_size, 0); /* grow in place */
     if (p == MAP_FAILED) {
         /* Move: reserve an aligned range, then let the kernel move the
-         * pages there (MREMAP_FIXED replaces the reservation). */
+         * pages there (MREMAP_FIXED replaces that part of the reservation;
+         * the rest stays, fresh). */
         void *dst = om_os_default_reserve(new_size, align, NULL);
         if (!dst)
             return NULL;
         p = mremap(old, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+        if (p == MAP_FAILED && errno == EFAULT && move_range(old, dst, old_size) == 0)
+            p = dst;
         if (p == MAP_FAILED) {
             munmap(dst, new_size);
             return NULL;
@@ -175,6 +208,18 @@ void *omi_os_remap(void *old, size_t old_size, size_t new_size, size_t align) {
     }
     note_mapped((int64_t)new_size - (int64_t)old_size);
     return p;
+}
+
+int omi_os_move(void *from, void *to, size_t size) {
+    if (!omi_os_can_remap())
+        return ENOTSUP;
+    atomic_fetch_add_explicit(&os.remap_calls, 1, memory_order_relaxed);
+    if (move_range(from, to, size) != 0) {
+        atomic_fetch_add_explicit(&os.failures, 1, memory_order_relaxed);
+        return errno ? errno : ENOMEM;
+    }
+    note_mapped(-(int64_t)size); /* to was counted when it was reserved */
+    return 0;
 }
 
 void omi_os_stats(om_stats *out) {
