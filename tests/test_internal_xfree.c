@@ -110,15 +110,26 @@ static void test_used_pool_takes_back_when_dry(void) {
     om_free(b);
 }
 
-static void test_full_pool_watch_and_delayed(void) {
-    unsigned cap = capacity();
+/* A fresh pool filled: its cap blocks in b (allocated here, NULL when
+ * out of memory), then one more block, from another pool, in *next: the
+ * pool was found dry, so it is FULL and watched. */
+static void **full_pool(unsigned cap, void **next) {
     void **b = om_malloc(sizeof(void *) * cap);
-    REQUIRE(b != NULL);
+    if (!b)
+        return NULL;
     b[0] = fresh_block();
-    om_pool *p = pool_of(b[0]);
     for (unsigned i = 1; i < cap; i++)
         b[i] = om_malloc(SIZE);
-    void *next = om_malloc(SIZE); /* p is dry: FULL, watched */
+    *next = om_malloc(SIZE);
+    return b;
+}
+
+static void test_full_pool_watch_and_delayed(void) {
+    unsigned cap = capacity();
+    void *next;
+    void **b = full_pool(cap, &next);
+    REQUIRE(b != NULL);
+    om_pool *p = pool_of(b[0]);
     CHECK(pool_of(next) != p);
     CHECK_EQ(p->state, OM_POOL_FULL);
     CHECK_EQ(xfree_word(b[0]), OM_XFREE_WATCH);
@@ -146,13 +157,10 @@ static void test_full_pool_watch_and_delayed(void) {
 
 static void test_full_pool_owner_free_clears_watch(void) {
     unsigned cap = capacity();
-    void **b = om_malloc(sizeof(void *) * cap);
+    void *next;
+    void **b = full_pool(cap, &next);
     REQUIRE(b != NULL);
-    b[0] = fresh_block();
     om_pool *p = pool_of(b[0]);
-    for (unsigned i = 1; i < cap; i++)
-        b[i] = om_malloc(SIZE);
-    void *next = om_malloc(SIZE);
     CHECK_EQ(p->state, OM_POOL_FULL);
     CHECK_EQ(xfree_word(b[0]), OM_XFREE_WATCH);
     om_free(b[5]);
