@@ -68,7 +68,9 @@
  * om_trim() unmaps them all.  Decay runs at large allocations and frees,
  * and at the purge ticks of the freeing thread's heap (a large free arms
  * them; heap.c calls omi_large_purge_old, which returns the next deadline
- * for whoever wants to wake up for it, a background thread too).  Medium
+ * for whoever wants to wake up for it, a background thread too); the
+ * purge thread also gives back every entry's pages once no block has
+ * joined the cache for the purge delay (omi_large_purge_idle).  Medium
  * blocks need no cache of their own: their empty pools stay resident for
  * the purge delay and their arenas keep a spare (arena.c), and a medium
  * block realloc'd past 128 KiB becomes a large one that grows by mremap.
