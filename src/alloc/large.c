@@ -710,7 +710,7 @@ void omi_large_free(om_large *l) {
 
 uint64_t omi_large_purge_old(uint64_t now) {
     if (pthread_mutex_trylock(&omi_rt.lock) != 0)
-        return 0;
+        return now + 1000000; /* busy: try again in a millisecond */
     os_work w;
     w.npurge = w.nrelease = 0;
     maybe_decay(now, &w);
