@@ -115,7 +115,8 @@ OM_HIDDEN void omi_large_free(om_large *l);
 /* A live block to size bytes without copying, or NULL (then copy). */
 OM_HIDDEN void *omi_large_resize(om_large *l, size_t size);
 OM_HIDDEN void omi_large_collect(void);
-/* Decay the cache if due; returns the next deadline (0: none, or busy). */
+/* Decay the cache if due (never waits for the lock); returns when to call
+ * again (0: nothing cached): heap ticks and a background thread use it. */
 OM_HIDDEN uint64_t omi_large_purge_old(uint64_t now);
 OM_HIDDEN void omi_large_purge_idle(uint64_t now, uint64_t idle_ns);
 OM_HIDDEN void omi_large_stats(om_stats *s); /* omi_rt.lock held */

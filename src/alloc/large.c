@@ -742,7 +742,7 @@ void omi_large_purge_idle(uint64_t now, uint64_t idle_ns) {
 
 uint64_t omi_large_purge_old(uint64_t now) {
     if (pthread_mutex_trylock(&omi_rt.lock) != 0)
-        return 0;
+        return now + 1000000; /* busy: try again in a millisecond */
     os_work w;
     w.npurge = w.nrelease = 0;
     maybe_decay(now, &w);

@@ -480,9 +480,10 @@ void tour_large(out *o)
     out_section_begin(o, "large", "Large requests take another path");
     out_para(o, "Requests above the largest medium class (128 KiB) use no arena and no "
                 "pool: each gets a mapping of its own from the kernel. A freed mapping "
-                "waits in a small cache (OBJMEM_LARGE_CACHE_MB, default 16) so that a loop "
-                "allocating and freeing a big buffer does not call the kernel every time. "
-                "'mmap' and 'munmap' count from the first line.");
+                "waits in a cache, its pages still resident, so that a loop allocating and "
+                "freeing a big buffer neither calls the kernel nor faults its pages every "
+                "time; pages not reused within OBJMEM_LARGE_DECAY_MS (default 1000) go "
+                "back. 'mmap' and 'munmap' count from the first line.");
     moment_take(&base);
     out_table_begin(o, "steps", cols, NCOLS);
     large_row(o, "before", &m, &base);
