@@ -39,19 +39,22 @@ typedef struct om_os_state {
     om_os_hooks hooks;
     _Atomic uint64_t reserve_calls, release_calls, purge_calls, remap_calls, failures;
     _Atomic uint64_t bytes_mapped, bytes_peak;
-    size_t page_size;
+    _Atomic size_t page_size;
 } om_os_state;
 
 static om_os_state os = {
     .hooks = {om_os_default_reserve, om_os_default_release, om_os_default_purge, NULL},
 };
 
+/* Threads may race to fill it in, with the same value: an atomic says so. */
 size_t omi_os_page_size(void) {
-    if (om_unlikely(os.page_size == 0)) {
+    size_t page = atomic_load_explicit(&os.page_size, memory_order_relaxed);
+    if (om_unlikely(page == 0)) {
         long ps = sysconf(_SC_PAGESIZE);
-        os.page_size = ps > 0 ? (size_t)ps : 4096;
+        page = ps > 0 ? (size_t)ps : 4096;
+        atomic_store_explicit(&os.page_size, page, memory_order_relaxed);
     }
-    return os.page_size;
+    return page;
 }
 
 uint64_t omi_os_now_ns(void) {
