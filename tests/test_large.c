@@ -130,7 +130,7 @@ static void test_free_then_reuse(void)
 /* ---- cached -> purged after the decay time -> reused -> unmapped ------------ */
 static void test_decay_purge_reuse_unmap(void)
 {
-    set_options(40, 64);
+    set_options(150, 64); /* long enough that a loaded machine does not trip "not yet" */
     size_t n = 6 * TU_MIB;
     unsigned char *p = om_malloc(n);
     REQUIRE(p != NULL);
@@ -141,7 +141,7 @@ static void test_decay_purge_reuse_unmap(void)
     /* not yet: a tick before the delay leaves it alone */
     tick();
     CHECK_EQ(resident_bytes(p, n), n);
-    tu_sleep_ms(100);
+    tu_sleep_ms(350);
     tick();
     om_stats s1 = st();
     CHECK_GE(s1.large_decayed, s0.large_decayed + 1);
@@ -161,12 +161,12 @@ static void test_decay_purge_reuse_unmap(void)
     om_free(q);
 
     /* purged again, then unmapped after another delay */
-    tu_sleep_ms(100);
+    tu_sleep_ms(350);
     tick();
     CHECK_EQ(resident_bytes(p, n), 0);
     CHECK_EQ(om_block_describe(p, &bi), 0);
     om_stats s3 = st();
-    tu_sleep_ms(100);
+    tu_sleep_ms(350);
     tick();
     om_stats s4 = st();
     CHECK_EQ(om_block_describe(p, &bi), ENOENT);
@@ -179,7 +179,7 @@ static void test_decay_purge_reuse_unmap(void)
  * thread's heap ticks decay the cache (heap.c). */
 static void test_decay_from_heap_ticks(void)
 {
-    set_options(40, 64);
+    set_options(150, 64); /* long enough that a loaded machine does not trip "not yet" */
     om_free(om_malloc(16)); /* this thread has a heap */
     size_t n = 4 * TU_MIB;
     unsigned char *p = om_malloc(n);
@@ -187,7 +187,7 @@ static void test_decay_from_heap_ticks(void)
     fill(p, n, 0x3C);
     om_free(p);
     CHECK_EQ(resident_bytes(p, n), n);
-    tu_sleep_ms(100);
+    tu_sleep_ms(350);
     /* a medium class nothing else here uses leaves the fast path: a tick */
     void *m = om_malloc(120000);
     CHECK_EQ(resident_bytes(p, n), 0);
