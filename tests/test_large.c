@@ -441,6 +441,36 @@ static void test_trim_empties(void)
     restore();
 }
 
+/* A cached block's pages make room for new arenas: the program's memory
+ * moving from big blocks to small ones does not peak at both. */
+static void test_arena_reclaims_cache(void)
+{
+    set_options(60000, 64);
+    om_trim(1);
+    size_t n = 8 * TU_MIB;
+    void *big = om_malloc(n);
+    REQUIRE(big != NULL);
+    fill(big, n, 1);
+    om_free(big);
+    size_t before = (size_t)st().large_cached_resident;
+    CHECK_GE(before, n);
+    /* small blocks until more than four arenas have been mapped */
+    uint64_t arenas0 = st().arenas_allocated;
+    enum { MAXB = 40000 };
+    static void *b[MAXB];
+    size_t nb = 0;
+    while (nb < MAXB && st().arenas_allocated < arenas0 + 5) {
+        for (int k = 0; k < 256 && nb < MAXB; k++)
+            b[nb++] = om_malloc(512);
+    }
+    size_t after = (size_t)st().large_cached_resident;
+    CHECK_LE(after + 4 * TU_MIB, before);
+    for (size_t i = 0; i < nb; i++)
+        om_free(b[i]);
+    om_trim(1);
+    restore();
+}
+
 /* ---- replaced hooks: no mremap, so no growing or gathering; still right ---- */
 static _Atomic long hook_reserved;
 static void *count_reserve(size_t size, size_t align, void *ctx)
@@ -564,6 +594,7 @@ int main(int argc, char **argv)
         CHECK_CASE(test_gather),
         CHECK_CASE(test_cache_bound),
         CHECK_CASE(test_trim_empties),
+        CHECK_CASE(test_arena_reclaims_cache),
         CHECK_CASE(test_hooks_without_remap),
         CHECK_CASE(test_threads_churn),
     };

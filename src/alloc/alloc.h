@@ -119,6 +119,7 @@ OM_HIDDEN void omi_large_collect(void);
  * again (0: nothing cached): heap ticks and a background thread use it. */
 OM_HIDDEN uint64_t omi_large_purge_old(uint64_t now);
 OM_HIDDEN void omi_large_purge_idle(uint64_t now, uint64_t idle_ns);
+OM_HIDDEN void omi_large_reclaim(size_t bytes);
 OM_HIDDEN void omi_large_stats(om_stats *s); /* omi_rt.lock held */
 /* om_heap_check's part (omi_rt.lock held): each problem to report; how many. */
 OM_HIDDEN unsigned omi_large_check(void (*report)(void *arg, const char *msg), void *arg);

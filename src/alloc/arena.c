@@ -79,6 +79,7 @@ static void list_insert_after(om_arena_list *L, om_arena *after, om_arena *a) {
 /* ---- mapping and unmapping ------------------------------------------------ */
 static om_arena *arena_new(om_heap *h, int geom) {
     size_t size = geometry[geom].size;
+    omi_large_reclaim(size); /* cached big blocks make room (large.c) */
     char *base = omi_os_reserve(size, size);
     if (!base)
         return NULL;

@@ -714,6 +714,31 @@ void omi_large_free(om_large *l) {
     }
 }
 
+/* An arena is about to be mapped: the program's memory is moving from big
+ * blocks to small ones, so as many cached resident bytes as the arena's
+ * size go back first (the oldest entries' top pages, as enforce_bounds
+ * does), and the process does not peak at both at once (an arena is
+ * mapped once per MiB or four: the lock costs nothing next to it). */
+void omi_large_reclaim(size_t bytes) {
+    os_work w;
+    w.npurge = w.nrelease = 0;
+    size_t page = omi_os_page_size();
+    pthread_mutex_lock(&omi_rt.lock);
+    for (om_large *l = lc.oldest, *prev; l && bytes && !work_full(&w); l = prev) {
+        prev = l->prev;
+        if (!l->resident)
+            continue;
+        size_t cut = round_up(min_size(bytes, l->resident), page);
+        if (cut > l->resident)
+            cut = l->resident;
+        bytes -= min_size(bytes, cut);
+        cache_unlink(l);
+        queue_purge(&w, l, l->resident - cut, 0);
+    }
+    pthread_mutex_unlock(&omi_rt.lock);
+    run_work(&w);
+}
+
 /* The purge thread's share: once no block has joined the cache for idle_ns
  * (the program has stopped freeing big blocks), every cached entry gives
  * its pages back now rather than at its decay time; its mapping stays, for
