@@ -18,10 +18,17 @@
  * owner takes back when that pool runs dry (below, and pool.c).  Remote
  * frees into different pools touch different words, and none touches the
  * line the owner's fast path works on.  When a thread exits, its heap is
- * abandoned: state ABANDONED, every stack taken back, spares released.
- * From then on, whoever frees into it takes heap->lock and frees in place;
- * a new thread may adopt it (under the same lock) and own it again.
- * Heaps are never destroyed, so a racing free never touches freed memory.
+ * abandoned, warm: state ABANDONED, every stack taken back, retained pools
+ * returned, the purge tick armed, nothing purged at once.  From then on,
+ * whoever frees into it takes heap->lock and frees in place; a new thread
+ * may adopt it (under the same lock) and own it again; other heaps' purge
+ * ticks tick it meanwhile (tick_abandoned).  Heaps are never destroyed, so
+ * a racing free never touches freed memory.
+ *
+ * Locks: the owner's pool take/return and purge paths hold heap->lock
+ * (omi_heap_lock_arenas), which the background purge thread takes too;
+ * lock order heap->lock, then omi_rt.lock; another heap's lock only by
+ * trylock.
  *
  * Purge timing: the first pool to become empty (or retained) after a purge
  * arms purge_deadline_ns = now + OBJMEM_PURGE_DELAY_MS; the first slow path
