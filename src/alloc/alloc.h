@@ -7,7 +7,8 @@
  * above keep their own per-block data, keyed by what this one exposes
  * (the ownership map, block and arena addresses).
  *
- * Locking order: heap->lock (abandoned heaps only) before omi_rt.lock.
+ * Locking order: heap->lock (omi_heap_lock_arenas) before omi_rt.lock;
+ * another heap's lock only by trylock.
  * omi_rt.lock guards: metadata, the ownership map's writes, the live-arena
  * list, the heap lists, large blocks and the large cache, statistics walks.
  */

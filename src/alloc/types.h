@@ -177,7 +177,7 @@ typedef struct om_heap {
     om_pool *used[OM_NUM_CLASSES];   /* &omi_pool_empty when none */
     uint64_t remote_frees;           /* blocks this heap's thread freed into others */
     _Atomic int state;
-    pthread_mutex_t lock;            /* held by non-owners of an abandoned heap */
+    pthread_mutex_t lock;            /* arena state: owner, purge thread, users of an abandoned heap */
     om_arena_list arenas[OM_NGEOM];
     om_pool *retained[OM_NUM_CLASSES]; /* empty pool kept on its used list */
     uint64_t purge_deadline_ns;      /* next purge tick; 0: nothing dirty or retained */
