@@ -8,7 +8,7 @@
  * (the ownership map, block and arena addresses).
  *
  * Locking order: heap->lock (omi_heap_lock_arenas) before omi_rt.lock;
- * another heap's lock only by trylock.
+ * while holding one heap's lock, another only by trylock.
  * omi_rt.lock guards: metadata, the ownership map's writes, the live-arena
  * list, the heap lists, large blocks and the large cache, statistics walks.
  */

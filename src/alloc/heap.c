@@ -27,8 +27,8 @@
  *
  * Locks: the owner's pool take/return and purge paths hold heap->lock
  * (omi_heap_lock_arenas), which the background purge thread takes too;
- * lock order heap->lock, then omi_rt.lock; another heap's lock only by
- * trylock.
+ * lock order heap->lock, then omi_rt.lock; while holding one heap's lock,
+ * another only by trylock.
  *
  * Purge timing: the first pool to become empty (or retained) after a purge
  * arms purge_deadline_ns = now + OBJMEM_PURGE_DELAY_MS; the first slow path
