@@ -708,9 +708,11 @@ OM_API void om_lock_get_stats(om_lock_stats *out);
  *
  * A collection finds the objects that only other objects of the
  * collected generations reference (CPython's update_refs, subtract_refs,
- * move_unreachable, iteratively, with no allocation; its per-object
- * state lives in a side table, a byte per object outside the object, so
- * following a reference does not touch the referent), then: weak
+ * move_unreachable, iteratively; its per-object state lives in a side
+ * table, a byte per object outside the object, so following a reference
+ * does not touch the referent; a table is mapped the first time a
+ * collection reaches memory that has none, and if it cannot be, the
+ * objects there are kept for that collection), then: weak
  * references to them are cleared (callbacks run only for weak references
  * that are themselves reachable); finalizers run, once per object ever
  * (PEP 442); objects a finalizer resurrected survive; clear breaks the

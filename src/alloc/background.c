@@ -28,7 +28,6 @@
  * State: one struct, under its own lock.  Lock order: bg.lock is never
  * held while a heap's lock or omi_rt.lock is taken.
  */
-#include <errno.h>
 #include <time.h>
 
 #include "alloc/alloc.h"

@@ -52,8 +52,10 @@
  *      finalizer resurrected go to the old generation;
  *  10. clear each one left (reference counting then frees them); one that
  *      survives its clear goes to the old generation.
- * No step recurses or allocates: traversals visit one level, lists are
- * intrusive, the side table is part of each arena's descriptor.  Objects
+ * No step recurses: traversals visit one level, lists are intrusive.  The
+ * only memory a collection may take is a side table for a 1 MiB slot it
+ * meets for the first time (side.c; without it, that slot's objects are
+ * kept).  Objects
  * freed during steps 7-10 unlink themselves from whichever list holds
  * them (omi_gc_untrack_dead, from object.c).
  *
@@ -100,7 +102,7 @@ static inline void link_young(om_object *o) {
 /* A new container (om_new): tracked, and counted towards threshold 0. */
 void omi_gc_track_new(om_object *o) {
     link_young(o);
-    if (++omi_gc.count[0] > omi_gc.threshold[0] && omi_gc.threshold[0] && omi_gc.enabled && !omi_gc.collecting)
+    if (++omi_gc.count[0] > omi_gc.threshold[0] && omi_gc.threshold[0] && omi_gc.enabled && !omi_gc.running)
         omi_gc.pending = 1;
 }
 
@@ -336,7 +338,6 @@ static void collect_end(gc_collection *c) {
 static long collect(int generation) {
     if (om_unlikely(!omi_gc.ready))
         omi_gc_init();
-    omi_gc.collecting = 1;
     omi_gc.pending = 0;
     gc_collection c = {0};
     omi_gc.running = &c;
@@ -346,7 +347,6 @@ static long collect(int generation) {
     keep_uncollectable(&c);
     collect_end(&c);
     omi_gc.running = NULL;
-    omi_gc.collecting = 0;
     return c.collected + (long)c.uncollected;
 }
 
@@ -357,7 +357,7 @@ long om_gc_collect(int generation) {
         errno = EINVAL;
         return -1;
     }
-    if (omi_gc.collecting) {
+    if (omi_gc.running) {
         errno = EBUSY;
         return -1;
     }
@@ -365,7 +365,7 @@ long om_gc_collect(int generation) {
 }
 
 long om_gc_poll(void) {
-    if (om_likely(!omi_gc.pending) || omi_gc.collecting)
+    if (om_likely(!omi_gc.pending) || omi_gc.running)
         return 0;
     omi_gc.pending = 0;
     if (!omi_gc.enabled)

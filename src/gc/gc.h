@@ -25,8 +25,8 @@ typedef struct om_gc_state {
     long count[OM_GC_GENERATIONS];
     long threshold[OM_GC_GENERATIONS];
     size_t long_lived_total, long_lived_pending;
-    int ready, enabled, collecting, pending;
-    struct gc_collection *running; /* the collection in progress (its side tables) */
+    int ready, enabled, pending;
+    struct gc_collection *running; /* the collection in progress, NULL between them */
     unsigned debug;
     om_gc_gen_stats stats[OM_GC_GENERATIONS];
     struct {
