@@ -65,11 +65,12 @@ OM_API const char *om_version(void);
 /* ------------------------------------------------------------------------
  * 2. Allocation
  *
- * Requests of 1..512 bytes are small: 32 classes spaced 16 bytes apart,
- * served from 16 KiB pools inside 1 MiB arenas (pymalloc).  513 bytes to
- * 128 KiB are medium: 32 geometric classes (4 per power of two, waste
- * under 25%) served from 256 KiB pools inside 4 MiB arenas.  Larger
- * requests are mapped directly.  om_malloc(0) returns a unique pointer.
+ * Requests of 1..512 bytes fall in 32 classes spaced 16 bytes apart,
+ * 513 bytes to 128 KiB in 32 geometric classes (4 per power of two, waste
+ * under 25%).  Classes of up to 1 KiB are small: served from 16 KiB pools
+ * inside 1 MiB arenas (pymalloc); the larger ones are medium: 256 KiB
+ * pools inside 4 MiB arenas.  Larger requests are mapped directly.
+ * om_malloc(0) returns a unique pointer.
  *
  * Every returned pointer is 16-byte aligned.  om_free(NULL) does nothing.
  * Bad frees are reported through the error handler (section 6) and then

@@ -59,7 +59,7 @@ static void test_every_size_small(void)
         CHECK(om_owns(p[n]));
         om_block_info bi;
         REQUIRE_EQ(om_block_describe(p[n], &bi), 0);
-        CHECK_EQ(bi.kind, n <= 512 ? OM_BLOCK_SMALL : OM_BLOCK_MEDIUM);
+        CHECK_EQ(bi.kind, tu_class_size(n) <= TU_POOL16_MAX ? OM_BLOCK_SMALL : OM_BLOCK_MEDIUM);
         CHECK_PTR_EQ(bi.block, p[n]);
         CHECK_EQ(bi.block_size, tu_class_size(n));
         if (n <= 512)
@@ -86,7 +86,7 @@ static void check_one_size(size_t n)
     if (n <= TU_MEDIUM_MAX) {
         CHECK_MSG(us == tu_class_size(n), "usable_size(%zu) = %zu, class %zu", n, us,
                   tu_class_size(n));
-        CHECK_EQ(bi.kind, n <= 512 ? OM_BLOCK_SMALL : OM_BLOCK_MEDIUM);
+        CHECK_EQ(bi.kind, tu_class_size(n) <= TU_POOL16_MAX ? OM_BLOCK_SMALL : OM_BLOCK_MEDIUM);
     } else {
         CHECK_EQ(bi.kind, OM_BLOCK_LARGE);
         CHECK_EQ(bi.size_class, -1);

@@ -161,7 +161,7 @@ static void test_interior_checked(void)
         memset(p, 0x21, sizes[i]);
         om_free(p + 16);
         expect_error(OM_ERR_INTERIOR_POINTER, "om_free", p + 16);
-        expect_block(sizes[i] <= 512 ? OM_BLOCK_SMALL
+        expect_block(sizes[i] <= TU_POOL16_MAX ? OM_BLOCK_SMALL
                      : sizes[i] <= TU_MEDIUM_MAX ? OM_BLOCK_MEDIUM
                                                  : OM_BLOCK_LARGE,
                      p, om_usable_size(p));

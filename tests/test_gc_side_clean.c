@@ -45,7 +45,7 @@
 static void test_medium_large_containers(void)
 {
     gs_fresh();
-    om_object *s = gs_new_node(&gs_node_type, 0), *m = gs_new_vec(&gs_vec_type, 100, 0), *l = gs_new_vec(&gs_vec_type, 20000, 0);
+    om_object *s = gs_new_node(&gs_node_type, 0), *m = gs_new_vec(&gs_vec_type, 300, 0), *l = gs_new_vec(&gs_vec_type, 20000, 0);
     REQUIRE(gt_block_kind(s) == OM_BLOCK_SMALL);
     REQUIRE(gt_block_kind(m) == OM_BLOCK_MEDIUM);
     REQUIRE(gt_block_kind(l) == OM_BLOCK_LARGE);
@@ -57,7 +57,7 @@ static void test_medium_large_containers(void)
      * holding the other two many times; garbage, then held at each member */
     for (int hold = -1; hold < 3; hold++) {
         s = gs_new_node(&gs_node_type, 0);
-        m = gs_new_vec(&gs_vec_type, 100, 0);
+        m = gs_new_vec(&gs_vec_type, 300, 0);
         l = gs_new_vec(&gs_vec_type, 20000, 0);
         gs_set_ref(&GT_A(s), m);
         gs_set_ref(&gt_items(m)[0], l);
@@ -85,7 +85,7 @@ static void test_medium_large_containers(void)
      * cycle with a small partner; held at M_10, then the ring broken */
     om_object *mv[40], *sp[40];
     for (int i = 0; i < 40; i++) {
-        mv[i] = gs_new_vec(&gs_vec_type, 100, 0);
+        mv[i] = gs_new_vec(&gs_vec_type, 300, 0);
         sp[i] = gs_new_node(&gs_node_type, 0);
         gs_set_ref(&gt_items(mv[i])[1], sp[i]);
         gs_set_ref(&GT_A(sp[i]), mv[i]);

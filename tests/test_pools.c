@@ -202,13 +202,21 @@ static void test_medium_description(void)
         void *p = om_malloc(req);
         REQUIRE(p != NULL);
         om_block_info bi = describe(p);
-        CHECK_EQ(bi.kind, OM_BLOCK_MEDIUM);
+        /* up to 1 KiB in 16 KiB pools (at least 16 blocks), above in 256 KiB ones */
+        int in16 = size <= TU_POOL16_MAX;
+        size_t pool_size = in16 ? TU_POOL_SIZE : TU_MEDIUM_POOL_SIZE;
+        CHECK_EQ(bi.kind, in16 ? OM_BLOCK_SMALL : OM_BLOCK_MEDIUM);
         CHECK_EQ(bi.block_size, size);
         CHECK_PTR_EQ(bi.block, p);
-        check_geometry(p, &bi, TU_MEDIUM_POOL_SIZE, TU_MEDIUM_ARENA_SIZE, 16);
-        CHECK_MSG((size_t)bi.pool_blocks_total * size <= TU_MEDIUM_POOL_SIZE &&
-                      (size_t)(bi.pool_blocks_total + 1) * size > TU_MEDIUM_POOL_SIZE - 1024,
-                  "medium class %zu: %u blocks per 256 KiB pool", size, bi.pool_blocks_total);
+        if (in16)
+            check_geometry(p, &bi, TU_POOL_SIZE, TU_ARENA_SIZE, 64);
+        else
+            check_geometry(p, &bi, TU_MEDIUM_POOL_SIZE, TU_MEDIUM_ARENA_SIZE, 16);
+        if (in16)
+            CHECK_GE(bi.pool_blocks_total, 16);
+        CHECK_MSG((size_t)bi.pool_blocks_total * size <= pool_size &&
+                      (size_t)(bi.pool_blocks_total + 1) * size > pool_size,
+                  "class %zu: %u blocks per %zu KiB pool", size, bi.pool_blocks_total, pool_size / 1024);
         CHECK_GE(bi.size_class, 0);
         CHECK_LT(bi.size_class, OM_NUM_CLASSES);
         om_stats_get(&st);

@@ -18,6 +18,7 @@
 #define TU_MIB ((size_t)1024 * 1024)
 
 #define TU_SMALL_MAX ((size_t)512)
+#define TU_POOL16_MAX ((size_t)1024) /* classes up to here: 16 KiB pools */
 #define TU_MEDIUM_MAX ((size_t)128 * 1024)
 #define TU_POOL_SIZE ((size_t)16 * 1024)
 #define TU_ARENA_SIZE ((size_t)1024 * 1024)

@@ -194,7 +194,7 @@ static void check_pool(checker *c, om_arena *a, unsigned i) {
         return;
     }
     if (pool->szidx >= OM_NUM_CLASSES || pool->block_size != omi_class_size(pool->szidx) ||
-        omi_class_is_medium(pool->szidx) != (a->geom == OM_GEOM_MEDIUM)) {
+        omi_class_geom(pool->szidx) != a->geom) {
         fail(c, "pool %p: bad class %u / size %u", (void *)pool, pool->szidx, pool->block_size);
         return;
     }

@@ -18,8 +18,8 @@
  * owner takes back when that pool runs dry (below, and pool.c).  Remote
  * frees into different pools touch different words, and none touches the
  * line the owner's fast path works on.  When a thread exits, its heap is
- * abandoned, warm: state ABANDONED, every stack taken back, retained pools
- * returned, the purge tick armed, nothing purged at once.  From then on,
+ * abandoned, warm: state ABANDONED, retained pools returned, the purge
+ * tick armed (the tick takes the stacks back), nothing purged at once.  From then on,
  * whoever frees into it takes heap->lock and frees in place; a new thread
  * may adopt it (under the same lock) and own it again; other heaps' purge
  * ticks tick it meanwhile (tick_abandoned).  Heaps are never destroyed, so
@@ -89,21 +89,22 @@ om_heap *omi_heap_init_thread(void) {
 static void take_back(om_heap *h);
 
 /* A thread's exit: its heap waits, warm, for a new thread to adopt it.
- * Other threads' blocks come back and retained pools go back to their
- * arenas, but nothing is purged or unmapped now (a server that gives each
- * connection a short-lived thread would fault it all in again); the purge
- * tick is armed, and runs when the heap is adopted, when a thread frees
- * into it, from other heaps' ticks (tick_abandoned) or from the purge
- * thread. */
+ * Retained pools go back to their arenas, but nothing is purged or
+ * unmapped now (a server that gives each connection a short-lived thread
+ * would fault it all in again), and the pools' xfree stacks stay as they
+ * are: walking every pool of the heap cost a many-thread server 14% of its
+ * time, and an adopter takes each stack back when it needs that pool.  The
+ * purge tick is armed; it takes every stack back and purges, and runs when
+ * the heap is adopted, when a thread frees into it, from other heaps'
+ * ticks (tick_abandoned) or from the purge thread. */
 void omi_heap_thread_exit(void *arg) {
     om_heap *h = arg;
     omi_tls_heap = omi_tls_free_heap = &omi_heap_empty;
     pthread_mutex_lock(&h->lock);
     atomic_store(&h->state, OM_HEAP_ABANDONED);
-    take_back(h);
+    omi_heap_drain_delayed(h);
     omi_pool_release_retained(h);
-    if (h->ndirty)
-        omi_heap_arm_purge(h, omi_os_now_ns());
+    omi_heap_arm_purge(h, omi_os_now_ns());
     pthread_mutex_unlock(&h->lock);
     pthread_mutex_lock(&omi_rt.lock);
     h->next_abandoned = omi_rt.abandoned;

@@ -227,7 +227,7 @@ static om_pool *pool_fresh(om_heap **hp, unsigned cls) {
     if (h->purge_deadline_ns)
         omi_heap_maybe_purge(h);
     int intact;
-    om_pool *pool = omi_arena_take_pool(h, omi_class_is_medium(cls) ? OM_GEOM_MEDIUM : OM_GEOM_SMALL, cls, &intact);
+    om_pool *pool = omi_arena_take_pool(h, omi_class_geom(cls), cls, &intact);
     omi_heap_unlock_arenas(h, locked);
     if (!pool) {
         errno = ENOMEM;
@@ -297,7 +297,7 @@ void omi_pool_free_transition(om_heap *h, om_pool *pool, om_block *old_head) {
          * every time.  Not a medium one while the purge thread runs: it
          * cannot give back what is on a list, and 256 KiB pools add up. */
         if (pool->state == OM_POOL_USED && pool->next == pool &&
-            !(omi_class_is_medium(pool->szidx) && atomic_load_explicit(&omi_bg_running, memory_order_relaxed))) {
+            !(omi_class_geom(pool->szidx) == OM_GEOM_MEDIUM && atomic_load_explicit(&omi_bg_running, memory_order_relaxed))) {
             h->retained[pool->szidx] = pool;
             omi_heap_arm_purge(h, omi_os_now_ns()); /* its pages are in use: not dirty */
         } else {

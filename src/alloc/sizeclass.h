@@ -8,6 +8,10 @@
  * Worst internal waste of a medium class: a request one byte above the
  * previous class, (2^(k-2) - 1) / (2^k + 2^(k-2)) < 20% of the block, < 25%
  * of the request.  tests/test_internal_sizeclass.c checks this table.
+ *
+ * Pools: classes of up to OM_POOL16_MAX (1024) bytes in 16 KiB pools of
+ * 1 MiB arenas, the larger ones in 256 KiB pools of 4 MiB arenas
+ * (omi_class_geom).
  */
 #ifndef OM_SIZECLASS_H
 #define OM_SIZECLASS_H
@@ -41,7 +45,10 @@ static inline unsigned omi_size_class(size_t n) {
     return omi_medium_class(n);
 }
 
-static inline int omi_class_is_medium(unsigned c) { return c >= OM_NUM_SMALL_CLASSES; }
+/* The arena geometry a class's pools have (types.h, OM_POOL16_MAX). */
+static inline unsigned omi_class_geom(unsigned c) {
+    return omi_class_size(c) <= OM_POOL16_MAX ? OM_GEOM_SMALL : OM_GEOM_MEDIUM;
+}
 
 /* Block index of a medium pool offset without dividing: off < 2^18 and
  * size <= 2^17, so (off * (2^48 / size + 1)) >> 48 is exact (the error
@@ -53,7 +60,7 @@ static inline int omi_medium_offset_ok(uint64_t off, uint32_t size, uint64_t mag
 
 /* Bytes of a pool available to blocks, and blocks per pool. */
 static inline size_t omi_class_pool_bytes(unsigned c) {
-    return omi_class_is_medium(c) ? OM_MPOOL_SIZE : OM_POOL_SIZE;
+    return omi_class_geom(c) == OM_GEOM_MEDIUM ? OM_MPOOL_SIZE : OM_POOL_SIZE;
 }
 static inline unsigned omi_class_capacity(unsigned c) {
     return (unsigned)(omi_class_pool_bytes(c) / omi_class_size(c));

@@ -58,6 +58,13 @@
 #define OM_MEDIUM_POOLS (OM_MARENA_SIZE / OM_MPOOL_SIZE) /* 16 */
 #define OM_MAX_POOLS OM_SMALL_POOLS
 
+/* Classes of up to OM_POOL16_MAX bytes live in the 16 KiB pools of small
+ * arenas (at least 16 blocks a pool), the rest in medium ones: a heap that
+ * uses a class holds one pool of it at least, and a 256 KiB pool per
+ * class of 640..1024 bytes per thread is what made many-thread servers
+ * 2x the peers' RSS. */
+#define OM_POOL16_MAX 1024
+
 enum { OM_GEOM_SMALL = 0, OM_GEOM_MEDIUM = 1, OM_NGEOM = 2 };
 
 /* ---- blocks and pools -------------------------------------------------

@@ -53,7 +53,7 @@ static int found_by_masking(const om_block_info *bi)
 
 void tour_size_classes(out *o)
 {
-    static const size_t sizes[] = {1, 16, 17, 100, 512, 513, 4000, 100000, 1u << 20};
+    static const size_t sizes[] = {1, 16, 17, 100, 512, 513, 1025, 4000, 100000, 1u << 20};
     static const out_col cols[] = {
         {"request", "request", 7, 0},  {"class", "class", 5, 0}, {"block_size", "block", 7, 0},
         {"slack", "slack", 5, 0},      {"kind", "kind", 6, 0},   {"pool", "pool", 14, 0},
@@ -67,11 +67,12 @@ void tour_size_classes(out *o)
 
     tour_reset_heap();
     out_section_begin(o, "size_classes", "Size classes: where each request goes");
-    out_para(o, "Every request is rounded up to a size class. 1..512 bytes are small: "
-                "32 classes 16 bytes apart, class = (n - 1) >> 4, served from 16 KiB pools "
-                "inside 1 MiB arenas, as in CPython's pymalloc. 513 bytes..128 KiB are "
-                "medium: 32 classes, four per power of two, from 256 KiB pools inside 4 MiB "
-                "arenas. Anything larger is large: it gets a mapping of its own.");
+    out_para(o, "Every request is rounded up to a size class: 1..512 bytes to one of 32 "
+                "classes 16 bytes apart, class = (n - 1) >> 4; 513 bytes..128 KiB to one of "
+                "32 classes, four per power of two. Classes of up to 1 KiB are small: served "
+                "from 16 KiB pools inside 1 MiB arenas, as in CPython's pymalloc. The larger "
+                "ones are medium: 256 KiB pools inside 4 MiB arenas. Anything larger is "
+                "large: it gets a mapping of its own.");
     out_para(o, "We allocate one block of each size below and ask om_block_describe() "
                 "where it lives. 'slot' is the pool's index inside its arena; 'slack' is "
                 "what rounding up costs. A large block's 'arena' is its own mapping.");
