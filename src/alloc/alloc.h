@@ -84,7 +84,7 @@ static inline om_pool *omi_pool_of(uintptr_t a, uintptr_t e) {
 /* ---- arena.c: arenas of a heap ----------------------------------------- */
 OM_HIDDEN om_pool *omi_arena_take_pool(om_heap *h, int geom, unsigned cls, int *intact);
 OM_HIDDEN void omi_arena_return_pool(om_heap *h, om_arena *a, unsigned idx);
-OM_HIDDEN uint64_t omi_arena_purge(om_heap *h, int all);
+OM_HIDDEN uint64_t omi_arena_purge(om_heap *h, int all, int tick);
 OM_HIDDEN void omi_arena_release_spares(om_heap *h);
 OM_HIDDEN om_pool *omi_arena_pool_at(om_arena *a, unsigned idx);
 OM_HIDDEN char *omi_pool_block_base(const om_pool *pool);
@@ -154,6 +154,7 @@ static inline void omi_heap_unlock_arenas(om_heap *h, int locked) {
  * part of a purge tick on an active one (nothing on its used lists). */
 OM_HIDDEN void omi_heap_trim_locked(om_heap *h, int force);
 OM_HIDDEN void omi_heap_purge_arenas(om_heap *h, uint64_t now);
+OM_HIDDEN int omi_heap_idle(const om_heap *h, uint64_t now);
 
 /* ---- background.c: the purge thread --------------------------------------- */
 extern OM_HIDDEN _Atomic int omi_bg_running;

@@ -165,6 +165,10 @@ om_pool *omi_arena_take_pool(om_heap *h, int geom, unsigned cls, int *intact) {
         a = arena_new(h, geom);
         if (!a)
             return NULL;
+        if (h->released) { /* mapped again what a tick unmapped */
+            h->released--;
+            h->refaults += OM_SMALL_POOLS / 8;
+        }
         list_insert_after(L, NULL, a);
         L->lasta[a->nfree] = a;
     }
@@ -174,6 +178,10 @@ om_pool *omi_arena_take_pool(om_heap *h, int geom, unsigned cls, int *intact) {
     uint64_t bit = (uint64_t)1 << idx;
     if (a->dirty_mask & bit)
         h->ndirty--;
+    if (a->purged_mask & bit) /* a purge that only made work: heap.c */
+        h->refaults++;
+    a->purged_mask &= ~bit;
+    h->last_active_ns = omi_os_now_ns();
     a->free_mask &= ~bit;
     a->dirty_mask &= ~bit;
     a->fresh_mask &= ~bit;
@@ -236,7 +244,9 @@ void omi_arena_return_pool(om_heap *h, om_arena *a, unsigned idx) {
  * A purge tick (all = 0): old dirty pools are purged, runs of adjacent
  * pools in one call, and fresh ones become old; wholly free arenas with no
  * fresh pool, but the spare, go back to the OS.  all = 1 does everything
- * now.  Returns the number of dirty pools left. */
+ * now.  tick = 1 (a purge tick, not om_trim): what it purges or unmaps and
+ * the heap takes again counts as a refault (heap.c adapts its delay).
+ * Returns the number of dirty pools left. */
 static void purge_runs(om_arena *a, uint64_t m, size_t psize) {
     while (m) {
         unsigned start = (unsigned)__builtin_ctzll(m);
@@ -247,7 +257,7 @@ static void purge_runs(om_arena *a, uint64_t m, size_t psize) {
     }
 }
 
-uint64_t omi_arena_purge(om_heap *h, int all) {
+uint64_t omi_arena_purge(om_heap *h, int all, int tick) {
     for (int g = 0; g < OM_NGEOM; g++) {
         size_t psize = (size_t)1 << geometry[g].pool_shift;
         om_arena_list *L = &h->arenas[g];
@@ -258,12 +268,15 @@ uint64_t omi_arena_purge(om_heap *h, int all) {
                     L->spare = a;
                 if (L->spare != a) {
                     arena_release(h, a);
+                    h->released += (uint32_t)tick;
                     continue;
                 }
             }
             uint64_t m = all ? a->dirty_mask : a->dirty_mask & ~a->fresh_mask;
             purge_runs(a, m, psize);
             a->dirty_mask &= ~m;
+            if (tick)
+                a->purged_mask |= m;
             a->fresh_mask = 0;
             h->ndirty -= (uint64_t)__builtin_popcountll(m);
         }

@@ -6,7 +6,9 @@
  * is the model; objmem's version is small because its purge is already
  * timed per heap (heap.c: purge_deadline_ns).
  *
- * Each round, for every heap whose purge deadline has passed:
+ * Each round, for every heap whose purge deadline has passed, or that has
+ * been idle for the option's purge delay (a heap's own delay may have
+ * grown while it was busy, heap.c):
  *   ACTIVE heap     its purge tick's arena part (omi_arena_purge: empty
  *                   pools purged, wholly free arenas released), under the
  *                   heap's lock.  Nothing on the owner's used lists is
@@ -48,7 +50,7 @@ static uint64_t purge_heap(om_heap *h, uint64_t now) {
     pthread_mutex_lock(&h->lock);
     int state = atomic_load(&h->state);
     uint64_t deadline = h->purge_deadline_ns;
-    if (deadline && now >= deadline) {
+    if (deadline && (now >= deadline || omi_heap_idle(h, now))) {
         if (state == OM_HEAP_ABANDONED)
             omi_heap_trim_locked(h, 1);
         else if (state == OM_HEAP_ACTIVE)

@@ -199,37 +199,69 @@ static uint64_t purge_delay_ns(void) {
     return (uint64_t)(delay > 0 ? delay : 0) * 1000000u;
 }
 
+/* The heap's own delay: the option's, doubled while its purges only make
+ * work (below), up to OM_DELAY_SHIFT_MAX doublings. */
+#define OM_DELAY_SHIFT_MAX 6
+
+static uint64_t heap_delay_ns(const om_heap *h) { return purge_delay_ns() << h->delay_shift; }
+
 /* Arm the purge tick (a pool was retained, or went dirty). */
 void omi_heap_arm_purge(om_heap *h, uint64_t now) {
     if (h->purge_deadline_ns)
         return;
-    h->purge_deadline_ns = now + purge_delay_ns();
-    if (purge_delay_ns() == 0)
+    uint64_t delay = heap_delay_ns(h);
+    h->purge_deadline_ns = now + delay;
+    if (delay == 0)
         omi_heap_maybe_purge(h);
 }
 
 void omi_heap_note_dirty(om_heap *h) {
     uint64_t now = omi_os_now_ns();
-    h->last_dirty_ns = now;
+    h->last_active_ns = now;
     omi_heap_arm_purge(h, now);
 }
 
-/* The purge tick.  Quiet for a whole delay: purge everything; otherwise
- * only what was already dirty at the previous tick (arena.c), with ticks
- * OM_BUSY_TICKS delays apart, so that while the heap is busy a pool is
- * purged only after staying empty that long (a CPython object workload
- * spent 4% of its time faulting back pools purged after 10 ms). */
+/* The purge tick.  Quiet (no pool emptied or taken for a whole delay):
+ * purge everything; otherwise only what was already
+ * dirty at the previous tick (arena.c), with ticks OM_BUSY_TICKS delays
+ * apart, so that while the heap is busy a pool is purged only after
+ * staying empty that long (a CPython object workload spent 4% of its time
+ * faulting back pools purged after 10 ms).
+ *
+ * The delay adapts, as glibc's mmap threshold does: a tick that finds
+ * purged pools taken again (or unmapped arenas mapped again) since the
+ * last one, OM_REFAULTS_GROW of them at least, doubles the heap's delay:
+ * its program frees and reuses memory in phases longer than the delay (a
+ * program that frees a million objects and builds them again faulted 2.5x
+ * the pages mimalloc did with 10 ms).  A quiet tick with no such refault
+ * halves it again, so an idle heap still gives memory back. */
 #define OM_BUSY_TICKS 3
+#define OM_REFAULTS_GROW 4
+
+static int quiet_for(const om_heap *h, uint64_t now, uint64_t delay) {
+    return now - h->last_active_ns >= delay;
+}
+
+static int heap_quiet(const om_heap *h, uint64_t now) { return quiet_for(h, now, heap_delay_ns(h)); }
+
+/* Idle by the option's delay, whatever the heap's own: the purge thread
+ * gives an idle process its memory back after the delay the user set. */
+int omi_heap_idle(const om_heap *h, uint64_t now) { return quiet_for(h, now, purge_delay_ns()); }
 
 static void purge_tick(om_heap *h, uint64_t now, int quiet) {
-    uint64_t delay = purge_delay_ns();
+    if (h->refaults >= OM_REFAULTS_GROW) {
+        if (h->delay_shift < OM_DELAY_SHIFT_MAX)
+            h->delay_shift++;
+    } else if (quiet && h->refaults == 0 && h->delay_shift) {
+        h->delay_shift--;
+    }
+    h->refaults = 0;
+    uint64_t delay = heap_delay_ns(h);
     uint64_t next = quiet ? delay : OM_BUSY_TICKS * delay;
-    h->purge_deadline_ns = omi_arena_purge(h, quiet) ? now + (next ? next : 1) : 0;
+    h->purge_deadline_ns = omi_arena_purge(h, quiet, 1) ? now + (next ? next : 1) : 0;
 }
 
-void omi_heap_purge_arenas(om_heap *h, uint64_t now) {
-    purge_tick(h, now, now - h->last_dirty_ns >= purge_delay_ns());
-}
+void omi_heap_purge_arenas(om_heap *h, uint64_t now) { purge_tick(h, now, omi_heap_idle(h, now)); }
 
 /* Abandoned heaps, a few per call (in turn), ticked by whoever ticks:
  * memory of exited threads goes back even if no thread adopts their heaps.
@@ -258,7 +290,7 @@ static void tick_abandoned(uint64_t now) {
             continue;
         if (atomic_load(&a->state) == OM_HEAP_ABANDONED && a->purge_deadline_ns && now >= a->purge_deadline_ns) {
             take_back(a);
-            purge_tick(a, now, now - a->last_dirty_ns >= purge_delay_ns());
+            purge_tick(a, now, heap_quiet(a, now));
         }
         pthread_mutex_unlock(&a->lock);
     }
@@ -272,7 +304,7 @@ void omi_heap_maybe_purge(om_heap *h) {
     uint64_t now = omi_os_now_ns();
     if (now < h->purge_deadline_ns)
         return;
-    int quiet = now - h->last_dirty_ns >= purge_delay_ns();
+    int quiet = heap_quiet(h, now);
     omi_pool_release_retained(h);
     purge_tick(h, now, quiet);
     /* with nothing dirty, tick again when the large cache's next entry is due */
@@ -294,7 +326,7 @@ static void take_back(om_heap *h) {
 /* Everything empty goes back now; the arenas locked (or h abandoned). */
 static void trim_arenas(om_heap *h, int force) {
     omi_pool_release_retained(h);
-    omi_arena_purge(h, 1);
+    omi_arena_purge(h, 1, 0);
     h->purge_deadline_ns = 0;
     if (force)
         omi_arena_release_spares(h);

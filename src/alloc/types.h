@@ -120,6 +120,7 @@ typedef struct om_arena {
     uint64_t free_mask;              /* bit i: pool i empty */
     uint64_t dirty_mask;             /* empty pools with resident pages */
     uint64_t fresh_mask;             /* dirty pools emptied since the last purge tick */
+    uint64_t purged_mask;            /* empty pools purged since they last served */
     uint32_t nfree;                  /* popcount(free_mask) */
     uint32_t ntotal;
     uint8_t geom;
@@ -188,8 +189,11 @@ typedef struct om_heap {
     om_arena_list arenas[OM_NGEOM];
     om_pool *retained[OM_NUM_CLASSES]; /* empty pool kept on its used list */
     uint64_t purge_deadline_ns;      /* next purge tick; 0: nothing dirty or retained */
-    uint64_t last_dirty_ns;          /* when a pool last became empty */
+    uint64_t last_active_ns;         /* when a pool last became empty or was taken */
     uint64_t ndirty;                 /* pools in dirty masks */
+    uint32_t refaults;               /* purged pools taken again since the last tick */
+    uint32_t released;               /* arenas given back and not yet made up for */
+    uint8_t delay_shift;             /* purge delay: the option's << this (heap.c) */
     int collecting;                  /* omi_pool_collect_xfree runs: no purge */
     struct om_heap *next_all;        /* runtime's list of every heap */
     struct om_heap *next_abandoned;
