@@ -338,7 +338,10 @@ typedef enum om_option {
                                     and to others from their next fresh pool. */
     OM_OPTION_PURGE_DELAY_MS,    /* OBJMEM_PURGE_DELAY_MS: empty pools and arenas go back after this
                                     (default 10) once the heap is quiet; while it keeps freeing,
-                                    after about 3x this, at the next allocator call after it */
+                                    after about 3x this, at the next allocator call after it.  A
+                                    heap that takes back pools it had purged doubles its own delay
+                                    (up to 64x), and halves it again when quiet; the purge thread
+                                    purges a heap idle for this delay whatever its own */
     OM_OPTION_PURGE_DECOMMIT,    /* OBJMEM_PURGE_DECOMMIT: 1 MADV_DONTNEED (default), 0 MADV_FREE */
     OM_OPTION_LARGE_CACHE_MB,    /* OBJMEM_LARGE_CACHE_MB: freed large blocks keep resident for
                                     reuse at most max(this, min(recent peak - live, live)) bytes,
