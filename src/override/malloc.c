@@ -23,13 +23,16 @@
  *   malloc_stats()   the text report on stderr
  * At exit (a destructor): OBJMEM_STATS=1 writes the text report to stderr,
  * OBJMEM_STATS_JSON=FILE the JSON report to FILE (each "%p" in FILE becomes
- * the process id: child processes inherit the variable).
+ * the process id: child processes inherit the variable); a FILE that
+ * cannot be written is reported on stderr with its path and errno's text.
  */
 #include "alloc/alloc.c"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 /* glibc's prototypes carry attributes (malloc, alloc_size, nothrow) that
@@ -164,16 +167,44 @@ static int expand_pid(const char *pattern, char *out, size_t cap) {
     return 1;
 }
 
+/* "objmem: cannot write the statistics report to PATH: REASON" on stderr,
+ * without stdio (which may be shut down when destructors run). */
+static void report_json_failure(const char *path, int error) {
+    char msg[4096 + 256];
+    int n = snprintf(msg, sizeof msg, "objmem: cannot write the statistics report to %s: %s\n", path,
+                     error ? strerror(error) : "path too long after expanding %p");
+    if (n > 0) {
+        ssize_t w = write(2, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+        (void)w;
+    }
+}
+
+/* OBJMEM_STATS_JSON=FILE: the JSON report to FILE; a failure to open,
+ * write or close it is reported, naming FILE (the program's exit status
+ * is its own and stays unchanged). */
+static void write_json_report(const char *pattern) {
+    char path[4096];
+    int fd, rc;
+    if (!expand_pid(pattern, path, sizeof path)) {
+        report_json_failure(pattern, 0);
+        return;
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        report_json_failure(path, errno);
+        return;
+    }
+    rc = om_stats_write(fd, OM_REPORT_JSON);
+    if (close(fd) != 0 && rc == 0 && errno != EINTR)
+        rc = errno;
+    if (rc != 0)
+        report_json_failure(path, rc);
+}
+
 __attribute__((destructor)) static void override_end(void) {
     if (omi_option_value(OM_OPTION_STATS))
         om_stats_write(2, OM_REPORT_TEXT);
     const char *pattern = omi_option_string("STATS_JSON");
-    char path[4096];
-    if (pattern && *pattern && expand_pid(pattern, path, sizeof path)) {
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd >= 0) {
-            om_stats_write(fd, OM_REPORT_JSON);
-            close(fd);
-        }
-    }
+    if (pattern && *pattern)
+        write_json_report(pattern);
 }

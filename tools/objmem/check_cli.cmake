@@ -1,7 +1,10 @@
 # check_cli.cmake — CLI tests run by ctest:
-#   cmake -DCLI=path/to/objmem -DCHECK=tour_json|tour_text|stats_json|usage -P check_cli.cmake
-#   cmake -DCLI=... -DCHECK=run_stats|run_json|run_env|run_usage
+#   cmake -DCLI=path/to/objmem
+#         -DCHECK=tour_json|tour_text|stats_json|usage|help|write_error -P check_cli.cmake
+#   cmake -DCLI=... -DCHECK=run_stats|run_json|run_env|run_usage|run_json_errors
 #         -DMALLOC_LIB=libobjmem-malloc.so -DOTHER_LIB=any.so -DWORK=dir -P check_cli.cmake
+#   cmake -DCLI=... -DCHECK=run_relocated -DMALLOC_LIB=... -DWORK=dir
+#         -DBUILD_DIR=build -DLIBDIR=lib -DSONAME=libobjmem-malloc.so.N -P check_cli.cmake
 #
 # tour_json parses `objmem tour --json` and checks the claims the tour makes
 # to a learner (each one is printed in the text tour as well); tour_text
@@ -420,23 +423,160 @@ function(check_run_env)
           ARGS run -- /bin/sh -c "${show}")
   expect("environment with OBJMEM_MALLOC_LIB" "${out}" "${lib}|malloc|unset")
   run_env(out err rc ENV OBJMEM_MALLOC_LIB=${WORK}/no-such-lib.so ARGS run -- /bin/true)
-  expect("objmem run with a missing OBJMEM_MALLOC_LIB: exit status" "${rc}" 1)
+  expect("objmem run with a missing OBJMEM_MALLOC_LIB: exit status" "${rc}" 125)
   expect_match("objmem run with a missing OBJMEM_MALLOC_LIB" "${err}"
                "OBJMEM_MALLOC_LIB=.*no-such-lib.so")
 endfunction()
 
+# objmem run's exit codes are env(1)'s: 125 its own failure, 126 a
+# command that cannot be run, 127 one that is not there; -h/--help among
+# its options is help, after the command it is the command's.
 function(check_run_usage)
   foreach(args "run" "run;--" "run;--stats;--" "run;--json" "run;--bogus;--;/bin/true")
     run_env(out err rc ARGS ${args})
-    expect("objmem ${args}: exit status" "${rc}" 2)
+    expect("objmem ${args}: exit status" "${rc}" 125)
     expect_match("objmem ${args}: stderr" "${err}" "usage: objmem run")
   endforeach()
   run_env(out err rc ARGS run -- ${WORK}/no-such-program arg)
   expect("objmem run -- no-such-program: exit status" "${rc}" 127)
   expect_match("objmem run -- no-such-program" "${err}" "cannot run '.*no-such-program'")
+  run_env(out err rc ARGS run -- no-such-program-in-path)
+  expect("objmem run -- no-such-program-in-path: exit status" "${rc}" 127)
+  file(WRITE ${WORK}/not-executable "#!/bin/sh\nexit 0\n")
+  foreach(cmd ${WORK}/not-executable ${WORK})
+    run_env(out err rc ARGS run -- ${cmd})
+    expect("objmem run -- ${cmd} (found, cannot run): exit status" "${rc}" 126)
+    expect_match("objmem run -- ${cmd}" "${err}" "cannot run '${cmd}': ")
+  endforeach()
+  foreach(args "run;--help" "run;-h" "run;--stats;--help;--;/bin/false")
+    run_env(out err rc ARGS ${args})
+    expect("objmem ${args}: exit status" "${rc}" 0)
+    expect_match("objmem ${args}: stdout" "${out}" "^usage: objmem run")
+  endforeach()
+  set(show [[printf '%s|' "$0" "$@"]])
+  foreach(dashes "" "--")
+    run_env(out err rc ARGS run ${dashes} /bin/sh -c "${show}" --help -h)
+    expect("objmem run ${dashes} sh --help -h: exit status" "${rc}" 0)
+    expect("objmem run ${dashes} sh --help -h: the command's own options" "${out}" "--help|-h|")
+  endforeach()
   run_env(out err rc ARGS help run)
   expect("objmem help run: exit status" "${rc}" 0)
   expect_match("objmem help run" "${out}" "usage: objmem run")
+endfunction()
+
+# --json FILE that cannot be written: refused up front with 125 when run
+# can tell; otherwise (the directory went away while the command ran, or
+# the variable was set by hand) the drop-in says so at exit, naming FILE.
+function(check_run_json_errors)
+  file(WRITE ${WORK}/plain-file "")
+  foreach(pair "${WORK}/no-such-dir/x.json;No such file or directory"
+               "${WORK};Is a directory"
+               "${WORK}/plain-file/x.json;Not a directory")
+    list(GET pair 0 file)
+    list(GET pair 1 why)
+    run_env(out err rc ARGS run --json ${file} -- /bin/true)
+    expect("objmem run --json ${file}: exit status" "${rc}" 125)
+    expect_match("objmem run --json ${file}: stderr" "${err}" "objmem run: --json ${file}: .*${why}")
+  endforeach()
+  # the drop-in alone (/bin/true keeps stderr open until exit: coreutils'
+  # programs that close it at exit leave nowhere to report to)
+  foreach(pair "${WORK}/no-such-dir/x.json;No such file or directory"
+               "${WORK};Is a directory" "/dev/full;No space left on device")
+    list(GET pair 0 file)
+    list(GET pair 1 why)
+    execute_process(COMMAND ${CMAKE_COMMAND} -E env LD_PRELOAD=${MALLOC_LIB}
+                            OBJMEM_STATS_JSON=${file} /bin/true
+                    RESULT_VARIABLE rc ERROR_VARIABLE err)
+    expect("OBJMEM_STATS_JSON=${file} /bin/true: exit status" "${rc}" 0)
+    expect_match("OBJMEM_STATS_JSON=${file}: stderr" "${err}"
+                 "objmem: cannot write the statistics report to ${file}: ${why}")
+  endforeach()
+  # through objmem run: the directory is there at the start, gone at exit
+  file(MAKE_DIRECTORY ${WORK}/going)
+  run_env(out err rc ARGS run --json ${WORK}/going/x.json -- /bin/sh -c "rmdir ${WORK}/going && /bin/true")
+  expect("objmem run --json into a directory removed by the command: exit status" "${rc}" 0)
+  expect_match("objmem run --json into a removed directory: stderr" "${err}"
+               "cannot write the statistics report to ${WORK}/going/x.json: No such file or directory")
+endfunction()
+
+# An installed objmem finds the library installed beside it, also after
+# the prefix has moved, and before any build tree's; when it is gone, the
+# message names where it looked.
+function(check_run_relocated)
+  execute_process(COMMAND ${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${WORK}/prefix
+                  RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+  expect("cmake --install --prefix ${WORK}/prefix: ${err}" "${rc}" 0)
+  file(RENAME ${WORK}/prefix ${WORK}/moved)
+  set(CLI ${WORK}/moved/bin/objmem)
+  set(lib ${WORK}/moved/${LIBDIR}/${SONAME})
+  set(show [[printf '%s' "$LD_PRELOAD"]])
+  run_env(out err rc ENV --unset=LD_PRELOAD --unset=OBJMEM_MALLOC_LIB
+          ARGS run -- /bin/sh -c "${show}")
+  expect("moved prefix: objmem run exit status (${err})" "${rc}" 0)
+  expect("moved prefix: the library objmem run preloads" "${out}" "${lib}")
+  run_env(out err rc ENV --unset=LD_PRELOAD --unset=OBJMEM_MALLOC_LIB ARGS run --stats -- /bin/true)
+  expect("moved prefix: objmem run --stats -- /bin/true exit status" "${rc}" 0)
+  expect_match("moved prefix: the drop-in's report" "${err}" "${report_head}")
+  run_env(out err rc ENV --unset=LD_PRELOAD OBJMEM_MALLOC_LIB=${MALLOC_LIB}
+          ARGS run -- /bin/sh -c "${show}")
+  expect("moved prefix: OBJMEM_MALLOC_LIB wins" "${out}" "${MALLOC_LIB}")
+  file(GLOB libs ${WORK}/moved/${LIBDIR}/libobjmem-malloc.so*)
+  file(REMOVE ${libs})
+  run_env(out err rc ENV --unset=OBJMEM_MALLOC_LIB ARGS run -- /bin/true)
+  expect("moved prefix without the library: exit status" "${rc}" 125)
+  expect_match("moved prefix without the library: stderr" "${err}"
+               "cannot find ${SONAME}; looked in:\n  ${lib} \\(beside this objmem\\): No such file")
+  expect_match("moved prefix without the library: stderr" "${err}" "OBJMEM_MALLOC_LIB")
+endfunction()
+
+# -h/--help: every command, on stdout, status 0; `objmem help run` says
+# what run sets, reads and returns.
+function(check_help)
+  foreach(cmd tour stats run help version)
+    foreach(opt -h --help)
+      run_cli(out rc ${cmd} ${opt})
+      expect("objmem ${cmd} ${opt}: exit status" "${rc}" 0)
+      expect_match("objmem ${cmd} ${opt}: stdout" "${out}" "^usage: objmem ${cmd}")
+    endforeach()
+  endforeach()
+  foreach(args "tour;--json;--help" "stats;--json;-h")
+    run_cli(out rc ${args})
+    expect("objmem ${args}: exit status" "${rc}" 0)
+    expect_match("objmem ${args}: stdout" "${out}" "^usage: objmem")
+  endforeach()
+  run_cli(out rc help run)
+  expect("objmem help run: exit status" "${rc}" 0)
+  foreach(re "exit status" "\n +125 +objmem run failed" "\n +126 +CMD was found but"
+             "\n +127 +CMD was not found" "OBJMEM_MALLOC_LIB +the library" "LD_PRELOAD +the library"
+             "PYTHONMALLOC=malloc" "OBJMEM_STATS=1" "OBJMEM_STATS_JSON" "beside this objmem")
+    expect_match("objmem help run" "${out}" "${re}")
+  endforeach()
+  run_cli(out rc help)
+  expect("objmem help: exit status" "${rc}" 0)
+  foreach(re "exit status" "2 bad usage" "125" "126" "127" "-h/--help")
+    expect_match("objmem help" "${out}" "${re}")
+  endforeach()
+endfunction()
+
+# A failed write to stdout is an error, not a silent success.
+function(check_write_error)
+  if(NOT EXISTS /dev/full)
+    message(STATUS "no /dev/full: skipped")
+    return()
+  endif()
+  foreach(args "--help" "version" "help;run" "tour;--help" "stats;--json" "run;--help")
+    execute_process(COMMAND ${CLI} ${args} OUTPUT_FILE /dev/full ERROR_VARIABLE err
+                    RESULT_VARIABLE rc)
+    set(want 1)
+    if(args MATCHES "^run")
+      set(want 125)
+    endif()
+    expect("objmem ${args} > /dev/full: exit status" "${rc}" ${want})
+    expect_match("objmem ${args} > /dev/full: stderr" "${err}" "No space left on device")
+  endforeach()
+  execute_process(COMMAND ${CLI} version OUTPUT_FILE /dev/full ERROR_VARIABLE err)
+  expect("objmem version > /dev/full: stderr" "${err}"
+         "objmem: write error: No space left on device\n")
 endfunction()
 
 if(CHECK STREQUAL "tour_json")
@@ -470,6 +610,8 @@ elseif(CHECK STREQUAL "usage")
   if(NOT out MATCHES "^objmem [0-9]+\\.[0-9]+\\.[0-9]+")
     message(FATAL_ERROR "objmem version printed '${out}'")
   endif()
+elseif(CHECK STREQUAL "help" OR CHECK STREQUAL "write_error")
+  cmake_language(CALL check_${CHECK})
 elseif(CHECK MATCHES "^run_")
   file(REMOVE_RECURSE ${WORK}/${CHECK})
   file(MAKE_DIRECTORY ${WORK}/${CHECK})

@@ -3,11 +3,19 @@
  *
  * Commands are rows of one table (name, options, one-line summary,
  * function), so adding `run` or `heapmap` is one row and one file.  The
- * usage message is generated from the same table.  Exit status: 0 success,
- * 1 failure, 2 bad usage (unknown command or option).
+ * usage message is generated from the same table; a command's help
+ * (`objmem help CMD`, `objmem CMD --help`) is its row's usage line, then
+ * its text in command_help[] if it has more to say.
+ *
+ * Exit status: 0 success, 1 failure, 2 bad usage (unknown command or
+ * option); `run` has env(1)'s codes (run.c).  Output that cannot be
+ * written is a failure: stdout is flushed, checked and closed before
+ * exit, as coreutils' close_stdout does, since stdio reports a full disk
+ * only there.
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -33,6 +41,19 @@ static const cli_command commands[] = {
 
 enum { NCOMMANDS = (int)(sizeof commands / sizeof commands[0]) };
 
+/* Help beyond the usage line, for the commands that have more to say. */
+static const struct {
+    const char *name, *text;
+} command_help[] = {
+    {"tour", "options:\n"
+             "  --json      the same facts as one JSON document, for tools\n"
+             "  -h, --help  this message\n"},
+    {"stats", "options:\n"
+              "  --json      the report as JSON\n"
+              "  -h, --help  this message\n"},
+    {"run", cli_run_help},
+};
+
 static void print_usage(FILE *f)
 {
     fprintf(f, "usage: objmem <command> [options]\n\n"
@@ -47,12 +68,20 @@ static void print_usage(FILE *f)
         else
             fprintf(f, "  %-18s %s\n", head, commands[i].summary);
     }
-    fprintf(f, "\nexit status: 0 success, 1 failure, 2 bad usage.\n"
-               "start with:  objmem tour\n");
+    fprintf(f, "\nEvery command takes -h/--help.\n\n"
+               "exit status:\n"
+               "  0 success; 1 failure (a write error on stdout included); 2 bad usage.\n"
+               "  objmem run: the command's own status once it runs; 125 objmem run failed\n"
+               "  (bad usage, library not found, --json FILE cannot be written); 126 the\n"
+               "  command cannot be run; 127 the command was not found.\n"
+               "\nstart with:  objmem tour\n");
 }
+
+static const cli_command *find_command(const char *name);
 
 int cli_usage_error(const char *command, const char *fmt, ...)
 {
+    const cli_command *cmd = command ? find_command(command) : NULL;
     va_list ap;
 
     fprintf(stderr, "objmem%s%s: ", command ? " " : "", command ? command : "");
@@ -60,12 +89,31 @@ int cli_usage_error(const char *command, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
-    for (int i = 0; command && i < NCOMMANDS; i++)
-        if (strcmp(commands[i].name, command) == 0)
-            fprintf(stderr, "usage: objmem %s%s%s\n", commands[i].name,
-                    commands[i].args[0] ? " " : "", commands[i].args);
-    fprintf(stderr, "run 'objmem help' for the list of commands.\n");
+    if (cmd != NULL)
+        fprintf(stderr, "usage: objmem %s%s%s\nrun 'objmem help %s' for more.\n", cmd->name,
+                cmd->args[0] ? " " : "", cmd->args, cmd->name);
+    else
+        fprintf(stderr, "run 'objmem help' for the list of commands.\n");
     return CLI_USAGE;
+}
+
+int cli_is_help_option(const char *arg)
+{
+    return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
+}
+
+int cli_help(const char *command)
+{
+    const cli_command *cmd = find_command(command);
+
+    if (cmd == NULL)
+        return CLI_OK;
+    printf("usage: objmem %s%s%s\n  %s\n", cmd->name, cmd->args[0] ? " " : "", cmd->args,
+           cmd->summary);
+    for (size_t i = 0; i < sizeof command_help / sizeof command_help[0]; i++)
+        if (strcmp(command_help[i].name, cmd->name) == 0)
+            printf("\n%s", command_help[i].text);
+    return CLI_OK;
 }
 
 int cli_parse_json_flag(int argc, char **argv, int *json)
@@ -74,31 +122,26 @@ int cli_parse_json_flag(int argc, char **argv, int *json)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0)
             *json = 1;
+        else if (cli_is_help_option(argv[i]))
+            return cli_help(argv[0]) == CLI_OK ? CLI_DONE : CLI_FAIL;
         else
             return cli_usage_error(argv[0], "unknown option '%s'", argv[i]);
     }
     return 0;
 }
 
-static const cli_command *find_command(const char *name);
-
 /* `objmem help` lists every command; `objmem help CMD` shows one. */
 static int cmd_help(int argc, char **argv)
 {
-    const cli_command *cmd;
-
     if (argc > 2)
         return cli_usage_error("help", "too many arguments");
     if (argc < 2) {
         print_usage(stdout);
         return CLI_OK;
     }
-    cmd = find_command(argv[1]);
-    if (cmd == NULL)
+    if (find_command(argv[1]) == NULL)
         return cli_usage_error("help", "unknown command '%s'", argv[1]);
-    printf("usage: objmem %s%s%s\n  %s\n", cmd->name, cmd->args[0] ? " " : "", cmd->args,
-           cmd->summary);
-    return CLI_OK;
+    return cli_help(argv[1]);
 }
 
 static int cmd_version(int argc, char **argv)
@@ -124,9 +167,29 @@ static const cli_command *find_command(const char *name)
     return NULL;
 }
 
+/* Flush and close stdout; status, or `failure` if what was printed could
+ * not be written.  A stdout closed by the caller (>&-) is no error when
+ * nothing was printed. */
+static int close_stdout(int status, int failure)
+{
+    const char *why = NULL;
+
+    if (fflush(stdout) != 0)
+        why = strerror(errno);
+    else if (ferror(stdout))
+        why = ""; /* an earlier write failed; its errno is gone */
+    else if (fclose(stdout) != 0 && errno != EBADF)
+        why = strerror(errno);
+    if (why == NULL)
+        return status;
+    fprintf(stderr, "objmem: write error%s%s\n", why[0] ? ": " : "", why);
+    return status != CLI_OK ? status : failure;
+}
+
 int main(int argc, char **argv)
 {
     const cli_command *cmd;
+    int status;
 
     if (argc < 2) {
         print_usage(stderr);
@@ -138,5 +201,12 @@ int main(int argc, char **argv)
         print_usage(stderr);
         return CLI_USAGE;
     }
-    return cmd->fn(argc - 1, argv + 1);
+    /* `objmem CMD --help` for every command, whatever its parser does */
+    if (argc > 2 && cli_is_help_option(argv[2]))
+        status = cli_help(cmd->name);
+    else
+        status = cmd->fn(argc - 1, argv + 1);
+    if (status == CLI_DONE)
+        status = CLI_OK;
+    return close_stdout(status, cmd->fn == cli_cmd_run ? CLI_RUN_FAILED : CLI_FAIL);
 }

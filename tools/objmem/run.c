@@ -3,25 +3,23 @@
  * program with objmem as its malloc.
  *
  * Nothing is loaded into this process: run only prepares the environment
- * and replaces itself with CMD (execvp), so CMD's pid, stdin, stdout and
- * exit status are its own.  The environment CMD sees:
+ * and replaces itself with CMD (execvp), so CMD's pid, stdin, stdout,
+ * signals and exit status are its own.  The environment CMD sees:
  *
  *   LD_PRELOAD          libobjmem-malloc.so first, existing entries kept
+ *                       (which library: run_lib.c)
  *   PYTHONMALLOC=malloc unless already set: CPython then takes every object
  *                       from malloc, i.e. from objmem's arenas
  *   OBJMEM_STATS=1      with --stats: the text report on stderr at exit
  *   OBJMEM_STATS_JSON   with --json FILE: the JSON report written at exit
  *                       (FILE made absolute, so a chdir in CMD is harmless)
  *
- * Which libobjmem-malloc.so, first found wins:
- *   1. $OBJMEM_MALLOC_LIB (an error if set but missing: never a silent
- *      fallback to another build);
- *   2. the build tree's copy, when this objmem was built beside it
- *      (OM_MALLOC_BUILD_LIB, from CMake);
- *   3. the installed copy (OM_MALLOC_INSTALL_LIB).
- *
- * Exit status: CMD's own; 2 bad usage; 1 no library or no memory;
- * 127 CMD could not be run (the shell's convention).
+ * Exit status, as env(1) and timeout(1) have it: CMD's own once CMD runs
+ * (a signal that kills CMD is reported by the parent, e.g. as 128+N by a
+ * shell, since CMD is this process); before that, 125 when run itself
+ * fails (bad usage, no library, a --json FILE that cannot be written, no
+ * memory), 126 when CMD is found but cannot be run, 127 when it is not
+ * found.
  */
 #include "cli.h"
 
@@ -30,9 +28,47 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-enum { RUN_EXEC_FAILED = 127 };
+enum { RUN_CONTINUE = -1 };
+
+const char cli_run_help[] =
+    "Runs CMD with objmem as its malloc: LD_PRELOAD gets libobjmem-malloc.so and\n"
+    "objmem run replaces itself with CMD (same pid, stdin, stdout and signals).\n"
+    "Options end at '--' or at the first word that does not start with '-'.\n"
+    "\n"
+    "options:\n"
+    "  --stats        the text statistics report on stderr when CMD exits\n"
+    "  --json FILE    the JSON report written to FILE when CMD exits ('%p' in FILE\n"
+    "                 becomes the process id); FILE is made absolute, and one that\n"
+    "                 cannot be written (a directory, a missing directory) is refused\n"
+    "  -h, --help     this message\n"
+    "\n"
+    "environment set for CMD:\n"
+    "  LD_PRELOAD           the library first, entries already there kept\n"
+    "  PYTHONMALLOC=malloc  unless already set: CPython takes every object from malloc\n"
+    "  OBJMEM_STATS=1       with --stats\n"
+    "  OBJMEM_STATS_JSON    with --json: FILE, made absolute\n"
+    "Other OBJMEM_* variables (README: options at run time) pass through to CMD.\n"
+    "\n"
+    "environment read:\n"
+    "  OBJMEM_MALLOC_LIB    the library to preload; when set, it must be readable\n"
+    "  LD_PRELOAD, PYTHONMALLOC  kept as above;  PATH  where CMD is found\n"
+    "\n"
+    "the library preloaded, the first one readable:\n"
+    "  1. $OBJMEM_MALLOC_LIB\n"
+    "  2. beside this objmem, as installed: <its directory>/" OM_MALLOC_REL_LIBDIR "/" OM_MALLOC_SONAME "\n"
+    "  3. the build tree's, when this objmem is the build tree's\n"
+    "  4. " OM_MALLOC_INSTALL_LIB " (the install prefix when objmem was built)\n"
+    "\n"
+    "exit status:\n"
+    "  CMD's own  once CMD runs (a signal that kills CMD is reported by your shell,\n"
+    "             as 128+N: CMD replaces objmem run)\n"
+    "  125        objmem run failed: bad usage, library not found, a --json FILE\n"
+    "             that cannot be written, or a write error on stdout\n"
+    "  126        CMD was found but cannot be run (not executable, a directory)\n"
+    "  127        CMD was not found\n";
 
 typedef struct run_options {
     int stats;
@@ -41,7 +77,8 @@ typedef struct run_options {
 } run_options;
 
 /* Options come before the command; `--` ends them, and so does the first
- * word that is not an option (as with env(1)). */
+ * word that is not an option (as with env(1)).  RUN_CONTINUE, or the exit
+ * status (after --help, or bad usage). */
 static int run_parse(int argc, char **argv, run_options *opt)
 {
     int i = 1;
@@ -52,58 +89,29 @@ static int run_parse(int argc, char **argv, run_options *opt)
             i++;
             break;
         }
-        if (strcmp(argv[i], "--stats") == 0) {
+        if (cli_is_help_option(argv[i])) {
+            return cli_help("run");
+        } else if (strcmp(argv[i], "--stats") == 0) {
             opt->stats = 1;
         } else if (strcmp(argv[i], "--json") == 0) {
-            if (i + 1 >= argc || argv[i + 1][0] == '\0')
-                return cli_usage_error("run", "--json needs a file name");
+            if (i + 1 >= argc || argv[i + 1][0] == '\0') {
+                cli_usage_error("run", "--json needs a file name");
+                return CLI_RUN_FAILED;
+            }
             opt->json = argv[++i];
         } else if (strncmp(argv[i], "--json=", 7) == 0 && argv[i][7] != '\0') {
             opt->json = argv[i] + 7;
         } else {
-            return cli_usage_error("run", "unknown option '%s'", argv[i]);
+            cli_usage_error("run", "unknown option '%s'", argv[i]);
+            return CLI_RUN_FAILED;
         }
     }
-    if (i >= argc)
-        return cli_usage_error("run", "no command to run");
-    opt->command = argv + i;
-    return 0;
-}
-
-static int run_readable(const char *path)
-{
-    return path != NULL && path[0] != '\0' && access(path, R_OK) == 0;
-}
-
-/* The library to preload, or NULL after saying why on stderr. */
-static const char *run_find_library(void)
-{
-    const char *env = getenv("OBJMEM_MALLOC_LIB");
-
-    if (env != NULL && env[0] != '\0') {
-        if (run_readable(env))
-            return env;
-        fprintf(stderr, "objmem run: OBJMEM_MALLOC_LIB=%s: %s\n", env, strerror(errno));
-        return NULL;
+    if (i >= argc) {
+        cli_usage_error("run", "no command to run");
+        return CLI_RUN_FAILED;
     }
-#ifdef OM_MALLOC_BUILD_LIB
-    if (run_readable(OM_MALLOC_BUILD_LIB))
-        return OM_MALLOC_BUILD_LIB;
-#endif
-#ifdef OM_MALLOC_INSTALL_LIB
-    if (run_readable(OM_MALLOC_INSTALL_LIB))
-        return OM_MALLOC_INSTALL_LIB;
-#endif
-    fprintf(stderr, "objmem run: cannot find libobjmem-malloc.so (looked in:");
-#ifdef OM_MALLOC_BUILD_LIB
-    fprintf(stderr, " %s,", OM_MALLOC_BUILD_LIB);
-#endif
-#ifdef OM_MALLOC_INSTALL_LIB
-    fprintf(stderr, " %s,", OM_MALLOC_INSTALL_LIB);
-#endif
-    fprintf(stderr, " none readable)\n"
-                    "  build the objmem_malloc target, install objmem, or set OBJMEM_MALLOC_LIB\n");
-    return NULL;
+    opt->command = argv + i;
+    return RUN_CONTINUE;
 }
 
 /* path made absolute against the current directory: a malloc'd string,
@@ -150,9 +158,48 @@ static int run_set_preload(const char *lib)
     if (value != NULL)
         snprintf(value, n, "%s%s%s", full, old && old[0] ? ":" : "", old && old[0] ? old : "");
     rc = value != NULL && setenv("LD_PRELOAD", value, 1) == 0 ? CLI_OK : CLI_FAIL;
+    if (rc != CLI_OK)
+        fprintf(stderr, "objmem run: cannot set LD_PRELOAD: %s\n", strerror(errno));
     free(value);
     free(full);
     return rc;
+}
+
+/* Say why --json FILE is refused; returns CLI_FAIL. */
+static int run_json_refused(const char *full, const char *dir, int err)
+{
+    if (dir != NULL)
+        fprintf(stderr, "objmem run: --json %s: cannot create it in %s: %s\n", full, dir,
+                strerror(err));
+    else
+        fprintf(stderr, "objmem run: --json %s: %s\n", full, strerror(err));
+    return CLI_FAIL;
+}
+
+/* Refuse now what the drop-in could not write when CMD exits: FILE is a
+ * directory or not writable, or its directory is missing or not
+ * writable.  A '%' in the directory part stands for process ids not known
+ * yet: that directory is not checked.  Whatever passes here may still
+ * fail at exit (CMD removed the directory): the drop-in reports that. */
+static int run_check_json(const char *full)
+{
+    struct stat st;
+    const char *slash = strrchr(full, '/'); /* full is absolute: never NULL */
+    char dir[PATH_MAX];
+
+    if (stat(full, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            return run_json_refused(full, NULL, EISDIR);
+        if (access(full, W_OK) != 0)
+            return run_json_refused(full, NULL, errno);
+        return CLI_OK;
+    }
+    if (errno != ENOENT)
+        return run_json_refused(full, NULL, errno);
+    snprintf(dir, sizeof dir, "%.*s", slash == full ? 1 : (int)(slash - full), full);
+    if (strchr(dir, '%') == NULL && access(dir, W_OK | X_OK) != 0)
+        return run_json_refused(full, dir, errno);
+    return CLI_OK;
 }
 
 /* OBJMEM_STATS_JSON=FILE, a relative FILE resolved now: the command may
@@ -164,41 +211,51 @@ static int run_set_json(const char *file)
 
     if (full == NULL)
         return CLI_FAIL;
-    rc = setenv("OBJMEM_STATS_JSON", full, 1) == 0 ? CLI_OK : CLI_FAIL;
+    rc = run_check_json(full);
+    if (rc == CLI_OK && setenv("OBJMEM_STATS_JSON", full, 1) != 0) {
+        fprintf(stderr, "objmem run: cannot set OBJMEM_STATS_JSON: %s\n", strerror(errno));
+        rc = CLI_FAIL;
+    }
     free(full);
     return rc;
 }
 
+/* 0, or CLI_FAIL after saying why. */
 static int run_set_environment(const run_options *opt, const char *lib)
 {
-    if (run_set_preload(lib) != CLI_OK)
-        return CLI_FAIL;
-    if (setenv("PYTHONMALLOC", "malloc", 0) != 0)
-        return CLI_FAIL;
-    if (opt->stats && setenv("OBJMEM_STATS", "1", 1) != 0)
-        return CLI_FAIL;
     if (opt->json && run_set_json(opt->json) != CLI_OK)
         return CLI_FAIL;
+    if (run_set_preload(lib) != CLI_OK)
+        return CLI_FAIL;
+    if (setenv("PYTHONMALLOC", "malloc", 0) != 0 ||
+        (opt->stats && setenv("OBJMEM_STATS", "1", 1) != 0)) {
+        fprintf(stderr, "objmem run: cannot set up the environment: %s\n", strerror(errno));
+        return CLI_FAIL;
+    }
     return CLI_OK;
 }
 
 int cli_cmd_run(int argc, char **argv)
 {
     run_options opt;
-    const char *lib;
+    char *lib;
     int rc = run_parse(argc, argv, &opt);
 
-    if (rc != 0)
+    if (rc != RUN_CONTINUE)
         return rc;
-    lib = run_find_library();
+    lib = cli_run_find_library();
     if (lib == NULL)
-        return CLI_FAIL;
-    if (run_set_environment(&opt, lib) != CLI_OK) {
-        fprintf(stderr, "objmem run: cannot set up the environment: %s\n", strerror(errno));
-        return CLI_FAIL;
+        return CLI_RUN_FAILED;
+    rc = run_set_environment(&opt, lib);
+    free(lib);
+    if (rc != CLI_OK)
+        return CLI_RUN_FAILED;
+    if (fflush(NULL) != 0) {
+        fprintf(stderr, "objmem run: write error: %s\n", strerror(errno));
+        return CLI_RUN_FAILED;
     }
-    fflush(NULL);
     execvp(opt.command[0], opt.command);
-    fprintf(stderr, "objmem run: cannot run '%s': %s\n", opt.command[0], strerror(errno));
-    return RUN_EXEC_FAILED;
+    rc = errno;
+    fprintf(stderr, "objmem run: cannot run '%s': %s\n", opt.command[0], strerror(rc));
+    return rc == ENOENT ? CLI_RUN_NOT_FOUND : CLI_RUN_CANNOT_INVOKE;
 }
