@@ -38,11 +38,10 @@ extern "C" {
  *
  * OM_VERSION_MAJOR changes when the ABI breaks (it is the SONAME version).
  * Structs in this header only grow at their end within a major version.
+ * OM_VERSION_MAJOR, _MINOR, _PATCH and OM_VERSION_STRING are in
+ * objmem_version.h, generated from the project's version.
  * ---------------------------------------------------------------------- */
-#define OM_VERSION_MAJOR 0
-#define OM_VERSION_MINOR 2
-#define OM_VERSION_PATCH 0
-#define OM_VERSION_STRING "0.2.0"
+#include "objmem_version.h"
 
 #if defined(__GNUC__)
 #define OM_API __attribute__((visibility("default")))
