@@ -71,10 +71,12 @@ OM_API const char *om_version(void);
  * requests are mapped directly.  om_malloc(0) returns a unique pointer.
  *
  * Every returned pointer is 16-byte aligned.  om_free(NULL) does nothing.
- * Bad frees are reported through the error handler (section 6) and then
- * ignored; what is caught where:
+ * Bad frees are reported through the error handler (section 6), whose
+ * default writes the report to stderr and aborts; a handler that returns
+ * makes the bad call do nothing.  What is caught where:
  *   - a pointer objmem does not own, or not 16-byte aligned: always, at
- *     the free;
+ *     the free (a pointer it does not own is only counted, not reported,
+ *     with OBJMEM_REPORT_FOREIGN=0, the drop-in malloc's default);
  *   - a medium or large block freed twice, or a pointer inside one: always,
  *     at the free;
  *   - a small block freed twice: at the free in checked mode
