@@ -81,7 +81,10 @@ if(CLI)
 endif()
 
 # The changelog.
-file(STRINGS "${SOURCE_DIR}/CHANGELOG.md" heads REGEX "^## \\[")
+set(heads "")
+if(EXISTS "${SOURCE_DIR}/CHANGELOG.md")
+  file(STRINGS "${SOURCE_DIR}/CHANGELOG.md" heads REGEX "^## \\[")
+endif()
 set(found FALSE)
 foreach(h IN LISTS heads)
   if(h MATCHES "^## \\[${VERSION}\\]")
