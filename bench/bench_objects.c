@@ -240,15 +240,7 @@ static void print_table(FILE *f, int rounds, int markdown)
                 rows[i].faults_med[SIDE_PY]);
 }
 
-static const row *find_row(const char *name)
-{
-    for (size_t i = 0; i < nrows; i++)
-        if (strcmp(row_name(&rows[i]), name) == 0)
-            return &rows[i];
-    return NULL;
-}
-
-/* Verdict lines: objmem faster everywhere, and >= 1.5x on float_freelist. */
+/* Verdict lines: the rows where objmem is not the faster side, if any. */
 static int print_verdict(FILE *f, const char *prefix)
 {
     int slower = 0;
@@ -260,10 +252,6 @@ static int print_verdict(FILE *f, const char *prefix)
         }
     if (!slower)
         fprintf(f, "%sobjmem faster than CPython on every row (%zu rows)\n", prefix, nrows);
-    const row *fl = find_row("float_freelist");
-    if (fl)
-        fprintf(f, "%sfloat_freelist: %.2fx, goal >= 1.5x: %s\n", prefix,
-                fl->ratio_of_medians[clk], fl->ratio_of_medians[clk] >= 1.5 ? "met" : "NOT met");
     return slower;
 }
 
@@ -343,14 +331,10 @@ static void write_results(const char *dir, int rounds, int warmup, int quick, co
         fprintf(f, "},\n     \"page_faults_per_1000\": {\"objmem\": %.4f, \"cpython\": %.4f}}%s\n",
                 r->faults_med[SIDE_OM], r->faults_med[SIDE_PY], i + 1 < nrows ? "," : "");
     }
-    const row *fl = find_row("float_freelist");
     int all = 1;
     for (size_t i = 0; i < nrows; i++)
         all &= rows[i].ratio_of_medians[clk] > 1.0;
     fprintf(f, "  ],\n  \"objmem_faster_on_every_row\": %s", all ? "true" : "false");
-    if (fl)
-        fprintf(f, ",\n  \"float_freelist_goal_1_5x_met\": %s",
-                fl->ratio_of_medians[clk] >= 1.5 ? "true" : "false");
     fputs("\n}\n", f);
     close_out(f, path);
 

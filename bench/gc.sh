@@ -8,13 +8,14 @@
 #   bench/gc.sh --profile [--only G[,G...]] [--hold H] [--build DIR]
 #               [-- BENCH_GC_OPTIONS...]
 #
-# Steps: (a) install cmake, a C compiler, pkg-config, libpython3.11-dev and
-# libgc-dev with apt-get when --install is given or something is missing;
-# (b) configure and build bench_gc in build-bench/ (or --build DIR) from
-# the repository root; (c) run it: --rounds N interleaved rounds (default
-# 5, or 2 with --quick), each collection in a fresh child process; (d)
-# print the tables and write bench/results/gc.json, gc.md, gc.txt (the
-# tables as printed) and gc-raw.txt (one line per collection).
+# Steps: (a) install with apt-get what tools/deps.sh's build and bench
+# groups miss (among them pkg-config, libpython3.11-dev and libgc-dev) when
+# --install is given or something is missing; (b) configure and build
+# bench_gc in build-bench/ (or --build DIR) from the repository root; (c)
+# run it: --rounds N interleaved rounds (default 5, or 2 with --quick),
+# each collection in a fresh child process; (d) print the tables and write
+# bench/results/gc.json, gc.md, gc.txt (the tables as printed) and
+# gc-raw.txt (one line per collection).
 #
 # Graphs (--only): ring random tree young.  Sides (--sides): objmem
 # cpython boehm.  --quick is a smoke test of a few seconds (100 k nodes).
@@ -47,7 +48,7 @@ BUILD=build-bench
 RESULTS=bench/results
 PASS=()
 
-usage() { sed -n '2,30p' "$here/gc.sh" | sed 's/^# \{0,1\}//'; }
+usage() { bench_usage "$here/gc.sh"; }
 die() { echo "gc.sh: $*" >&2; exit 1; }
 
 while [[ $# -gt 0 ]]; do
@@ -79,7 +80,7 @@ have_everything() {
         pkg-config --exists bdw-gc
 }
 if [[ $INSTALL == 1 ]] || ! have_everything; then
-    apt_install gc.sh build-essential cmake pkg-config libpython3.11-dev libgc-dev
+    bench_install gc.sh
     have_everything || die "packages still missing after apt-get install"
 fi
 if [[ $PROFILE == 1 ]] && ! command -v perf >/dev/null; then

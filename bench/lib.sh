@@ -1,33 +1,22 @@
+# shellcheck shell=bash
 # bench/lib.sh — shell helpers the bench scripts share (sourced, not run).
 
-# BENCH_PACKAGES: the one list of the Debian packages the benchmarks need.
-# Build tools and CPython's development files (bench_alloc, bench_objects,
-# bench_gc), the peer allocators (their -dev packages for bench_alloc's
-# link checks), Boehm GC (bench_gc), and the real programs that
-# bench/suite.sh runs under each allocator.  apt_install refuses a package
-# that is not here, so a script cannot grow a list of its own.
-BENCH_PACKAGES=(
-    build-essential cmake pkg-config python3 libpython3.11-dev
-    libmimalloc2.0 libmimalloc-dev libjemalloc2 libjemalloc-dev libtcmalloc-minimal4
-    libgc-dev
-    sqlite3 xz-utils pigz zstd redis-server redis-tools
-)
+# The Debian packages the benchmarks need are the build and bench groups
+# of tools/deps.sh, the project's one list: build tools, CPython's
+# development files (bench_alloc, bench_objects, bench_gc), the peer
+# allocators, Boehm GC (bench_gc) and the real programs bench/suite.sh
+# runs under each allocator.
+# shellcheck source=SCRIPTDIR/../tools/deps.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tools/deps.sh"
 
-# apt_install TAG PKG...: install Debian packages with apt-get (through
-# sudo unless root), saying so on stderr as TAG.  Every PKG must be in
-# BENCH_PACKAGES.
-apt_install() {
-    local tag=$1 sudo="" p
-    shift
-    for p in "$@"; do
-        if [[ " ${BENCH_PACKAGES[*]} " != *" $p "* ]]; then
-            echo "$tag: package $p is not in BENCH_PACKAGES (bench/lib.sh): add it there" >&2
-            return 1
-        fi
-    done
-    echo "$tag: installing packages with apt-get" >&2
-    [[ $(id -u) == 0 ]] || sudo=sudo
-    export DEBIAN_FRONTEND=noninteractive
-    $sudo apt-get update
-    $sudo apt-get install -y "$@"
+# bench_install TAG: install with apt-get (through sudo unless root) what
+# the build and bench groups miss, saying so on stderr as TAG.
+bench_install() {
+    deps_install "$1" build bench
+}
+
+# bench_usage FILE: the script's help, its opening comment (from the line
+# after #! to the last comment line before the code) without the "# ".
+bench_usage() {
+    awk 'NR == 1 { next } !/^#/ { exit } { sub(/^# ?/, ""); print }' "$1"
 }

@@ -6,13 +6,14 @@
 #                    [--clock cpu|wall] [--build DIR]
 #   bench/run.sh --objects [same options]      # the same thing
 #
-# Steps: (a) install cmake, a C compiler and libpython3.11-dev with apt-get
-# when --install is given or something is missing; (b) configure and build
-# bench_objects in build-bench/ (or --build DIR) from the repository root;
-# (c) run it once: --rounds N interleaved rounds (default 7, or 3 with
-# --quick) after one warm-up round; (d) print the table and write
-# bench/results/objects.json, objects.md, objects.txt (the table as
-# printed) and objects-raw.txt (one line per measurement).
+# Steps: (a) install with apt-get what tools/deps.sh's build and bench
+# groups miss (among them libpython3.11-dev) when --install is given or
+# something is missing; (b) configure and build bench_objects in
+# build-bench/ (or --build DIR) from the repository root; (c) run it once:
+# --rounds N interleaved rounds (default 7, or 3 with --quick) after one
+# warm-up round; (d) print the table and write bench/results/objects.json,
+# objects.md, objects.txt (the table as printed) and objects-raw.txt (one
+# line per measurement).
 #
 # Workloads (--only): float float_batch float_batch_nofl int int_batch
 # incref list list_nogc dict.  --quick is a smoke test of a few seconds.
@@ -32,7 +33,7 @@ INSTALL=0
 BUILD=build-bench
 RESULTS=bench/results
 
-usage() { sed -n '2,18p' "$here/objects.sh" | sed 's/^# \{0,1\}//'; }
+usage() { bench_usage "$here/objects.sh"; }
 die() { echo "objects.sh: $*" >&2; exit 1; }
 
 while [[ $# -gt 0 ]]; do
@@ -58,7 +59,7 @@ have_everything() {
         compgen -G '/usr/include/python3*/Python.h' >/dev/null
 }
 if [[ $INSTALL == 1 ]] || ! have_everything; then
-    apt_install objects.sh build-essential cmake libpython3.11-dev
+    bench_install objects.sh
     have_everything || die "packages still missing after apt-get install"
 fi
 

@@ -5,8 +5,9 @@
 #   bench/run.sh [--rounds N] [--quick] [--only WORK[,WORK...]]
 #                [--allocs A[,A...]] [--retrace] [--peers-only]
 #
-# Steps: (a) install the peer allocators and build tools with apt-get when
-# --install is given or something is missing; (b) configure and build
+# Steps: (a) install with apt-get what tools/deps.sh's build and bench
+# groups miss (the peer allocators, CPython's development files, the build
+# tools) when --install is given or something is missing; (b) configure and build
 # bench_alloc and the tracer in build-bench/ from the repository root;
 # (c) record bench/traces/python.trace if it is absent (or --retrace);
 # (d) run every (allocator, workload) pair once per round, interleaved,
@@ -46,7 +47,7 @@ TRACE=bench/traces/python.trace
 TRACE_MAX=${BENCH_TRACE_MAX:-5000000}
 RESULTS=bench/results
 
-usage() { sed -n '2,21p' "$here/run.sh" | sed 's/^# \{0,1\}//'; }
+usage() { bench_usage "$here/run.sh"; }
 die() { echo "run.sh: $*" >&2; exit 1; }
 
 while [[ $# -gt 0 ]]; do
@@ -84,8 +85,7 @@ have_everything() {
         find_lib libtcmalloc_minimal.so.4 >/dev/null
 }
 if [[ $INSTALL == 1 ]] || ! have_everything; then
-    apt_install run.sh build-essential cmake python3 libpython3.11-dev \
-        libmimalloc-dev libmimalloc2.0 libjemalloc-dev libjemalloc2 libtcmalloc-minimal4
+    bench_install run.sh
     have_everything || die "packages still missing after apt-get install"
 fi
 declare -A PRELOAD=(

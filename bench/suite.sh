@@ -9,9 +9,9 @@
 #   bench/suite.sh [--quick] [--rounds N] [--real-rounds N] [--only W[,W...]]
 #                  [--allocs A[,A...]] [--threads N[,N...]] [--timeout S] [--name NAME]
 #
-#   --install        run apt-get for bench/lib.sh's BENCH_PACKAGES even if
-#                    everything looks present (else only when something is
-#                    missing)
+#   --install        install with apt-get what tools/deps.sh's build and
+#                    bench groups miss, even if the script finds everything
+#                    it looks for (else only when something is missing)
 #   --quick          small inputs and 2 rounds: a smoke test of a few minutes
 #   --rounds N       rounds (default 5, or 2 with --quick)
 #   --real-rounds N  rounds for the real programs (default: --rounds)
@@ -38,7 +38,7 @@ source "$here/lib.sh"
 root=$(dirname "$here")
 cd "$root"
 
-usage() { sed -n '2,/^set -euo/{/^set -euo/d;p}' "$here/suite.sh" | sed 's/^# \{0,1\}//'; }
+usage() { bench_usage "$here/suite.sh"; }
 die() { echo "suite.sh: $*" >&2; exit 1; }
 say() { echo "suite.sh: $*" >&2; }
 
@@ -178,7 +178,7 @@ have_everything() {
         find_lib libtcmalloc_minimal.so.4 >/dev/null
 }
 if [[ $INSTALL == 1 ]] || ! have_everything; then
-    apt_install suite.sh "${BENCH_PACKAGES[@]}"
+    bench_install suite.sh
     have_everything || die "packages still missing after apt-get install"
 fi
 BUILD=build-bench

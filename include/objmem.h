@@ -38,11 +38,10 @@ extern "C" {
  *
  * OM_VERSION_MAJOR changes when the ABI breaks (it is the SONAME version).
  * Structs in this header only grow at their end within a major version.
+ * OM_VERSION_MAJOR, _MINOR, _PATCH and OM_VERSION_STRING are in
+ * objmem_version.h, generated from the project's version.
  * ---------------------------------------------------------------------- */
-#define OM_VERSION_MAJOR 0
-#define OM_VERSION_MINOR 2
-#define OM_VERSION_PATCH 0
-#define OM_VERSION_STRING "0.2.0"
+#include "objmem_version.h"
 
 #if defined(__GNUC__)
 #define OM_API __attribute__((visibility("default")))
@@ -73,10 +72,12 @@ OM_API const char *om_version(void);
  * om_malloc(0) returns a unique pointer.
  *
  * Every returned pointer is 16-byte aligned.  om_free(NULL) does nothing.
- * Bad frees are reported through the error handler (section 6) and then
- * ignored; what is caught where:
+ * Bad frees are reported through the error handler (section 6), whose
+ * default writes the report to stderr and aborts; a handler that returns
+ * makes the bad call do nothing.  What is caught where:
  *   - a pointer objmem does not own, or not 16-byte aligned: always, at
- *     the free;
+ *     the free (a pointer it does not own is only counted, not reported,
+ *     with OBJMEM_REPORT_FOREIGN=0, the drop-in malloc's default);
  *   - a medium or large block freed twice, or a pointer inside one: always,
  *     at the free;
  *   - a small block freed twice: at the free in checked mode

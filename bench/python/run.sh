@@ -9,8 +9,9 @@
 # memory-return scenario memreturn.  Configurations: default (CPython's
 # pymalloc), glibc (PYTHONMALLOC=malloc), objmem, mimalloc, jemalloc,
 # tcmalloc (PYTHONMALLOC=malloc plus LD_PRELOAD of that library).
-# Steps: (a) apt-get the interpreter and the peer allocators when --install
-# is given or something is missing; (b) build build-bench/libobjmem-malloc.so;
+# Steps: (a) install with apt-get what tools/deps.sh's build and bench
+# groups miss (the interpreter, the peer allocators) when --install is
+# given or something is missing; (b) build build-bench/libobjmem-malloc.so;
 # (c) check each configuration really uses its allocator; (d) run every
 # (workload, configuration) pair once per round, interleaved, order
 # rotated; (e) check checksums against default, print the tables and write
@@ -43,7 +44,7 @@ RESULTS=bench/results
 BUILD=build-bench
 OBJMEM_LIB=$root/$BUILD/libobjmem-malloc.so
 
-usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { bench_usage "$here/run.sh"; }
 die() { echo "run.sh: $*" >&2; exit 1; }
 
 while [[ $# -gt 0 ]]; do
@@ -96,8 +97,7 @@ have_everything() {
         { [[ -f $OBJMEM_LIB ]] || { command -v cmake >/dev/null && command -v cc >/dev/null; }; }
 }
 if [[ $INSTALL == 1 ]] || ! have_everything; then
-    apt_install run.sh build-essential cmake python3 \
-        libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4
+    bench_install run.sh
     have_everything || die "packages still missing after apt-get install"
 fi
 declare -A PRELOAD=(

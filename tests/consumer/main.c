@@ -13,6 +13,7 @@ int main(void)
     if (om_block_describe(p, &bi) != 0 || bi.kind != OM_BLOCK_SMALL || bi.block_size != 112)
         return 2;
     om_free(p);
-    printf("consumer ok: objmem %s\n", om_version());
+    printf("consumer ok: objmem %s (objmem.h %d.%d.%d)\n", om_version(), OM_VERSION_MAJOR, OM_VERSION_MINOR,
+           OM_VERSION_PATCH);
     return 0;
 }
