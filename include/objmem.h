@@ -462,7 +462,7 @@ OM_API void om_option_set(om_option opt, long value);
  * those up to refs (OM_TYPE_SIZE_MIN); ref_fields, freelist_limit and the
  * fields later versions add read as 0 for a type compiled before them.
  * What objmem changes (the free list, the counts, the registry link) is
- * not in om_type, as it is in CPython's PyTypeObject, but in memory of
+ * not in om_type (CPython keeps it in PyTypeObject) but in memory of
  * objmem's that the first om_new allocates and state_ points to: that
  * state can grow without changing the layout of the types programs
  * compiled, and programs never lay it out.  Only its head, om_type_state,
