@@ -80,6 +80,7 @@ static void node3_clear(om_object *self)
 }
 
 static om_type node2_type = {
+    OM_TYPE_INIT,
     .name = "node2",
     .size = sizeof(om_object) + 2 * sizeof(om_object *),
     .flags = OM_TYPE_GC,
@@ -87,6 +88,7 @@ static om_type node2_type = {
 };
 
 static om_type node3_type = {
+    OM_TYPE_INIT,
     .name = "node3",
     .size = sizeof(om_object) + 3 * sizeof(om_object *),
     .flags = OM_TYPE_GC,
@@ -126,6 +128,7 @@ static void holder_clear(om_object *self)
 }
 
 static om_type holder_type = {
+    OM_TYPE_INIT,
     .name = "holder",
     .size = sizeof(holder),
     .item_size = sizeof(om_object *),
@@ -203,7 +206,8 @@ static uint64_t block_bytes(om_type *t)
     om_object *o = om_new(t);
     if (!o)
         return 0;
-    uint64_t b = om_usable_size((char *)o - t->state_.prefix);
+    om_block_info bi;   /* the block holds the collector's header too */
+    uint64_t b = om_block_describe(o, &bi) == 0 ? bi.block_size : 0;
     om_decref(o);
     return b;
 }

@@ -173,6 +173,7 @@ static void dict_release(om_object *self) {
 }
 
 om_type ex_dict_type = {
+    OM_TYPE_INIT,
     .name = "dict",
     .size = sizeof(ex_dict),
     .flags = OM_TYPE_GC,

@@ -14,6 +14,7 @@
 #include "examples.h"
 
 om_type ex_float_type = {
+    OM_TYPE_INIT,
     .name = "float",
     .size = sizeof(ex_float),
     .freelist_limit = 100,

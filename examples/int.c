@@ -14,6 +14,7 @@
 #include "examples.h"
 
 om_type ex_int_type = {
+    OM_TYPE_INIT,
     .name = "int",
     .size = sizeof(ex_int),
     .freelist_limit = 100,

@@ -61,6 +61,7 @@ static om_refs list_refs(om_object *self) {
 }
 
 om_type ex_list_type = {
+    OM_TYPE_INIT,
     .name = "list",
     .size = sizeof(ex_list),
     .flags = OM_TYPE_GC,

@@ -18,6 +18,7 @@
 #include "examples.h"
 
 om_type ex_str_type = {
+    OM_TYPE_INIT,
     .name = "str",
     .size = offsetof(ex_str, data) + 1,
     .item_size = 1,

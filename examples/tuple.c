@@ -24,6 +24,7 @@
 #include "examples.h"
 
 om_type ex_tuple_type = {
+    OM_TYPE_INIT,
     .name = "tuple",
     .size = offsetof(ex_tuple, items),
     .item_size = sizeof(om_object *),

@@ -36,15 +36,44 @@ extern "C" {
 /* ------------------------------------------------------------------------
  * 1. Version and ABI
  *
- * OM_VERSION_MAJOR changes when the ABI breaks (it is the SONAME version).
- * Structs in this header only grow at their end within a major version.
+ * The ABI (what a compiled program relies on) is named by the shared
+ * library's SONAME, libobjmem.so.N: N changes with every incompatible
+ * change (a function removed or its parameters changed, a struct laid out
+ * by the caller changed other than as allowed below), whatever the version
+ * number does.  Within one SONAME a program built against an older
+ * objmem.h runs with a newer library.  abi/libobjmem.abi records the ABI
+ * of the current release; tools/check_abi.sh compares a build with it.
+ *
+ * Structs grow only at their end, and a struct the caller allocates
+ * carries its size, so that a newer library never writes or reads past
+ * what an older caller compiled (Linux's clone3 and openat2, Windows'
+ * cbSize):
+ *   - a function that fills a struct takes the caller's sizeof as its last
+ *     argument; for an array, the count and then the element size.  The
+ *     library writes min(caller's size, its own) bytes of each struct and
+ *     nothing beyond (a newer caller's extra bytes are left as they were).
+ *     A function that reads a struct the same way reads the fields past the
+ *     caller's size as 0.  A macro of the function's own name passes the
+ *     size: om_stats_get(&s) is (om_stats_get)(&s, sizeof(om_stats)); an
+ *     FFI calls the function with the size it has.
+ *   - om_type, which the library keeps a pointer to for the life of the
+ *     process, carries its size in its first member (OM_TYPE_INIT) and keeps
+ *     its mutable state in library memory (section 8).
+ * Structs the library allocates and hands to a callback (om_error_info,
+ * om_gc_info) grow at their end: a callback reads the fields it knows.
+ * Layouts fixed for the life of a SONAME: om_object, om_varobject,
+ * om_refs (a hook returns it), om_class_stats and OM_NUM_CLASSES (the
+ * array at the start of om_stats), the head of om_type_state (the inline
+ * om_new reads it), OM_GC_GENERATIONS (om_gc_get_threshold's array).
  * OM_VERSION_MAJOR, _MINOR, _PATCH and OM_VERSION_STRING are in
  * objmem_version.h, generated from the project's version.
  * ---------------------------------------------------------------------- */
 #include "objmem_version.h"
 
-#if defined(__GNUC__)
+/* Attributes: GNU C's (gcc, clang), and nothing on other compilers. */
+#if defined(__GNUC__) || defined(__clang__)
 #define OM_API __attribute__((visibility("default")))
+#define OM_WARN_UNUSED __attribute__((warn_unused_result))
 #define OM_MALLOC_ATTR __attribute__((malloc, warn_unused_result))
 #define OM_ALLOC_SIZE(n) __attribute__((alloc_size(n)))
 #define OM_ALLOC_SIZE2(n, m) __attribute__((alloc_size(n, m)))
@@ -52,11 +81,22 @@ extern "C" {
 #define OM_DEPRECATED(msg) __attribute__((deprecated(msg)))
 #else
 #define OM_API
+#define OM_WARN_UNUSED
 #define OM_MALLOC_ATTR
 #define OM_ALLOC_SIZE(n)
 #define OM_ALLOC_SIZE2(n, m)
 #define OM_ALLOC_ALIGN(n)
 #define OM_DEPRECATED(msg)
+#endif
+
+/* Casts in the header's macros and inline functions: C++'s own casts
+ * there, so that C++ code builds clean with -Wold-style-cast. */
+#ifdef __cplusplus
+#define OM_CAST(type, v) (static_cast<type>(v))
+#define OM_PTR_CAST(type, v) (reinterpret_cast<type>(v))
+#else
+#define OM_CAST(type, v) ((type)(v))
+#define OM_PTR_CAST(type, v) ((type)(v))
 #endif
 
 OM_API const char *om_version(void);
@@ -97,7 +137,7 @@ OM_API void *om_calloc(size_t count, size_t size) OM_MALLOC_ATTR OM_ALLOC_SIZE2(
  * block (the drop-in malloc's
  * realloc(p, 0) frees p and returns NULL, as glibc's does).  On failure p
  * is untouched. */
-OM_API void *om_realloc(void *ptr, size_t size) __attribute__((warn_unused_result)) OM_ALLOC_SIZE(2);
+OM_API void *om_realloc(void *ptr, size_t size) OM_WARN_UNUSED OM_ALLOC_SIZE(2);
 OM_API void om_free(void *ptr);
 /* Bytes usable at ptr (>= the size requested); 0 for NULL or a foreign pointer. */
 OM_API size_t om_usable_size(const void *ptr);
@@ -139,7 +179,9 @@ OM_API void om_collect(int force) OM_DEPRECATED("renamed om_trim (om_gc_collect 
  *
  * A snapshot of the whole allocator.  Counts for heaps of other threads are
  * read without stopping them, so they are exact only when those threads are
- * quiescent; the calling thread's heap is always exact.
+ * quiescent; the calling thread's heap is always exact.  om_stats grows at
+ * its end; its class table (first) keeps its length and layout for the
+ * life of a SONAME.
  * ---------------------------------------------------------------------- */
 #define OM_NUM_SMALL_CLASSES 32
 #define OM_NUM_MEDIUM_CLASSES 32
@@ -200,7 +242,10 @@ typedef struct om_stats {
     uint64_t large_decayed;        /* cached mappings whose pages decay gave back (ever) */
 } om_stats;
 
-OM_API void om_stats_get(om_stats *out);
+/* Fill the first size bytes of *out (size: the caller's sizeof(om_stats),
+ * which the macro passes). */
+OM_API void om_stats_get(om_stats *out, size_t size);
+#define om_stats_get(out) (om_stats_get)((out), sizeof(om_stats))
 
 #define OM_REPORT_TEXT 0
 #define OM_REPORT_JSON 1
@@ -242,9 +287,11 @@ typedef struct om_block_info {
     unsigned arena_pools_total;
 } om_block_info;
 
-/* Describe the block containing ptr (ptr may be interior).  Returns 0, or
- * ENOENT if ptr is not in objmem's heap. */
-OM_API int om_block_describe(const void *ptr, om_block_info *out);
+/* Describe the block containing ptr (ptr may be interior) in the first
+ * size bytes of *out.  Returns 0, or ENOENT if ptr is not in objmem's heap
+ * (then *out says OM_BLOCK_FOREIGN, the rest 0). */
+OM_API int om_block_describe(const void *ptr, om_block_info *out, size_t size);
+#define om_block_describe(ptr, out) (om_block_describe)((ptr), (out), sizeof(om_block_info))
 
 typedef struct om_arena_info {
     void *base;
@@ -256,9 +303,11 @@ typedef struct om_arena_info {
 } om_arena_info;
 
 /* The calling thread's usable arenas in allocation order (fullest first),
- * small arenas then medium arenas.  Fills at most cap entries; returns how
- * many there are. */
-OM_API size_t om_heap_arenas(om_arena_info *out, size_t cap);
+ * small arenas then medium arenas.  Fills at most cap entries of elem_size
+ * bytes each (the caller's sizeof(om_arena_info)); returns how many there
+ * are. */
+OM_API size_t om_heap_arenas(om_arena_info *out, size_t cap, size_t elem_size);
+#define om_heap_arenas(out, cap) (om_heap_arenas)((out), (cap), sizeof(om_arena_info))
 
 /* ------------------------------------------------------------------------
  * 5. OS layer hooks
@@ -282,9 +331,12 @@ typedef struct om_os_hooks {
     void *ctx;
 } om_os_hooks;
 
-/* Install hooks (NULL restores the default mmap-based ones). */
-OM_API void om_set_os_hooks(const om_os_hooks *hooks);
-OM_API void om_get_os_hooks(om_os_hooks *out);
+/* Install hooks (NULL, or a NULL member, restores the default mmap-based
+ * ones); size: the caller's sizeof(om_os_hooks). */
+OM_API void om_set_os_hooks(const om_os_hooks *hooks, size_t size);
+OM_API void om_get_os_hooks(om_os_hooks *out, size_t size);
+#define om_set_os_hooks(hooks) (om_set_os_hooks)((hooks), sizeof(om_os_hooks))
+#define om_get_os_hooks(out) (om_get_os_hooks)((out), sizeof(om_os_hooks))
 /* The defaults, for hooks that wrap them. */
 OM_API void *om_os_default_reserve(size_t size, size_t align, void *ctx);
 OM_API int om_os_default_release(void *p, size_t size, void *ctx);
@@ -305,12 +357,14 @@ typedef enum om_error_code {
     OM_ERR_LOCK                  /* runtime lock not held, or held twice */
 } om_error_code;
 
+/* Handed to the error handler, valid during the call (the library's, so
+ * it grows at its end; block points to a library-sized om_block_info). */
 typedef struct om_error_info {
     om_error_code code;
     const char *operation;       /* "om_free", "om_realloc", ... */
     const void *pointer;
     const char *message;         /* one line, with block/pool/arena/class */
-    om_block_info block;         /* kind == OM_BLOCK_FOREIGN if unknown */
+    const om_block_info *block;  /* never NULL; kind == OM_BLOCK_FOREIGN if unknown */
     const char *type_name;       /* object errors: the object's type, or NULL */
 } om_error_info;
 
@@ -376,7 +430,7 @@ OM_API void om_option_set(om_option opt, long value);
  * other objects pay nothing.
  *
  *     struct point { om_object ob; double x, y; };
- *     static om_type point_type = { .name = "point",
+ *     static om_type point_type = { OM_TYPE_INIT, .name = "point",
  *                                   .size = sizeof(struct point),
  *                                   .freelist_limit = 100 };
  *     struct point *p = (struct point *)om_new(&point_type);
@@ -406,12 +460,24 @@ OM_API void om_option_set(om_option opt, long value);
  * functions of the same names serve other languages' FFIs:
  * (om_incref)(o).
  *
- * Types are mutable: objmem keeps each type's free list and statistics
- * inside it (om_type.state_), as CPython does in PyTypeObject, so define
- * them without const, zero-initialise what you do not set, and do not
- * change a type's layout fields after its first object exists.  A type
- * that has made an object joins a registry (om_type_next) for the rest of
- * the process: it must stay valid that long (static types do).
+ * Types and the ABI.  An om_type starts with its own size: begin its
+ * initialiser with OM_TYPE_INIT (a type filled in at run time sets
+ * struct_size = sizeof(om_type)); om_new fails with EINVAL without it.
+ * objmem reads only the fields that struct_size covers: every om_type has
+ * those up to refs (OM_TYPE_SIZE_MIN); ref_fields, freelist_limit and the
+ * fields later versions add read as 0 for a type compiled before them.
+ * What objmem changes (the free list, the counts, the registry link) is
+ * not in om_type (CPython keeps it in PyTypeObject) but in memory of
+ * objmem's that the first om_new allocates and state_ points to: that
+ * state can grow without changing the layout of the types programs
+ * compiled, and programs never lay it out.  Only its head, om_type_state,
+ * is fixed (the inline om_new reads it).
+ * So define types without const (state_ is set once), zero-initialise what
+ * you do not set, and do not change a type's fields after its first
+ * object exists (ref_fields and freelist_limit are read then, once;
+ * om_type_set_freelist_limit changes the limit).  A type that has made an
+ * object joins a registry (om_type_next) for the rest of the process: it
+ * must stay valid that long (static types do).
  * ---------------------------------------------------------------------- */
 typedef struct om_type om_type;
 
@@ -426,8 +492,8 @@ typedef struct om_varobject {
     intptr_t nitems;
 } om_varobject;
 
-#define OM_OBJ(p) ((om_object *)(p))
-#define OM_IMMORTAL_REFCNT ((intptr_t)1 << 62)
+#define OM_OBJ(p) OM_PTR_CAST(om_object *, p)
+#define OM_IMMORTAL_REFCNT (OM_CAST(intptr_t, 1) << 62)
 /* Initialiser for a statically allocated (hence immortal) object:
  *     static struct my_none none = { OM_STATIC_OBJECT_INIT(&none_type) }; */
 #define OM_STATIC_OBJECT_INIT(type_ptr) { OM_IMMORTAL_REFCNT, (type_ptr) }
@@ -477,29 +543,21 @@ enum {
 
 /* One bit of om_type.ref_fields: the field member of struct st holds a
  * reference (an om_object * or a pointer to a struct starting with one). */
-#define OM_REF_FIELD(st, member) ((uint64_t)1 << (offsetof(st, member) / sizeof(void *)))
+#define OM_REF_FIELD(st, member) (OM_CAST(uint64_t, 1) << (offsetof(st, member) / sizeof(void *)))
 
-/* objmem's bookkeeping inside a type.  Leave it zero; read it through
- * om_type_get_stats. */
+/* The head of a type's state, in objmem's memory (om_type.state_, set by
+ * the type's first om_new): what the inline om_new reads, fixed for the
+ * life of a SONAME.  objmem's private state follows it. */
 typedef struct om_type_state {
     om_object *freelist;        /* parked instances, linked through refcount */
     uint32_t freelist_len;
-    uint16_t prefix;            /* bytes of collector header before objects */
-    uint8_t ready;              /* 0 until the first om_new */
-    uint8_t simple;             /* destruction is only "park or free" */
     uint8_t small;              /* no prefix, 1..16 bytes past the header (a 32-byte block) */
-    uint8_t ref_first, ref_run; /* ref_fields as one run of words, if it is and there
-                                   are no items: the collector's fast walk */
-    /* Event counts; om_type_get_stats derives the rest from them, so the
-     * fast paths update one count each. */
-    uint64_t parks;             /* destructions that parked the instance */
-    uint64_t allocs;            /* creations that took a new block */
-    uint64_t frees;             /* destructions that gave the block back */
-    uint64_t trimmed;           /* parked instances freed (limit, clear) */
-    const om_type *next;        /* registry of types in use */
 } om_type_state;
 
 struct om_type {
+    size_t struct_size;        /* sizeof(om_type) where the type is compiled:
+                                  OM_TYPE_INIT */
+    om_type_state *state_;     /* objmem's (see above): leave it NULL */
     const char *name;
     size_t size;               /* bytes of an instance, header included (for
                                   om_new_var: before the items) */
@@ -529,21 +587,25 @@ struct om_type {
     /* Object-specific allocator: how many freed instances to keep for
      * reuse (CPython: float 100, list 80).  Fixed-size types only. */
     unsigned freelist_limit;
-    om_type_state state_;
 };
+/* The start of an om_type initialiser: { OM_TYPE_INIT, .name = ... }. */
+#define OM_TYPE_INIT .struct_size = sizeof(om_type)
+/* The fields every om_type has: those before ref_fields. */
+#define OM_TYPE_SIZE_MIN offsetof(om_type, ref_fields)
 
 /* A new object with count 1, the rest of the instance zeroed; NULL with
  * errno ENOMEM (out of memory) or EINVAL (type too small for its header,
  * or om_new on a variable-size type). */
-OM_API om_object *om_new(om_type *type) __attribute__((warn_unused_result));
+OM_API om_object *om_new(om_type *type) OM_WARN_UNUSED;
 /* om_new's fast path, inline: a small type's parked instance (the float
  * case).  The macro om_new uses it; (om_new)(t) calls the function. */
 static inline om_object *om_new_inline(om_type *t) {
+    om_type_state *s;
     om_object *o;
-    if (t && (o = t->state_.freelist) != NULL && t->state_.small) {
-        uint64_t *body = (uint64_t *)(o + 1);
-        t->state_.freelist = (om_object *)~(uintptr_t)o->refcount;
-        t->state_.freelist_len--;
+    if (t && (s = t->state_) != NULL && (o = s->freelist) != NULL && s->small) {
+        uint64_t *body = OM_PTR_CAST(uint64_t *, o + 1);
+        s->freelist = OM_PTR_CAST(om_object *, ~OM_CAST(uintptr_t, o->refcount));
+        s->freelist_len--;
         o->refcount = 1;
         body[0] = 0;             /* small: the block has 16 bytes past the header */
         body[1] = 0;
@@ -554,7 +616,7 @@ static inline om_object *om_new_inline(om_type *t) {
 #define om_new(t) om_new_inline(t)
 /* A variable-size object of nitems items (om_varobject.nitems set, items
  * zeroed); ENOMEM also when the size overflows. */
-OM_API om_object *om_new_var(om_type *type, size_t nitems) __attribute__((warn_unused_result));
+OM_API om_object *om_new_var(om_type *type, size_t nitems) OM_WARN_UNUSED;
 /* Resize a variable-size object that only the caller references (count 1,
  * no weak references): *op may move.  0, or ENOMEM (*op untouched), or
  * EINVAL. */
@@ -611,7 +673,8 @@ typedef struct om_type_stats {
     uint64_t freelist_limit;
 } om_type_stats;
 
-OM_API void om_type_get_stats(const om_type *type, om_type_stats *out);
+OM_API void om_type_get_stats(const om_type *type, om_type_stats *out, size_t size);
+#define om_type_get_stats(type, out) (om_type_get_stats)((type), (out), sizeof(om_type_stats))
 /* Types that have created an object, in registration order: start with
  * NULL, NULL at the end. */
 OM_API const om_type *om_type_next(const om_type *prev);
@@ -645,7 +708,7 @@ typedef void (*om_weakref_callback)(om_weakref *ref, om_object *data);
  * NULL with errno EINVAL (referent cannot be weakly referenced, or is
  * dead) or ENOMEM. */
 OM_API om_weakref *om_weakref_new(om_object *referent, om_weakref_callback callback, om_object *data)
-    __attribute__((warn_unused_result));
+    OM_WARN_UNUSED;
 /* The referent as a new reference, or NULL once it is dead. */
 OM_API om_object *om_weakref_get(om_weakref *ref);
 /* How many weak references point to o. */
@@ -695,7 +758,8 @@ typedef struct om_lock_stats {
     uint64_t drop_requests;    /* hand-offs asked for by waiting threads */
     uint64_t switches;         /* hand-offs performed at om_lock_yield */
 } om_lock_stats;
-OM_API void om_lock_get_stats(om_lock_stats *out);
+OM_API void om_lock_get_stats(om_lock_stats *out, size_t size);
+#define om_lock_get_stats(out) (om_lock_get_stats)((out), sizeof(om_lock_stats))
 
 /* ------------------------------------------------------------------------
  * 11. Cycle collector (CPython's gc module)
@@ -777,7 +841,11 @@ typedef struct om_gc_gen_stats {
                                   garbage list's, and what they hold) */
     uint64_t total_ns;         /* time spent collecting this generation */
 } om_gc_gen_stats;
-OM_API void om_gc_get_stats(om_gc_gen_stats out[OM_GC_GENERATIONS]);
+/* Fill min(count, OM_GC_GENERATIONS) entries of elem_size bytes (the
+ * caller's sizeof(om_gc_gen_stats)), generation 0 first; returns
+ * OM_GC_GENERATIONS.  The macro fills an array of OM_GC_GENERATIONS. */
+OM_API size_t om_gc_get_stats(om_gc_gen_stats *out, size_t count, size_t elem_size);
+#define om_gc_get_stats(out) (om_gc_get_stats)((out), OM_GC_GENERATIONS, sizeof(om_gc_gen_stats))
 
 /* Tracking: om_new tracks containers; these are for types that want to
  * track only once fully built, or to stop tracking an object that can no

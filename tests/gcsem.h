@@ -101,6 +101,7 @@ static inline void nnode_release(om_object *self)
 static inline void node_finalize(om_object *self) { note(finalized, &n_finalized, 'F', ((node *)self)->id); }
 
 static om_type cnode_type __attribute__((unused)) = {
+    OM_TYPE_INIT,
     .name = "cnode",
     .size = sizeof(node),
     .flags = OM_TYPE_GC,
@@ -111,6 +112,7 @@ static om_type cnode_type __attribute__((unused)) = {
 };
 
 static om_type nnode_type __attribute__((unused)) = {
+    OM_TYPE_INIT,
     .name = "nnode",
     .size = sizeof(node),
     .flags = OM_TYPE_GC,
@@ -120,6 +122,7 @@ static om_type nnode_type __attribute__((unused)) = {
 };
 
 static om_type fnnode_type __attribute__((unused)) = {
+    OM_TYPE_INIT,
     .name = "fnnode",
     .size = sizeof(node),
     .flags = OM_TYPE_GC,
@@ -130,6 +133,7 @@ static om_type fnnode_type __attribute__((unused)) = {
 };
 
 static om_type dnode_type __attribute__((unused)) = {
+    OM_TYPE_INIT,
     .name = "dnode",
     .size = sizeof(node),
     .flags = OM_TYPE_GC,

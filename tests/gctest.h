@@ -355,6 +355,7 @@ static inline void gt_logged_finalize(om_object *self)
 }
 
 static om_type gt_gnode_type GT_UNUSED = {
+    OM_TYPE_INIT,
     .name = "gnode",
     .size = sizeof(gt_gnode),
     .flags = OM_TYPE_GC,
@@ -365,6 +366,7 @@ static om_type gt_gnode_type GT_UNUSED = {
 };
 
 static om_type gt_fnode_type GT_UNUSED = {
+    OM_TYPE_INIT,
     .name = "fnode",
     .size = sizeof(gt_gnode),
     .flags = OM_TYPE_GC,
@@ -376,6 +378,7 @@ static om_type gt_fnode_type GT_UNUSED = {
 };
 
 static om_type gt_noclear_type GT_UNUSED = {
+    OM_TYPE_INIT,
     .name = "noclear",
     .size = sizeof(gt_gnode),
     .flags = OM_TYPE_GC,
@@ -386,7 +389,7 @@ static om_type gt_noclear_type GT_UNUSED = {
 
 /* box: a gt_link that is not a container (no collector header), but it
  * holds a reference */
-static om_type gt_box_type GT_UNUSED = { .name = "box", .size = sizeof(gt_link),
+static om_type gt_box_type GT_UNUSED = { OM_TYPE_INIT, .name = "box", .size = sizeof(gt_link),
                                          .traverse = gt_link_traverse, .clear = gt_link_clear };
 
 /* A static (immortal) object of a container type has no collector header:
@@ -657,18 +660,23 @@ static inline void gs_blob_release(om_object *o)
 }
 
 static om_type gs_node_type GT_UNUSED = {
+    OM_TYPE_INIT,
     .name = "side-node", .size = sizeof(gt_node), .flags = OM_TYPE_GC,
     .ref_fields = GT_NODE_REFS, .release = gs_node_release};
 static om_type gs_cnode_type GT_UNUSED = {
+    OM_TYPE_INIT,
     .name = "side-cnode", .size = sizeof(gt_node), .flags = OM_TYPE_GC,
     .ref_fields = GT_NODE_REFS, .clear = gs_counting_clear, .release = gs_cnode_release};
 static om_type gs_fnode_type GT_UNUSED = {
+    OM_TYPE_INIT,
     .name = "side-fnode", .size = sizeof(gt_node), .flags = OM_TYPE_GC,
     .ref_fields = GT_NODE_REFS, .finalize = gs_finalize, .release = gs_fnode_release};
 static om_type gs_pnode_type GT_UNUSED = {
+    OM_TYPE_INIT,
     .name = "side-pnode", .size = sizeof(gt_node), .flags = OM_TYPE_GC,
     .ref_fields = GT_NODE_REFS, .release = gs_pnode_release, .freelist_limit = 16};
 static om_type gs_wnode_type GT_UNUSED = {
+    OM_TYPE_INIT,
     .name = "side-wnode", .size = sizeof(gs_wnode), .flags = OM_TYPE_GC,
     .weaklist_offset = offsetof(gs_wnode, weaklist),
     .ref_fields = OM_REF_FIELD(gs_wnode, a) | OM_REF_FIELD(gs_wnode, b),
@@ -676,27 +684,35 @@ static om_type gs_wnode_type GT_UNUSED = {
 /* traverse and clear hooks (no declared references): the collector calls
  * them per reference (visit_count, visit_reachable, visit_clean) */
 static om_type gs_tnode_type GT_UNUSED = {
+    OM_TYPE_INIT,
     .name = "side-tnode", .size = sizeof(gt_node), .flags = OM_TYPE_GC,
     .traverse = gt_node_traverse, .clear = gs_counting_clear, .release = gs_tnode_release};
 static om_type gs_rnode_type GT_UNUSED = {
+    OM_TYPE_INIT,
     .name = "side-rnode", .size = sizeof(gt_node), .flags = OM_TYPE_GC,
     .traverse = gt_node_traverse, .refs = gt_node_refs, .clear = gs_counting_clear,
     .release = gs_rnode_release};
 /* no clear: uncollectable */
 static om_type gs_unode_type GT_UNUSED = {
+    OM_TYPE_INIT,
     .name = "side-unode", .size = sizeof(gt_node), .flags = OM_TYPE_GC,
     .traverse = gt_node_traverse, .release = gs_unode_release};
 static om_type gs_vec_type GT_UNUSED = {
+    OM_TYPE_INIT,
     .name = "side-vec", .size = sizeof(gt_vec), .item_size = sizeof(om_object *),
     .flags = OM_TYPE_GC | OM_TYPE_REF_ITEMS, .release = gs_vec_release};
 static om_type gs_tup_type GT_UNUSED = {
+    OM_TYPE_INIT,
     .name = "side-tup", .size = sizeof(gt_vec), .item_size = sizeof(om_object *),
     .flags = OM_TYPE_GC | OM_TYPE_GC_IMMUTABLE | OM_TYPE_REF_ITEMS, .release = gs_tup_release};
 static om_type gs_leaf_type GT_UNUSED = {
+    OM_TYPE_INIT,
     .name = "side-leaf", .size = sizeof(gt_leaf), .release = gs_leaf_release};
 static om_type gs_ofin_type GT_UNUSED = {
+    OM_TYPE_INIT,
     .name = "side-ofin", .size = sizeof(gt_leaf), .finalize = gs_finalize, .release = gs_ofin_release};
 static om_type gs_blob_type GT_UNUSED = {
+    OM_TYPE_INIT,
     .name = "side-blob", .size = sizeof(om_varobject), .item_size = 1, .release = gs_blob_release};
 
 /* Static, hence immortal, objects: no side byte, no header. */

@@ -135,7 +135,7 @@ static inline int ot_run_on_stack(void *(*fn)(void *), void *arg, size_t stack_b
 /* tag: a data object for weak-reference callbacks; logs t<id> at release */
 typedef struct ot_tag { om_object ob; int id; } ot_tag;
 static inline void ot_tag_release(om_object *self) { ot_ev("t%d", ((ot_tag *)self)->id); }
-__attribute__((unused)) static om_type ot_tag_type = { .name = "tag", .size = sizeof(ot_tag),
+__attribute__((unused)) static om_type ot_tag_type = { OM_TYPE_INIT, .name = "tag", .size = sizeof(ot_tag),
                                                        .release = ot_tag_release };
 
 static inline om_object *ot_new_tag(int id)
@@ -199,6 +199,7 @@ static inline int ot_probe_traverse(om_object *self, om_visit_fn visit, void *ar
 }
 
 __attribute__((unused)) static om_type ot_probe_type = {
+    OM_TYPE_INIT,
     .name = "probe",
     .size = sizeof(ot_probe),
     .weaklist_offset = offsetof(ot_probe, weaklist),
@@ -219,7 +220,7 @@ static inline ot_probe *ot_new_probe(int id)
 /* plain (test_objects.c, test_objects_var.c): no methods, no collector
  * header */
 typedef struct ot_plain { om_object ob; unsigned char body[112]; } ot_plain;
-__attribute__((unused)) static om_type ot_plain_type = { .name = "plain", .size = sizeof(ot_plain) };
+__attribute__((unused)) static om_type ot_plain_type = { OM_TYPE_INIT, .name = "plain", .size = sizeof(ot_plain) };
 
 /* node (test_objects.c, test_objects_chain.c): one reference, next */
 typedef struct ot_node { om_object ob; om_object *next; } ot_node;
@@ -229,7 +230,7 @@ static inline int ot_node_traverse(om_object *self, om_visit_fn visit, void *arg
     ot_node *n = (ot_node *)self;
     return n->next ? visit(n->next, arg) : 0;
 }
-__attribute__((unused)) static om_type ot_node_type = { .name = "node", .size = sizeof(ot_node),
+__attribute__((unused)) static om_type ot_node_type = { OM_TYPE_INIT, .name = "node", .size = sizeof(ot_node),
                                                         .traverse = ot_node_traverse,
                                                         .clear = ot_node_clear };
 
@@ -273,11 +274,13 @@ static inline int ot_target_traverse(om_object *self, om_visit_fn visit, void *a
 }
 
 __attribute__((unused)) static om_type ot_target_type = {
+    OM_TYPE_INIT,
     .name = "target", .size = sizeof(ot_target),
     .weaklist_offset = offsetof(ot_target, weaklist),
     .clear = ot_target_clear, .release = ot_target_release,
     .traverse = ot_target_traverse };
 __attribute__((unused)) static om_type ot_gctarget_type = {
+    OM_TYPE_INIT,
     .name = "gctarget", .size = sizeof(ot_target), .flags = OM_TYPE_GC,
     .weaklist_offset = offsetof(ot_target, weaklist),
     .clear = ot_target_clear, .release = ot_target_release,
@@ -285,7 +288,7 @@ __attribute__((unused)) static om_type ot_gctarget_type = {
 
 /* noweak: cannot be weakly referenced (no weaklist_offset) */
 typedef struct ot_noweak { om_object ob; void *pad; } ot_noweak;
-__attribute__((unused)) static om_type ot_noweak_type = { .name = "noweak", .size = sizeof(ot_noweak) };
+__attribute__((unused)) static om_type ot_noweak_type = { OM_TYPE_INIT, .name = "noweak", .size = sizeof(ot_noweak) };
 
 static inline ot_target *ot_new_target(om_type *t, int id)
 {

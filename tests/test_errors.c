@@ -18,6 +18,7 @@ typedef struct recorded {
     om_error_info info;
     char operation[64];
     char message[512];
+    om_block_info block;
     void *arg;
 } recorded;
 
@@ -27,6 +28,8 @@ static void record(const om_error_info *info, void *arg)
 {
     rec.calls++;
     rec.info = *info;
+    rec.block = *info->block;      /* info->block is valid during the call only */
+    rec.info.block = &rec.block;
     rec.arg = arg;
     snprintf(rec.operation, sizeof rec.operation, "%s", info->operation ? info->operation : "");
     snprintf(rec.message, sizeof rec.message, "%s", info->message ? info->message : "");
@@ -54,17 +57,17 @@ static void expect_error(om_error_code code, const char *op, const void *p)
 
 static void expect_block(om_block_kind kind, const void *block, size_t size)
 {
-    CHECK_EQ(rec.info.block.kind, kind);
-    CHECK_PTR_EQ(rec.info.block.block, block);
-    CHECK_EQ(rec.info.block.block_size, size);
-    CHECK(rec.info.block.arena != NULL);
+    CHECK_EQ(rec.block.kind, kind);
+    CHECK_PTR_EQ(rec.block.block, block);
+    CHECK_EQ(rec.block.block_size, size);
+    CHECK(rec.block.arena != NULL);
     if (kind == OM_BLOCK_LARGE) {
-        CHECK_EQ(rec.info.block.size_class, -1);
-        CHECK(rec.info.block.pool == NULL);
+        CHECK_EQ(rec.block.size_class, -1);
+        CHECK(rec.block.pool == NULL);
     } else {
-        CHECK_GE(rec.info.block.size_class, 0);
-        CHECK(rec.info.block.pool != NULL);
-        CHECK_LE((uintptr_t)rec.info.block.pool, (uintptr_t)block);
+        CHECK_GE(rec.block.size_class, 0);
+        CHECK(rec.block.pool != NULL);
+        CHECK_LE((uintptr_t)rec.block.pool, (uintptr_t)block);
     }
 }
 
@@ -89,7 +92,7 @@ static void test_foreign(void)
     memset(buf, 0x5C, sizeof buf);
     om_free(buf);
     expect_error(OM_ERR_FOREIGN_POINTER, "om_free", buf);
-    CHECK_EQ(rec.info.block.kind, OM_BLOCK_FOREIGN);
+    CHECK_EQ(rec.block.kind, OM_BLOCK_FOREIGN);
     CHECK(tu_all_bytes(buf, sizeof buf, 0x5C)); /* not written */
 
     reset();
@@ -128,8 +131,8 @@ static void run_misaligned(size_t n, size_t off)
     om_block_info bi;
     REQUIRE_EQ(om_block_describe(p, &bi), 0);
     expect_block(bi.kind, p, us);
-    CHECK_EQ(rec.info.block.size_class, bi.size_class);
-    CHECK_PTR_EQ(rec.info.block.pool, bi.pool);
+    CHECK_EQ(rec.block.size_class, bi.size_class);
+    CHECK_PTR_EQ(rec.block.pool, bi.pool);
     CHECK_EQ(om_heap_check(1), 0);
     CHECK(om_owns(p));
     CHECK_EQ(om_usable_size(p), us);
@@ -197,10 +200,10 @@ static void run_double_free(size_t n, int separate)
     expect_error(OM_ERR_DOUBLE_FREE, "om_free", p);
     if (bi.kind != OM_BLOCK_LARGE) {
         expect_block(bi.kind, p, us);
-        CHECK_EQ(rec.info.block.size_class, bi.size_class);
-        CHECK_PTR_EQ(rec.info.block.pool, bi.pool);
+        CHECK_EQ(rec.block.size_class, bi.size_class);
+        CHECK_PTR_EQ(rec.block.pool, bi.pool);
     } else {
-        CHECK_EQ(rec.info.block.kind, OM_BLOCK_LARGE);
+        CHECK_EQ(rec.block.kind, OM_BLOCK_LARGE);
     }
     CHECK_EQ(om_heap_check(1), 0);
     /* two allocations must be two blocks */

@@ -28,7 +28,7 @@ typedef struct flobj {
     unsigned char body[36];
 } flobj; /* 64 bytes */
 
-static om_type fl_type = { .name = "fl", .size = sizeof(flobj), .freelist_limit = 100,
+static om_type fl_type = { OM_TYPE_INIT, .name = "fl", .size = sizeof(flobj), .freelist_limit = 100,
                            .weaklist_offset = offsetof(flobj, weaklist) };
 
 static int fl_traverse(om_object *self, om_visit_fn visit, void *arg)
@@ -36,18 +36,18 @@ static int fl_traverse(om_object *self, om_visit_fn visit, void *arg)
     (void)self, (void)visit, (void)arg;
     return 0;
 }
-static om_type flgc_type = { .name = "flgc", .size = sizeof(flobj), .flags = OM_TYPE_GC,
+static om_type flgc_type = { OM_TYPE_INIT, .name = "flgc", .size = sizeof(flobj), .flags = OM_TYPE_GC,
                              .traverse = fl_traverse, .freelist_limit = 10 };
 
 static void flfin_finalize(om_object *self) { ot_ev("F%d", ((flobj *)self)->id); }
 static void flfin_release(om_object *self) { ot_ev("R%d", ((flobj *)self)->id); }
-static om_type flfin_type = { .name = "flfin", .size = sizeof(flobj), .freelist_limit = 5,
+static om_type flfin_type = { OM_TYPE_INIT, .name = "flfin", .size = sizeof(flobj), .freelist_limit = 5,
                               .finalize = flfin_finalize, .release = flfin_release };
 
-static om_type nofl_type = { .name = "nofl", .size = sizeof(flobj), .freelist_limit = 0 };
+static om_type nofl_type = { OM_TYPE_INIT, .name = "nofl", .size = sizeof(flobj), .freelist_limit = 0 };
 
 typedef struct flvar { om_varobject ob; int64_t items[]; } flvar;
-static om_type flvar_type = { .name = "flvar", .size = sizeof(flvar), .item_size = 8,
+static om_type flvar_type = { OM_TYPE_INIT, .name = "flvar", .size = sizeof(flvar), .item_size = 8,
                               .freelist_limit = 100 };
 
 #define FL_BLOCK ((uint64_t)tu_class_size(sizeof(flobj)))       /* no collector header */

@@ -21,12 +21,13 @@
 /* pair: a gt_snode (gctest.h): a, an id, then b */
 static int leaf_freed;
 static void leaf_release(om_object *self) { (void)self; leaf_freed++; }
-static om_type leaf_type = {.name = "leaf", .size = sizeof(om_object) + 16, .release = leaf_release};
+static om_type leaf_type = {OM_TYPE_INIT, .name = "leaf", .size = sizeof(om_object) + 16, .release = leaf_release};
 
 /* GC, fields a and b scattered (words 2 and 4), no traverse, no clear */
 static int pair_freed;
 static void pair_release(om_object *self) { (void)self; pair_freed++; }
 static om_type pair_type = {
+    OM_TYPE_INIT,
     .name = "pair",
     .size = sizeof(gt_snode),
     .flags = OM_TYPE_GC,
@@ -36,10 +37,11 @@ static om_type pair_type = {
 
 /* box: a gt_link, not a container, but it holds a reference: objmem's
  * clear drops it */
-static om_type box_type = {.name = "box", .size = sizeof(gt_link), .ref_fields = OM_REF_FIELD(gt_link, ref)};
+static om_type box_type = {OM_TYPE_INIT, .name = "box", .size = sizeof(gt_link), .ref_fields = OM_REF_FIELD(gt_link, ref)};
 
 /* a tuple: items only, immutable */
 static om_type tup_type = {
+    OM_TYPE_INIT,
     .name = "tup",
     .size = sizeof(om_varobject),
     .item_size = sizeof(om_object *),
@@ -52,6 +54,7 @@ typedef struct rec {
     om_object *head;
 } rec;
 static om_type rec_type = {
+    OM_TYPE_INIT,
     .name = "rec",
     .size = sizeof(rec),
     .item_size = sizeof(om_object *),
@@ -61,15 +64,15 @@ static om_type rec_type = {
 
 static void test_refused_declarations(void)
 {
-    static om_type no_refs = {.name = "x", .size = sizeof(gt_snode), .flags = OM_TYPE_GC};
-    static om_type header = {.name = "x", .size = sizeof(gt_snode), .flags = OM_TYPE_GC, .ref_fields = 1};
-    static om_type type_word = {.name = "x", .size = sizeof(gt_snode), .flags = OM_TYPE_GC, .ref_fields = 2};
-    static om_type outside = {.name = "x", .size = sizeof(gt_snode), .flags = OM_TYPE_GC, .ref_fields = 1u << 5};
-    static om_type nitems = {.name = "x", .size = sizeof(rec), .item_size = 8, .flags = OM_TYPE_GC,
+    static om_type no_refs = {OM_TYPE_INIT, .name = "x", .size = sizeof(gt_snode), .flags = OM_TYPE_GC};
+    static om_type header = {OM_TYPE_INIT, .name = "x", .size = sizeof(gt_snode), .flags = OM_TYPE_GC, .ref_fields = 1};
+    static om_type type_word = {OM_TYPE_INIT, .name = "x", .size = sizeof(gt_snode), .flags = OM_TYPE_GC, .ref_fields = 2};
+    static om_type outside = {OM_TYPE_INIT, .name = "x", .size = sizeof(gt_snode), .flags = OM_TYPE_GC, .ref_fields = 1u << 5};
+    static om_type nitems = {OM_TYPE_INIT, .name = "x", .size = sizeof(rec), .item_size = 8, .flags = OM_TYPE_GC,
                              .ref_fields = 1u << 2};
-    static om_type items_size = {.name = "x", .size = sizeof(om_varobject), .item_size = 4,
+    static om_type items_size = {OM_TYPE_INIT, .name = "x", .size = sizeof(om_varobject), .item_size = 4,
                                  .flags = OM_TYPE_GC | OM_TYPE_REF_ITEMS};
-    static om_type weak = {.name = "x", .size = sizeof(gt_snode), .flags = OM_TYPE_GC,
+    static om_type weak = {OM_TYPE_INIT, .name = "x", .size = sizeof(gt_snode), .flags = OM_TYPE_GC,
                            .weaklist_offset = offsetof(gt_snode, b), .ref_fields = OM_REF_FIELD(gt_snode, b)};
     om_type *bad[] = {&no_refs, &header, &type_word, &outside, &weak};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -93,7 +96,7 @@ static int hook_traverse(om_object *self, om_visit_fn visit, void *arg)
 
 static void test_refused_with_hook(void)
 {
-    static om_type both = {.name = "x", .size = sizeof(gt_link), .flags = OM_TYPE_GC, .traverse = hook_traverse,
+    static om_type both = {OM_TYPE_INIT, .name = "x", .size = sizeof(gt_link), .flags = OM_TYPE_GC, .traverse = hook_traverse,
                            .refs = hook_refs, .ref_fields = OM_REF_FIELD(gt_link, ref)};
     errno = 0;
     CHECK(om_new(&both) == NULL);
@@ -186,7 +189,7 @@ static void given_clear(om_object *self)
 static void test_given_hooks_win(void)
 {
     om_gc_collect(2);
-    static om_type t = {.name = "given", .size = sizeof(gt_snode), .flags = OM_TYPE_GC,
+    static om_type t = {OM_TYPE_INIT, .name = "given", .size = sizeof(gt_snode), .flags = OM_TYPE_GC,
                         .traverse = given_traverse, .clear = given_clear,
                         .ref_fields = OM_REF_FIELD(gt_snode, a) | OM_REF_FIELD(gt_snode, b)};
     gt_snode *p = (gt_snode *)om_new(&t), *q = (gt_snode *)om_new(&t);

@@ -40,29 +40,29 @@ static void any_finalize(om_object *self) { finalized[obj_id(self)]++; }
 /* [finalizer?][form]: declared run, declared scattered, refs hook, traverse */
 static om_type ntypes[2][4] = {
     {
-        {.name = "n-run", .size = sizeof(gt_node), .flags = OM_TYPE_GC, .ref_fields = GT_NODE_REFS,
+        {OM_TYPE_INIT, .name = "n-run", .size = sizeof(gt_node), .flags = OM_TYPE_GC, .ref_fields = GT_NODE_REFS,
          .release = any_release},
-        {.name = "n-scattered", .size = sizeof(gt_snode), .flags = OM_TYPE_GC, .ref_fields = GT_SNODE_REFS,
+        {OM_TYPE_INIT, .name = "n-scattered", .size = sizeof(gt_snode), .flags = OM_TYPE_GC, .ref_fields = GT_SNODE_REFS,
          .release = any_release},
-        {.name = "n-hook", .size = sizeof(gt_node), .flags = OM_TYPE_GC, .traverse = gt_node_traverse,
+        {OM_TYPE_INIT, .name = "n-hook", .size = sizeof(gt_node), .flags = OM_TYPE_GC, .traverse = gt_node_traverse,
          .clear = gt_node_clear, .refs = gt_node_refs, .release = any_release},
-        {.name = "n-traverse", .size = sizeof(gt_node), .flags = OM_TYPE_GC, .traverse = gt_node_traverse,
+        {OM_TYPE_INIT, .name = "n-traverse", .size = sizeof(gt_node), .flags = OM_TYPE_GC, .traverse = gt_node_traverse,
          .clear = gt_node_clear, .release = any_release},
     },
     {
-        {.name = "nf-run", .size = sizeof(gt_node), .flags = OM_TYPE_GC, .ref_fields = GT_NODE_REFS,
+        {OM_TYPE_INIT, .name = "nf-run", .size = sizeof(gt_node), .flags = OM_TYPE_GC, .ref_fields = GT_NODE_REFS,
          .release = any_release, .finalize = any_finalize},
-        {.name = "nf-scattered", .size = sizeof(gt_snode), .flags = OM_TYPE_GC, .ref_fields = GT_SNODE_REFS,
+        {OM_TYPE_INIT, .name = "nf-scattered", .size = sizeof(gt_snode), .flags = OM_TYPE_GC, .ref_fields = GT_SNODE_REFS,
          .release = any_release, .finalize = any_finalize},
-        {.name = "nf-hook", .size = sizeof(gt_node), .flags = OM_TYPE_GC, .traverse = gt_node_traverse,
+        {OM_TYPE_INIT, .name = "nf-hook", .size = sizeof(gt_node), .flags = OM_TYPE_GC, .traverse = gt_node_traverse,
          .clear = gt_node_clear, .refs = gt_node_refs, .release = any_release, .finalize = any_finalize},
-        {.name = "nf-traverse", .size = sizeof(gt_node), .flags = OM_TYPE_GC, .traverse = gt_node_traverse,
+        {OM_TYPE_INIT, .name = "nf-traverse", .size = sizeof(gt_node), .flags = OM_TYPE_GC, .traverse = gt_node_traverse,
          .clear = gt_node_clear, .release = any_release, .finalize = any_finalize},
     },
 };
-static om_type hold_type = {.name = "hold", .size = sizeof(gt_vec), .item_size = sizeof(om_object *),
+static om_type hold_type = {OM_TYPE_INIT, .name = "hold", .size = sizeof(gt_vec), .item_size = sizeof(om_object *),
                             .flags = OM_TYPE_GC | OM_TYPE_REF_ITEMS, .release = any_release};
-static om_type atom_type = {.name = "atom", .size = sizeof(om_object) + 8};
+static om_type atom_type = {OM_TYPE_INIT, .name = "atom", .size = sizeof(om_object) + 8};
 
 static intptr_t obj_id(om_object *o)
 {

@@ -308,7 +308,7 @@ static void trigger_release(om_object *self)
     (void)self;
     release_collect_ret = om_gc_collect(2);
 }
-static om_type trigger_type = { .name = "trigger", .size = sizeof(gt_link), .release = trigger_release };
+static om_type trigger_type = { OM_TYPE_INIT, .name = "trigger", .size = sizeof(gt_link), .release = trigger_release };
 
 static void test_collect_during_destruction(void)
 {

@@ -28,7 +28,7 @@ typedef struct node {
     intptr_t value;
 } node;
 
-static om_type node_type = {.name = "oomnode", .size = sizeof(node), .flags = OM_TYPE_GC,
+static om_type node_type = {OM_TYPE_INIT, .name = "oomnode", .size = sizeof(node), .flags = OM_TYPE_GC,
                             .ref_fields = OM_REF_FIELD(node, next)};
 
 /* ---- hooks that fail the Nth reserve ------------------------------------- */

@@ -67,11 +67,13 @@ static void rnode_finalize(om_object *self)
 }
 
 static om_type rnode_type = {
+    OM_TYPE_INIT,
     .name = "rnode", .size = sizeof(gt_gnode), .flags = OM_TYPE_GC,
     .weaklist_offset = offsetof(gt_gnode, weaklist),
     .traverse = gt_gnode_traverse, .clear = gt_gnode_clear_refs, .release = rnode_release,
 };
 static om_type rfnode_type = {
+    OM_TYPE_INIT,
     .name = "rfnode", .size = sizeof(gt_gnode), .flags = OM_TYPE_GC,
     .weaklist_offset = offsetof(gt_gnode, weaklist),
     .traverse = gt_gnode_traverse, .clear = gt_gnode_clear_refs, .release = rnode_release,
@@ -79,12 +81,14 @@ static om_type rfnode_type = {
 };
 /* the same with the refs hook: graphs mix both kinds of node */
 static om_type rnode_refs_type = {
+    OM_TYPE_INIT,
     .name = "rnode_refs", .size = sizeof(gt_gnode), .flags = OM_TYPE_GC,
     .weaklist_offset = offsetof(gt_gnode, weaklist),
     .traverse = gt_gnode_traverse, .clear = gt_gnode_clear_refs, .release = rnode_release,
     .refs = gt_gnode_refs,
 };
 static om_type rfnode_refs_type = {
+    OM_TYPE_INIT,
     .name = "rfnode_refs", .size = sizeof(gt_gnode), .flags = OM_TYPE_GC,
     .weaklist_offset = offsetof(gt_gnode, weaklist),
     .traverse = gt_gnode_traverse, .clear = gt_gnode_clear_refs, .release = rnode_release,

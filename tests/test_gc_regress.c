@@ -13,7 +13,7 @@
 
 /* ---- 1. a basic weak reference waiting dead is never shared ------------ */
 typedef struct tgt { om_object ob; om_weakref *wl; } tgt;
-static om_type tgt_type = { .name = "tgt", .size = sizeof(tgt), .weaklist_offset = offsetof(tgt, wl) };
+static om_type tgt_type = { OM_TYPE_INIT, .name = "tgt", .size = sizeof(tgt), .weaklist_offset = offsetof(tgt, wl) };
 
 typedef struct holder { om_object ob; om_object *w, *r; } holder;
 static om_weakref *shared;
@@ -24,7 +24,7 @@ static void holder_clear(om_object *self)
     shared = om_weakref_new(h->r, NULL, NULL);
     om_clear_ref(&h->r);
 }
-static om_type holder_type = { .name = "holder", .size = sizeof(holder), .clear = holder_clear };
+static om_type holder_type = { OM_TYPE_INIT, .name = "holder", .size = sizeof(holder), .clear = holder_clear };
 
 static void test_dead_weakref_not_shared(void)
 {
@@ -64,7 +64,7 @@ static void node_finalize(om_object *s)
         om_decref(s);
     }
 }
-static om_type fnode_type = { .name = "fnode", .size = sizeof(gt_link), .flags = OM_TYPE_GC,
+static om_type fnode_type = { OM_TYPE_INIT, .name = "fnode", .size = sizeof(gt_link), .flags = OM_TYPE_GC,
                               .traverse = gt_link_traverse, .clear = gt_link_clear, .finalize = node_finalize };
 
 static long nested_ret;
@@ -82,7 +82,7 @@ static void trig_finalize(om_object *s)
     nested_ret = om_gc_collect(2);
     om_gc_get_objects(-1, count_dead, NULL);
 }
-static om_type trig_type = { .name = "trig", .size = sizeof(om_object), .finalize = trig_finalize };
+static om_type trig_type = { OM_TYPE_INIT, .name = "trig", .size = sizeof(om_object), .finalize = trig_finalize };
 
 static void test_collect_in_destroy_loop(void)
 {
@@ -112,7 +112,7 @@ static void test_collect_in_destroy_loop(void)
 /* ---- 3. collected counts only what was freed ----------------------------- */
 static om_object *saved;
 static void save_finalize(om_object *s) { saved = om_newref(s); }
-static om_type snode_type = { .name = "snode", .size = sizeof(gt_link), .flags = OM_TYPE_GC,
+static om_type snode_type = { OM_TYPE_INIT, .name = "snode", .size = sizeof(gt_link), .flags = OM_TYPE_GC,
                               .traverse = gt_link_traverse, .clear = gt_link_clear, .finalize = save_finalize };
 
 static void test_resurrected_not_collected(void)
@@ -135,7 +135,7 @@ static void test_resurrected_not_collected(void)
 }
 
 /* ---- 4. the garbage list keeps its objects ------------------------------- */
-static om_type noclear_type = { .name = "noclear", .size = sizeof(gt_link), .flags = OM_TYPE_GC,
+static om_type noclear_type = { OM_TYPE_INIT, .name = "noclear", .size = sizeof(gt_link), .flags = OM_TYPE_GC,
                                 .traverse = gt_link_traverse };
 
 static void test_garbage_list_untrack(void)
@@ -157,7 +157,7 @@ static void test_garbage_list_untrack(void)
 
 /* ---- 5. resize keeps the generation; freeze resets only count[0] --------- */
 /* vec: a gt_vec whose items are followed by traverse and clear hooks */
-static om_type vec_type = { .name = "vec", .size = sizeof(gt_vec), .item_size = sizeof(om_object *),
+static om_type vec_type = { OM_TYPE_INIT, .name = "vec", .size = sizeof(gt_vec), .item_size = sizeof(om_object *),
                             .flags = OM_TYPE_GC, .traverse = gt_vec_traverse, .clear = gt_vec_clear };
 
 static void test_resize_keeps_generation(void)

@@ -400,7 +400,7 @@ static void probe_release(om_object *o)
         probes_freed++;
     }
 }
-static om_type probe_type = {.name = "side-probe", .size = sizeof(gt_node), .flags = OM_TYPE_GC,
+static om_type probe_type = {OM_TYPE_INIT, .name = "side-probe", .size = sizeof(gt_node), .flags = OM_TYPE_GC,
                              .ref_fields = GT_NODE_REFS, .release = probe_release};
 
 static void arena_desc_case(int purge_now)

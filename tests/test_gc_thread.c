@@ -262,6 +262,7 @@ static void fnode_finalize(om_object *self)
 }
 
 static om_type fnode_type = {
+    OM_TYPE_INIT,
     .name = "lockfin", .size = sizeof(gt_link), .flags = OM_TYPE_GC,
     .traverse = gt_link_traverse, .clear = gt_link_clear, .finalize = fnode_finalize,
     .release = fnode_release,

@@ -150,11 +150,11 @@ typedef struct shared_obj {
     long counter;             /* plain: only the lock protects it */
     long pad[4];
 } shared_obj;
-static om_type shared_type = { .name = "shared", .size = sizeof(shared_obj),
+static om_type shared_type = { OM_TYPE_INIT, .name = "shared", .size = sizeof(shared_obj),
                                .weaklist_offset = offsetof(shared_obj, weaklist) };
 
 typedef struct work { om_object ob; long v; long w[3]; } work;
-static om_type work_type = { .name = "work", .size = sizeof(work), .freelist_limit = 16 };
+static om_type work_type = { OM_TYPE_INIT, .name = "work", .size = sizeof(work), .freelist_limit = 16 };
 
 static om_object *floats;   /* ex_list of NFLOATS floats */
 static om_object *stack;    /* ex_list used as a stack */

@@ -99,27 +99,27 @@ static void expect_site(int line)
 
 /* ------------------------------------------------------------ types */
 typedef struct dbgobj { om_object ob; om_weakref *weaklist; long v[3]; } dbgobj;
-static om_type dbg_type = { .name = "dbgobj", .size = sizeof(dbgobj),
+static om_type dbg_type = { OM_TYPE_INIT, .name = "dbgobj", .size = sizeof(dbgobj),
                             .weaklist_offset = offsetof(dbgobj, weaklist) };
-static om_type parkable_type = { .name = "parkable", .size = sizeof(dbgobj), .freelist_limit = 4 };
-static om_type unparked_type = { .name = "unparked", .size = sizeof(dbgobj) };
+static om_type parkable_type = { OM_TYPE_INIT, .name = "parkable", .size = sizeof(dbgobj), .freelist_limit = 4 };
+static om_type unparked_type = { OM_TYPE_INIT, .name = "unparked", .size = sizeof(dbgobj) };
 static int dbg_traverse(om_object *self, om_visit_fn visit, void *arg)
 {
     (void)self, (void)visit, (void)arg;
     return 0;
 }
-static om_type dbggc_type = { .name = "dbggc", .size = sizeof(dbgobj), .flags = OM_TYPE_GC,
+static om_type dbggc_type = { OM_TYPE_INIT, .name = "dbggc", .size = sizeof(dbgobj), .flags = OM_TYPE_GC,
                               .traverse = dbg_traverse };
 
 static om_object *resurrected;
 static void res_finalize(om_object *self) { resurrected = om_newref(self); }
-static om_type resurrecting_type = { .name = "resurrecting", .size = sizeof(dbgobj),
+static om_type resurrecting_type = { OM_TYPE_INIT, .name = "resurrecting", .size = sizeof(dbgobj),
                                      .finalize = res_finalize };
 
 typedef struct dvec { om_varobject ob; int64_t items[]; } dvec;
-static om_type dvec_type = { .name = "dvec", .size = sizeof(dvec), .item_size = 8 };
+static om_type dvec_type = { OM_TYPE_INIT, .name = "dvec", .size = sizeof(dvec), .item_size = 8 };
 
-static om_type not_ready_type = { .name = "not_ready", .size = sizeof(dbgobj) };
+static om_type not_ready_type = { OM_TYPE_INIT, .name = "not_ready", .size = sizeof(dbgobj) };
 
 static dbgobj static_obj = { OM_STATIC_OBJECT_INIT(&dbg_type), NULL, { 0 } };
 

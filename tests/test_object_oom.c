@@ -62,7 +62,7 @@ static int pass_purge(void *p, size_t size, void *ctx)
 
 /* ---- test types */
 typedef struct big { om_object ob; om_weakref *weaklist; char body[3000]; } big; /* medium */
-static om_type big_type = { .name = "big", .size = sizeof(big), .freelist_limit = 3,
+static om_type big_type = { OM_TYPE_INIT, .name = "big", .size = sizeof(big), .freelist_limit = 3,
                             .weaklist_offset = offsetof(big, weaklist) };
 
 typedef struct ovec { om_varobject ob; int64_t items[]; } ovec;
@@ -71,7 +71,7 @@ static int ovec_traverse(om_object *self, om_visit_fn visit, void *arg)
     (void)self, (void)visit, (void)arg;
     return 0;
 }
-static om_type ovec_type = { .name = "ovec", .size = sizeof(ovec), .item_size = 8,
+static om_type ovec_type = { OM_TYPE_INIT, .name = "ovec", .size = sizeof(ovec), .item_size = 8,
                              .flags = OM_TYPE_GC, .traverse = ovec_traverse };
 
 static om_type *const watched[] = { &ex_float_type, &ex_int_type, &ex_str_type, &ex_list_type,

@@ -396,10 +396,10 @@ static void test_traverse(void)
 
 /* ------------------------------------------------------------ statistics */
 
-static om_type reg_a = { .name = "reg_a", .size = 32 };
-static om_type reg_b = { .name = "reg_b", .size = 48 };
-static om_type reg_c = { .name = "reg_c", .size = 64, .freelist_limit = 7 };
-static om_type reg_unused = { .name = "reg_unused", .size = 32, .freelist_limit = 3 };
+static om_type reg_a = { OM_TYPE_INIT, .name = "reg_a", .size = 32 };
+static om_type reg_b = { OM_TYPE_INIT, .name = "reg_b", .size = 48 };
+static om_type reg_c = { OM_TYPE_INIT, .name = "reg_c", .size = 64, .freelist_limit = 7 };
+static om_type reg_unused = { OM_TYPE_INIT, .name = "reg_unused", .size = 32, .freelist_limit = 3 };
 
 static int registry_position(const om_type *t, int *count)
 {
@@ -460,7 +460,7 @@ static void test_type_registry(void)
     CHECK_EQ(n, 1);
 }
 
-static om_type stat_type = { .name = "stat_type", .size = 40, .freelist_limit = 2 };
+static om_type stat_type = { OM_TYPE_INIT, .name = "stat_type", .size = 40, .freelist_limit = 2 };
 
 static void test_type_stats(void)
 {

@@ -19,7 +19,7 @@
 
 /* ------------------------------------------------------------ long chains */
 
-static om_type gcnode_type = { .name = "gcnode", .size = sizeof(ot_node), .flags = OM_TYPE_GC,
+static om_type gcnode_type = { OM_TYPE_INIT, .name = "gcnode", .size = sizeof(ot_node), .flags = OM_TYPE_GC,
                                .traverse = ot_node_traverse, .clear = ot_node_clear,
                                .freelist_limit = 50 };
 

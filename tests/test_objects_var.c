@@ -25,7 +25,7 @@ typedef struct vec {
     om_weakref *weaklist;
     int64_t items[];
 } vec;
-static om_type vec_type = { .name = "vec", .size = sizeof(vec), .item_size = sizeof(int64_t),
+static om_type vec_type = { OM_TYPE_INIT, .name = "vec", .size = sizeof(vec), .item_size = sizeof(int64_t),
                             .weaklist_offset = offsetof(vec, weaklist) };
 
 static int gcvec_traverse(om_object *self, om_visit_fn visit, void *arg)
@@ -33,11 +33,11 @@ static int gcvec_traverse(om_object *self, om_visit_fn visit, void *arg)
     (void)self, (void)visit, (void)arg;
     return 0;
 }
-static om_type gcvec_type = { .name = "gcvec", .size = sizeof(vec), .item_size = sizeof(int64_t),
+static om_type gcvec_type = { OM_TYPE_INIT, .name = "gcvec", .size = sizeof(vec), .item_size = sizeof(int64_t),
                               .flags = OM_TYPE_GC, .traverse = gcvec_traverse };
 
 typedef struct bytesobj { om_varobject ob; char data[]; } bytesobj;
-static om_type bytes_type = { .name = "bytes", .size = sizeof(bytesobj), .item_size = 1 };
+static om_type bytes_type = { OM_TYPE_INIT, .name = "bytes", .size = sizeof(bytesobj), .item_size = 1 };
 
 static void test_new_var_sizes(void)
 {
@@ -113,9 +113,9 @@ static void test_new_var_overflow(void)
     om_xdecref(o);
 }
 
-static om_type tiny_type = { .name = "tiny", .size = sizeof(om_object) - 8 };
-static om_type zero_type = { .name = "zero", .size = 0 };
-static om_type tinyvar_type = { .name = "tinyvar", .size = sizeof(om_object), .item_size = 8 };
+static om_type tiny_type = { OM_TYPE_INIT, .name = "tiny", .size = sizeof(om_object) - 8 };
+static om_type zero_type = { OM_TYPE_INIT, .name = "zero", .size = 0 };
+static om_type tinyvar_type = { OM_TYPE_INIT, .name = "tinyvar", .size = sizeof(om_object), .item_size = 8 };
 
 static void test_einval(void)
 {
@@ -136,7 +136,7 @@ static void test_einval(void)
     CHECK_EQ(ot_stats(&tiny_type).created, 0);
     CHECK_EQ(ot_stats(&tinyvar_type).created, 0);
     /* exactly the header is fine */
-    static om_type header_only = { .name = "header_only", .size = sizeof(om_object) };
+    static om_type header_only = { OM_TYPE_INIT, .name = "header_only", .size = sizeof(om_object) };
     om_object *o = om_new(&header_only);
     CHECK(o != NULL);
     if (o != NULL) {

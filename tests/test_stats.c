@@ -485,7 +485,7 @@ static void test_stats_write(void)
 /* The object layer's section: each type that made an object, with its
  * counts, and the collector's generations, in text and in JSON. */
 typedef struct st_obj { om_object ob; long v; } st_obj;
-static om_type st_type = { .name = "stats_probe_type", .size = sizeof(st_obj), .freelist_limit = 3 };
+static om_type st_type = { OM_TYPE_INIT, .name = "stats_probe_type", .size = sizeof(st_obj), .freelist_limit = 3 };
 
 static void test_objects_section(void)
 {

@@ -262,7 +262,7 @@ static void fin_make_weakref(om_object *self)
     made_in_finalize = om_weakref_new(self, ot_log_cb, NULL);
     CHECK(made_in_finalize != NULL);
 }
-static om_type fin_target_type = { .name = "fin_target", .size = sizeof(ot_target),
+static om_type fin_target_type = { OM_TYPE_INIT, .name = "fin_target", .size = sizeof(ot_target),
                                    .weaklist_offset = offsetof(ot_target, weaklist),
                                    .finalize = fin_make_weakref, .clear = ot_target_clear,
                                    .release = ot_target_release, .traverse = ot_target_traverse };
@@ -288,9 +288,9 @@ static void holder_clear(om_object *self)
     om_clear_ref(&h->a);
     om_clear_ref(&h->b);
 }
-static om_type holder_type = { .name = "holder", .size = sizeof(holder), .clear = holder_clear };
+static om_type holder_type = { OM_TYPE_INIT, .name = "holder", .size = sizeof(holder), .clear = holder_clear };
 
-static om_type parked_type = { .name = "parked", .size = sizeof(ot_target), .freelist_limit = 4,
+static om_type parked_type = { OM_TYPE_INIT, .name = "parked", .size = sizeof(ot_target), .freelist_limit = 4,
                                .weaklist_offset = offsetof(ot_target, weaklist) };
 
 static void test_during_destruction(void)

@@ -169,7 +169,9 @@ OM_HIDDEN void omi_report(om_error_code code, const char *op, const void *p);
 OM_HIDDEN uint64_t omi_error_foreign_ignored(void);
 /* For reports built above this layer: fill info's common fields (and
  * clear the rest), then hand info with its message to the handler. */
-OM_HIDDEN void omi_error_start(om_error_info *info, om_error_code code, const char *op, const void *p);
+/* Start a report whose block description is *block (zeroed: foreign). */
+OM_HIDDEN void omi_error_start(om_error_info *info, om_block_info *block, om_error_code code, const char *op,
+                               const void *p);
 OM_HIDDEN void omi_error_deliver(om_error_info *info, const char *msg);
 
 /* ---- check.c: describing blocks, checking heaps ------------------------- */

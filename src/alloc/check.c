@@ -87,25 +87,31 @@ OM_NO_TSAN int omi_block_is_free(const void *p) {
     return omi_pool_block_is_free(pool, (const om_block *)p);
 }
 
-int om_block_describe(const void *p, om_block_info *out) {
+int (om_block_describe)(const void *p, om_block_info *out, size_t size) {
     if (!out)
         return EINVAL;
-    return omi_describe(p, out);
+    om_block_info bi;
+    int rc = omi_describe(p, &bi);
+    omi_struct_out(out, size, &bi, sizeof bi);
+    return rc;
 }
 
-size_t om_heap_arenas(om_arena_info *out, size_t cap) {
+size_t (om_heap_arenas)(om_arena_info *out, size_t cap, size_t elem_size) {
     om_heap *h = omi_tls_heap;
     size_t n = 0;
     for (int g = 0; g < OM_NGEOM && h != &omi_heap_empty; g++) {
         for (om_arena *a = h->arenas[g].head; a; a = a->next, n++) {
             if (n >= cap)
                 continue;
-            out[n].base = a->base;
-            out[n].size = g == OM_GEOM_MEDIUM ? OM_MARENA_SIZE : OM_ARENA_SIZE;
-            out[n].medium = g == OM_GEOM_MEDIUM;
-            out[n].pools_total = a->ntotal;
-            out[n].pools_free = a->nfree;
-            out[n].pools_purged = (unsigned)__builtin_popcountll(a->free_mask & ~a->dirty_mask);
+            om_arena_info ai = {
+                .base = a->base,
+                .size = g == OM_GEOM_MEDIUM ? OM_MARENA_SIZE : OM_ARENA_SIZE,
+                .medium = g == OM_GEOM_MEDIUM,
+                .pools_total = a->ntotal,
+                .pools_free = a->nfree,
+                .pools_purged = (unsigned)__builtin_popcountll(a->free_mask & ~a->dirty_mask),
+            };
+            omi_struct_out((char *)out + n * elem_size, elem_size, &ai, sizeof ai);
         }
     }
     return n;

@@ -60,8 +60,11 @@ static const char *kind_name(om_block_kind k) {
     return k_names[k];
 }
 
-void omi_error_start(om_error_info *info, om_error_code code, const char *op, const void *p) {
+void omi_error_start(om_error_info *info, om_block_info *block, om_error_code code, const char *op,
+                     const void *p) {
     memset(info, 0, sizeof *info);
+    memset(block, 0, sizeof *block);
+    info->block = block;
     info->code = code;
     info->operation = op;
     info->pointer = p;
@@ -84,18 +87,19 @@ void omi_report(om_error_code code, const char *op, const void *p) {
         return;
     }
     om_error_info info;
+    om_block_info bi;
     char msg[400];
-    omi_error_start(&info, code, op, p);
-    if (code == OM_ERR_FOREIGN_POINTER || omi_describe(p, &info.block) != 0) {
-        info.block.kind = OM_BLOCK_FOREIGN;
+    omi_error_start(&info, &bi, code, op, p);
+    if (code == OM_ERR_FOREIGN_POINTER || omi_describe(p, &bi) != 0) {
+        bi.kind = OM_BLOCK_FOREIGN;
         snprintf(msg, sizeof msg, "%s: %s %p: not in objmem's heap", op, om_error_name(code), p);
-    } else if (info.block.kind == OM_BLOCK_LARGE) {
+    } else if (bi.kind == OM_BLOCK_LARGE) {
         snprintf(msg, sizeof msg, "%s: %s %p: large block %p (%zu bytes) in mapping %p", op, om_error_name(code),
-                 p, info.block.block, info.block.block_size, info.block.arena);
+                 p, bi.block, bi.block_size, bi.arena);
     } else {
         snprintf(msg, sizeof msg, "%s: %s %p: %s block %p, class %d (%zu bytes), pool %p (slot %d), arena %p", op,
-                 om_error_name(code), p, kind_name(info.block.kind), info.block.block, info.block.size_class,
-                 info.block.block_size, info.block.pool, info.block.pool_index, info.block.arena);
+                 om_error_name(code), p, kind_name(bi.kind), bi.block, bi.size_class,
+                 bi.block_size, bi.pool, bi.pool_index, bi.arena);
     }
     omi_error_deliver(&info, msg);
 }

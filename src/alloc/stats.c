@@ -41,7 +41,7 @@ __attribute__((no_sanitize("thread"))) static void walk_pools(om_stats *s, om_ar
     s->bytes_empty_pools += (uint64_t)a->nfree * psize;
 }
 
-void om_stats_get(om_stats *s) {
+static void stats_collect(om_stats *s) {
     memset(s, 0, sizeof *s);
     for (unsigned c = 0; c < OM_NUM_CLASSES; c++) {
         s->classes[c].block_size = (uint32_t)omi_class_size(c);
@@ -74,4 +74,10 @@ void om_stats_get(om_stats *s) {
     s->remote_frees = omi_heap_remote_frees();
     s->foreign_frees_ignored = omi_error_foreign_ignored();
     omi_os_stats(s);
+}
+
+void (om_stats_get)(om_stats *out, size_t size) {
+    om_stats s;
+    stats_collect(&s);
+    omi_struct_out(out, size, &s, sizeof s);
 }

@@ -32,9 +32,10 @@ void om_gc_get_count(long out[OM_GC_GENERATIONS]) {
         out[i] = omi_gc.count[i];
 }
 
-void om_gc_get_stats(om_gc_gen_stats out[OM_GC_GENERATIONS]) {
-    for (int i = 0; i < OM_GC_GENERATIONS; i++)
-        out[i] = omi_gc.stats[i];
+size_t (om_gc_get_stats)(om_gc_gen_stats *out, size_t count, size_t elem_size) {
+    for (size_t i = 0; i < count && i < OM_GC_GENERATIONS; i++)
+        omi_struct_out((char *)out + i * elem_size, elem_size, &omi_gc.stats[i], sizeof omi_gc.stats[i]);
+    return OM_GC_GENERATIONS;
 }
 
 int om_gc_callback_add(om_gc_callback fn, void *arg) {

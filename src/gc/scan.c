@@ -195,7 +195,7 @@ static inline int slot_prefetch(om_object **s, void *count) {
  * traverse, whose visits count themselves in hook_edges). */
 static inline __attribute__((always_inline)) size_t for_children(int op, om_object *o, pass_ctx *x) {
     const om_type *t = o->type;
-    if (om_likely(t->state_.ref_run) || omi_type_declares_refs(t)) {
+    if (om_likely(omi_tstate(t)->ref_run) || omi_type_declares_refs(t)) {
         if (op == OP_PREFETCH) {
             unsigned count = 0;
             omi_declared_each(o, slot_prefetch, &count, 0);

@@ -201,8 +201,9 @@ unsigned long om_lock_get_switch_interval(void) {
     return us;
 }
 
-void om_lock_get_stats(om_lock_stats *out) {
+void (om_lock_get_stats)(om_lock_stats *out, size_t size) {
     pthread_mutex_lock(&gil.mu);
-    *out = gil.stats;
+    om_lock_stats s = gil.stats;
     pthread_mutex_unlock(&gil.mu);
+    omi_struct_out(out, size, &s, sizeof s);
 }

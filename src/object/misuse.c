@@ -11,11 +11,12 @@
 void omi_report_object(om_error_code code, const char *op, const void *obj, const char *type_name,
                        const char *detail) {
     om_error_info info;
+    om_block_info bi;
     char msg[400];
-    omi_error_start(&info, code, op, obj);
+    omi_error_start(&info, &bi, code, op, obj);
     info.type_name = type_name;
-    if (!obj || omi_describe(obj, &info.block) != 0)
-        info.block.kind = OM_BLOCK_FOREIGN;
+    if (!obj || omi_describe(obj, &bi) != 0)
+        bi.kind = OM_BLOCK_FOREIGN;
     if (type_name)
         snprintf(msg, sizeof msg, "%s: %s: '%s' object %p: %s", op, om_error_name(code), type_name, obj, detail);
     else

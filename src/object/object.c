@@ -53,7 +53,7 @@ static inline void zero_body(om_object *o, size_t size) {
 }
 
 static om_object *object_init(om_type *t, void *block, size_t size) {
-    om_type_state *s = &t->state_;
+    omi_type_state *s = omi_tstate(t);
     om_object *o = (om_object *)((char *)block + s->prefix);
     if (s->prefix)
         memset(block, 0, sizeof(om_gc_head));
@@ -68,7 +68,7 @@ static om_object *object_init(om_type *t, void *block, size_t size) {
 
 static int type_check(om_type *t, int want) {
     int rc = t ? omi_type_ready(t) : EINVAL;
-    if (rc == 0 && t->state_.ready != want)
+    if (rc == 0 && omi_tstate(t)->ready != want)
         rc = EINVAL;
     if (rc)
         errno = rc;
@@ -76,17 +76,17 @@ static int type_check(om_type *t, int want) {
 }
 
 static __attribute__((noinline)) om_object *new_from_allocator(om_type *t) {
-    if ((!t || t->state_.ready != OM_TYPE_READY_FIXED) && type_check(t, OM_TYPE_READY_FIXED))
+    if ((!t || !t->state_ || omi_tstate(t)->ready != OM_TYPE_READY_FIXED) && type_check(t, OM_TYPE_READY_FIXED))
         return NULL;
-    void *block = om_malloc(t->size + t->state_.prefix);
+    void *block = om_malloc(t->size + omi_tstate(t)->prefix);
     return block ? object_init(t, block, t->size) : NULL;
 }
 
 om_object *(om_new)(om_type *t) {
     om_object *o;
-    if (om_unlikely(!t || t->state_.ready != OM_TYPE_READY_FIXED))
+    omi_type_state *s;
+    if (om_unlikely(!t || !(s = omi_tstate(t)) || s->ready != OM_TYPE_READY_FIXED))
         return new_from_allocator(t);
-    om_type_state *s = &t->state_;
     if ((o = s->freelist) != NULL) { /* a parked instance (it kept its type) */
         s->freelist = omi_dead_next(o);
         s->freelist_len--;
@@ -130,7 +130,7 @@ om_object *om_new_var(om_type *t, size_t nitems) {
         errno = ENOMEM;
         return NULL;
     }
-    void *block = om_malloc(size + t->state_.prefix);
+    void *block = om_malloc(size + omi_tstate(t)->prefix);
     if (!block)
         return NULL;
     om_object *o = object_init(t, block, size);
@@ -140,7 +140,7 @@ om_object *om_new_var(om_type *t, size_t nitems) {
 
 int om_resize_var(om_object **op, size_t nitems) {
     om_object *o = op ? *op : NULL;
-    if (!o || o->refcount != 1 || o->type->state_.ready != OM_TYPE_READY_VAR)
+    if (!o || o->refcount != 1 || omi_tstate(o->type)->ready != OM_TYPE_READY_VAR)
         return EINVAL;
     const om_type *t = o->type;
     if (t->weaklist_offset && *(om_weakref **)((char *)o + t->weaklist_offset))
@@ -148,7 +148,7 @@ int om_resize_var(om_object **op, size_t nitems) {
     size_t size = var_size(t, nitems), old = var_size(t, (size_t)((om_varobject *)o)->nitems);
     if (!size)
         return ENOMEM;
-    size_t prefix = t->state_.prefix;
+    size_t prefix = omi_tstate(t)->prefix;
     /* The collector's lists point at the header: leave them while moving,
      * and come back tracked, as a new object (a tuple the collector had
      * untracked has NULL items again: CPython's _PyTuple_Resize). */
@@ -171,7 +171,7 @@ int om_resize_var(om_object **op, size_t nitems) {
 }
 
 int omi_object_is_finalized(om_object *o) {
-    if (!o->type->state_.prefix)
+    if (!omi_tstate(o->type)->prefix)
         return 0;
     /* A static (immortal) object has no header before it. */
     if (o->refcount >= OM_IMMORTAL_REFCNT && !om_owns(omi_gc_head_of(o)))
@@ -238,11 +238,11 @@ static __attribute__((noinline)) void destroy_loop(om_object *o) {
 
 void om_dealloc(om_object *o) {
     om_type *t = (om_type *)o->type;
-    om_type_state *s = &t->state_;
+    omi_type_state *s = omi_tstate(t);
     /* A simple type's destruction cannot recurse and needs no hook: park
      * it, or free it, right here (CPython's float_dealloc). */
     if (om_likely(s->simple) && !atomic_load_explicit(&omi_fast.checked, memory_order_relaxed)) {
-        if (s->freelist_len < t->freelist_limit) {
+        if (s->freelist_len < s->freelist_limit) {
             o->refcount = omi_dead_link(s->freelist);
             s->freelist = o;
             s->freelist_len++;

@@ -18,7 +18,7 @@
  *   ┌──────────────────────────┬──────────┬──────────┬─────────────────┐
  *   │ om_gc_head: next, prev   │ refcount │ type     │ instance fields │
  *   └──────────────────────────┴──────────┴──────────┴─────────────────┘
- *   ▲ block                    ▲ om_object * (block + type->state_.prefix)
+ *   ▲ block                    ▲ om_object * (block + omi_tstate(type)->prefix)
  *
  * Other types have no prefix: the object is the block.  om_gc_head is
  * CPython's PyGC_Head: the cycle collector's list links; the low bits of
@@ -38,8 +38,56 @@ typedef struct om_gc_head {
 #define OM_GC_FINALIZED ((uintptr_t)1)   /* finalize has run (PEP 442) */
 #define OM_GC_FLAG_MASK ((uintptr_t)15)
 
-#define OM_TYPE_READY_FIXED 1            /* om_type.state_.ready */
+/* ---- a type's state ------------------------------------------------------
+ *
+ *   om_type (the program's)          omi_type_state (objmem's metadata)
+ *   ┌──────────────┬────────┬───┐    ┌──────────────────────────┬───────┐
+ *   │ struct_size  │ state_ │...│ ─▶ │ om_type_state: freelist, │ the   │
+ *   └──────────────┴────────┴───┘    │ freelist_len, small      │ rest  │
+ *                                    └──────────────────────────┴───────┘
+ * omi_type_ready (type.c) allocates it when the type makes its first
+ * object, fills it, then publishes it in state_ (release): a type is ready
+ * exactly when state_ is set, and its state is never freed (types stay
+ * in the registry).  It starts with objmem.h's om_type_state, whose
+ * fields the inline om_new reads; the fields of the program's om_type
+ * that struct_size may leave out (ref_fields, freelist_limit) are copied
+ * here once, 0 when absent, and read only here after.
+ */
+typedef struct omi_type_state {
+    om_object *freelist;        /* om_type_state's three fields, in its layout */
+    uint32_t freelist_len;
+    uint8_t small;
+    uint8_t ready;              /* OM_TYPE_READY_FIXED or _VAR */
+    uint8_t simple;             /* destruction is only "park or free" */
+    uint8_t ref_first, ref_run; /* ref_fields as one run of words, if it is and there
+                                   are no items: the collector's fast walk */
+    uint16_t prefix;            /* bytes of collector header before objects */
+    unsigned freelist_limit;    /* om_type.freelist_limit */
+    uint64_t ref_fields;        /* om_type.ref_fields */
+    /* Event counts; om_type_get_stats derives the rest from them, so the
+     * fast paths update one count each. */
+    uint64_t parks;             /* destructions that parked the instance */
+    uint64_t allocs;            /* creations that took a new block */
+    uint64_t frees;             /* destructions that gave the block back */
+    uint64_t trimmed;           /* parked instances freed (limit, clear) */
+    const om_type *next;        /* registry of types in use */
+} omi_type_state;
+
+_Static_assert(offsetof(omi_type_state, freelist) == offsetof(om_type_state, freelist) &&
+                   offsetof(omi_type_state, freelist_len) == offsetof(om_type_state, freelist_len) &&
+                   offsetof(omi_type_state, small) == offsetof(om_type_state, small),
+               "omi_type_state starts with om_type_state");
+
+#define OM_TYPE_READY_FIXED 1
 #define OM_TYPE_READY_VAR 2
+
+/* The state of a ready type (NULL before its first object). */
+static inline omi_type_state *omi_tstate(const om_type *t) { return (omi_type_state *)t->state_; }
+
+/* A field of the program's om_type, or 0 if its struct_size ends before
+ * it (objmem.h, section 8). */
+#define OMI_TYPE_FIELD(t, f) \
+    (offsetof(om_type, f) + sizeof((t)->f) <= (t)->struct_size ? (t)->f : 0)
 
 /* ---- misuse.c: a misuse of an object, reported through the error handler */
 OM_HIDDEN void omi_report_object(om_error_code code, const char *op, const void *obj, const char *type_name,
@@ -60,7 +108,7 @@ OM_HIDDEN int omi_type_ready(om_type *t);
 /* Declared references (om_type.ref_fields, OM_TYPE_REF_ITEMS): what a
  * type's traverse and clear do when the type leaves them NULL. */
 static inline int omi_type_declares_refs(const om_type *t) {
-    return t->ref_fields || (t->flags & OM_TYPE_REF_ITEMS);
+    return omi_tstate(t)->ref_fields || (t->flags & OM_TYPE_REF_ITEMS);
 }
 OM_HIDDEN int omi_declared_traverse(om_object *o, om_visit_fn visit, void *arg);
 OM_HIDDEN void omi_declared_clear(om_object *o);
@@ -74,7 +122,7 @@ static inline __attribute__((always_inline)) size_t omi_declared_each_more(om_ob
     const om_type *t = o->type;
     om_object **w = (om_object **)o;
     size_t n = 0;
-    for (uint64_t m = t->ref_fields; m; m &= m - 1, n++) {
+    for (uint64_t m = omi_tstate(t)->ref_fields; m; m &= m - 1, n++) {
         om_object **slot = &w[__builtin_ctzll(m)];
         if (*slot && fn(slot, ctx))
             return OMI_WALK_STOPPED;
@@ -104,9 +152,10 @@ static inline __attribute__((always_inline)) size_t omi_declared_each_more(om_ob
 static inline __attribute__((always_inline)) size_t omi_declared_each(om_object *o, omi_slot_fn fn, void *ctx,
                                                                       int backward) {
     const om_type *t = o->type;
-    size_t run = t->state_.ref_run;
+    const omi_type_state *s = omi_tstate(t);
+    size_t run = s->ref_run;
     if (om_likely(run)) {
-        om_object **w = (om_object **)o + t->state_.ref_first;
+        om_object **w = (om_object **)o + s->ref_first;
         size_t i = 0;
         do {
             if (w[i] && fn(&w[i], ctx))

@@ -50,7 +50,7 @@ size_t omi_graveyard_flush(void) {
         if (!o)
             continue;
         graveyard.ring[i] = NULL;
-        om_free((char *)o - o->type->state_.prefix);
+        om_free((char *)o - omi_tstate(o->type)->prefix);
         n++;
     }
     pthread_mutex_unlock(&graveyard.lock);
@@ -109,7 +109,7 @@ static int check(om_object *o, const char *op, const char *file, int line, int i
         return -1;
     }
     const om_type *t = o->type;
-    if (!t || !t->state_.ready || t->state_.prefix != offset) {
+    if (!t || !omi_tstate(t) || omi_tstate(t)->prefix != offset) {
         snprintf(detail, sizeof detail, "its type pointer %p is not a ready type (at %s:%d)", (const void *)t,
                  file, line);
         omi_report_object(OM_ERR_BAD_OBJECT, op, o, NULL, detail);

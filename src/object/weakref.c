@@ -62,6 +62,7 @@ static void weakref_clear(om_object *self) {
 }
 
 om_type om_weakref_type = {
+    OM_TYPE_INIT,
     .name = "weakref",
     .size = sizeof(om_weakref),
     .flags = OM_TYPE_GC,

@@ -103,10 +103,10 @@ int om_os_default_purge(void *p, size_t size, void *ctx) {
 }
 
 /* ---- hooks ---------------------------------------------------------------- */
-void om_set_os_hooks(const om_os_hooks *hooks) {
+void (om_set_os_hooks)(const om_os_hooks *hooks, size_t size) {
     om_os_hooks h = {om_os_default_reserve, om_os_default_release, om_os_default_purge, NULL};
     if (hooks) {
-        h = *hooks;
+        omi_struct_in(&h, sizeof h, hooks, size);
         if (!h.reserve)
             h.reserve = om_os_default_reserve;
         if (!h.release)
@@ -117,9 +117,9 @@ void om_set_os_hooks(const om_os_hooks *hooks) {
     os.hooks = h;
 }
 
-void om_get_os_hooks(om_os_hooks *out) {
+void (om_get_os_hooks)(om_os_hooks *out, size_t size) {
     if (out)
-        *out = os.hooks;
+        omi_struct_out(out, size, &os.hooks, sizeof os.hooks);
 }
 
 /* ---- counted calls ------------------------------------------------------ */

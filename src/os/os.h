@@ -22,6 +22,18 @@
 #define om_likely(x) __builtin_expect(!!(x), 1)
 #define om_unlikely(x) __builtin_expect(!!(x), 0)
 
+/* The size convention for structs the caller allocates (objmem.h,
+ * section 1): the caller's struct has caller_size bytes, the library's
+ * lib_size.  Out: copy min of the two, write nothing beyond.  In: the
+ * fields past the caller's size read as 0. */
+static inline void omi_struct_out(void *caller, size_t caller_size, const void *lib, size_t lib_size) {
+    __builtin_memcpy(caller, lib, caller_size < lib_size ? caller_size : lib_size);
+}
+static inline void omi_struct_in(void *lib, size_t lib_size, const void *caller, size_t caller_size) {
+    __builtin_memset(lib, 0, lib_size);
+    __builtin_memcpy(lib, caller, caller_size < lib_size ? caller_size : lib_size);
+}
+
 /* ---- os.c: kernel memory behind the hooks ----------------------------- */
 OM_HIDDEN void *omi_os_reserve(size_t size, size_t align);
 OM_HIDDEN int omi_os_release(void *p, size_t size);

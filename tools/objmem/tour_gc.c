@@ -527,6 +527,7 @@ static void node_release(om_object *self)
 }
 
 static om_type node_type = {
+    OM_TYPE_INIT,
     .name = "node",
     .size = sizeof(node),
     .flags = OM_TYPE_GC,
