@@ -21,7 +21,9 @@
 #           (the man pages: built, then checked with man and groff),
 #           abigail-tools (the ABI check)
 #   docs    build and read the man pages
-#   ci      what .ci/run adds: clang for its clang and sanitizer builds
+#   ci      what .ci/run adds: clang for its clang and sanitizer builds and
+#           the header tests, tcc for the header test with a compiler
+#           other than GNU C's
 #   bench   the benchmarks: CPython's development files, the peer
 #           allocators (glibc's is there already), Boehm GC, and the real
 #           programs bench/suite.sh runs under each allocator
@@ -29,7 +31,7 @@
 DEPS_BUILD="build-essential cmake"
 DEPS_TEST="python3 sqlite3 pkg-config scdoc man-db groff-base abigail-tools"
 DEPS_DOCS="scdoc man-db groff-base"
-DEPS_CI="clang"
+DEPS_CI="clang tcc"
 DEPS_BENCH="pkg-config python3 libpython3.11-dev
     libmimalloc2.0 libmimalloc-dev libjemalloc2 libjemalloc-dev libtcmalloc-minimal4
     libgc-dev
