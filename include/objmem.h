@@ -171,8 +171,6 @@ OM_API void om_trim(int force);
 OM_API int om_background_start(void);
 OM_API void om_background_stop(void);
 OM_API int om_background_running(void);
-/* The name of om_trim before 0.2, kept as an alias until 0.3. */
-OM_API void om_collect(int force) OM_DEPRECATED("renamed om_trim (om_gc_collect collects cycles)");
 
 /* ------------------------------------------------------------------------
  * 3. Statistics

@@ -2,7 +2,7 @@
  * test_api.c — the allocation API of objmem.h section 2, black box:
  * malloc/calloc/realloc/free/usable_size/aligned_alloc/posix_memalign/owns,
  * the documented size classes, failure modes (NULL + errno) and ownership;
- * om_trim and its deprecated old name om_collect.
+ * om_trim.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -484,42 +484,6 @@ static void test_realloc_large_grows_by_remap(void)
     CHECK(!om_owns(p));
 }
 
-/* om_collect, the name of om_trim before 0.2, stays (deprecated) until
- * 0.3 and does what om_trim does: a large block freed into the reuse cache
- * goes back to the kernel, and afterwards om_trim finds nothing more to
- * give back.  Round 0 calls om_collect, round 1 om_trim: the same result. */
-static void test_collect_alias_is_trim(void)
-{
-    uint64_t released[2] = { 0, 0 };
-    om_trim(1); /* start from nothing to give back */
-    for (int round = 0; round < 2; round++) {
-        void *p = om_malloc(TU_MIB);
-        REQUIRE(p != NULL);
-        om_free(p); /* into the large-block cache: still mapped */
-        om_stats s0, s1, s2;
-        om_stats_get(&s0);
-        CHECK_GE(s0.large_cached, 1);
-        if (round == 0) {
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-            om_collect(1);
-#pragma GCC diagnostic pop
-        } else {
-            om_trim(1);
-        }
-        om_stats_get(&s1);
-        CHECK_EQ(s1.large_cached, 0);
-        CHECK_EQ(s1.large_cached_bytes, 0);
-        CHECK_GE(s0.os_bytes_reserved - s1.os_bytes_reserved, TU_MIB);
-        released[round] = s0.os_bytes_reserved - s1.os_bytes_reserved;
-        om_trim(1); /* nothing left that om_trim would give back */
-        om_stats_get(&s2);
-        CHECK_EQ(s2.os_bytes_reserved, s1.os_bytes_reserved);
-        CHECK_EQ(s2.os_release_calls, s1.os_release_calls);
-    }
-    CHECK_EQ(released[0], released[1]);
-}
-
 int main(int argc, char **argv)
 {
     static const check_case cases[] = {
@@ -539,7 +503,6 @@ int main(int argc, char **argv)
         CHECK_CASE(test_owns),
         CHECK_CASE(test_options_roundtrip),
         CHECK_CASE(test_many_live),
-        CHECK_CASE(test_collect_alias_is_trim),
     };
     return check_main(cases, CHECK_COUNT(cases), argc, argv);
 }

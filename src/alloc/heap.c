@@ -362,6 +362,3 @@ void om_trim(int force) {
     }
     omi_large_collect();
 }
-
-/* The deprecated name (objmem.h). */
-void om_collect(int force) __attribute__((alias("om_trim")));
