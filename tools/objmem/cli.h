@@ -24,10 +24,11 @@ int cli_usage_error(const char *command, const char *fmt, ...) __attribute__((fo
  * CLI_USAGE after reporting the problem. */
 int cli_parse_json_flag(int argc, char **argv, int *json);
 
-/* Commands (tour.c, stats.c, run.c). */
+/* Commands (tour.c, stats.c, run.c, options.c). */
 int cli_cmd_tour(int argc, char **argv);
 int cli_cmd_stats(int argc, char **argv);
 int cli_cmd_run(int argc, char **argv);
+int cli_cmd_options(int argc, char **argv);
 
 /* The demo allocation pattern (stats.c): a small, Python-shaped mix of
  * live blocks, so that a report has something to show.  Deterministic. */
