@@ -60,6 +60,7 @@ static void fork_parent(void) {
 
 static void fork_child(void) {
     omi_background_forget();
+    omi_options_fork_child();
     pthread_mutex_init(&omi_rt.lock, NULL);
     for (om_heap *h = omi_rt.heaps; h; h = h->next_all)
         pthread_mutex_init(&h->lock, NULL);

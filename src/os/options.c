@@ -31,7 +31,7 @@
  * OBJMEM_VERBOSE=1 adds, then, the list of every option in force.
  *
  * Locking: readings and om_option_set take `lock` (a plain mutex: no
- * allocation); om_option_get reads one atomic.
+ * allocation; re-made in fork's child); om_option_get reads one atomic.
  */
 #include <errno.h>
 #include <limits.h>
@@ -362,6 +362,10 @@ long omi_option_store(om_option o, long value) {
     pthread_mutex_unlock(&opt.lock);
     return value;
 }
+
+/* fork's child: the lock may have been held by a thread the child lacks
+ * (every value is an atomic on its own, so none is torn). */
+void omi_options_fork_child(void) { pthread_mutex_init(&opt.lock, NULL); }
 
 /* ---- the public face ---------------------------------------------------------------- */
 long om_option_get(om_option o) { return omi_option_value(o); }

@@ -72,7 +72,8 @@ static void write_options(out *o)
     out_table_end(o);
     out_para(o, "Reports at exit are written by exit() and a return from main, not by _exit() "
                 "or a fatal signal.  'objmem options --help' gives the grammar of values.");
-    out_fact(o, "exit_reports", NULL, OV_S("written by exit() and a return from main, not by _exit() or a fatal signal"));
+    out_fact(o, "exit_reports", NULL,
+             OV_S("written by exit() and a return from main, not by _exit() or a fatal signal"));
     out_doc_end(o);
 }
 
