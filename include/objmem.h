@@ -382,8 +382,17 @@ OM_API int om_heap_check(int verbose);
 /* ------------------------------------------------------------------------
  * 7. Options
  *
- * Read once from the environment (OBJMEM_<NAME>) at initialisation, without
- * allocating; om_option_set overrides at run time.
+ * Read from the environment (OBJMEM_<NAME>) when objmem starts, without
+ * allocating; om_option_set overrides at run time.  Values: a switch is
+ * 1/yes/true/on or 0/no/false/off (any case); a number is decimal digits
+ * (no sign, fraction or hex), in ms or MiB as the name says; a MiB option
+ * may end in M (MiB) or G (GiB).  A value outside this grammar keeps the
+ * default; a number above the option's maximum is clamped to it; an
+ * unknown OBJMEM_ name is ignored: each with one warning on stderr, always
+ * (OBJMEM_VERBOSE is not needed), once per process.  OBJMEM_VERBOSE=1
+ * also lists every option in force at start.  Reports at exit are written
+ * by exit() and a return from main; a process that ends in _exit() or a
+ * fatal signal writes none (there is no hook for it).
  * ---------------------------------------------------------------------- */
 typedef enum om_option {
     OM_OPTION_CHECKED = 0,       /* OBJMEM_CHECKED: validate every free fully (0/1; section 2).
@@ -394,14 +403,18 @@ typedef enum om_option {
                                     after about 3x this, at the next allocator call after it.  A
                                     heap that takes back pools it had purged doubles its own delay
                                     (up to 64x), and halves it again when quiet; the purge thread
-                                    purges a heap idle for this delay whatever its own */
+                                    purges a heap idle for this delay whatever its own.  At most
+                                    10^12 (about 31 years) */
     OM_OPTION_PURGE_DECOMMIT,    /* OBJMEM_PURGE_DECOMMIT: 1 MADV_DONTNEED (default), 0 MADV_FREE */
     OM_OPTION_LARGE_CACHE_MB,    /* OBJMEM_LARGE_CACHE_MB: freed large blocks keep resident for
                                     reuse at most max(this, min(recent peak - live, live)) bytes,
                                     live and peak counting large blocks in use (default 64; 0: no
-                                    cache, every free unmaps) */
-    OM_OPTION_VERBOSE,           /* OBJMEM_VERBOSE: messages on stderr (0/1) */
-    OM_OPTION_STATS,             /* OBJMEM_STATS: drop-in malloc prints the report at exit (0/1) */
+                                    cache, every free unmaps; at most 1048576, 1 TiB) */
+    OM_OPTION_VERBOSE,           /* OBJMEM_VERBOSE: messages on stderr, and the options in force
+                                    listed at start (0/1) */
+    OM_OPTION_STATS,             /* OBJMEM_STATS: the statistics report on stderr at exit, after a
+                                    line naming the process (0/1): libobjmem and the drop-in alike,
+                                    once per process */
     OM_OPTION_REPORT_FOREIGN,    /* OBJMEM_REPORT_FOREIGN: free of a pointer objmem does not own is
                                     reported (1, libobjmem's default) or ignored and counted (0,
                                     the drop-in malloc's default: the loader frees a few blocks it
@@ -410,13 +423,37 @@ typedef enum om_option {
                                     objmem is loaded (om_background_start); default 0 */
     OM_OPTION_LARGE_DECAY_MS,    /* OBJMEM_LARGE_DECAY_MS: a freed large block not reused for this
                                     long gives its pages back (madvise), and its mapping goes after
-                                    as long again (default 1000; 0: no cache).  Runs at the next
-                                    large allocation or free, or heap purge tick, after it */
+                                    as long again (default 1000; 0: no cache; at most 10^12).
+                                    Runs at the next large allocation or free, or heap purge
+                                    tick, after it */
     OM_OPTION_COUNT
 } om_option;
 
+/* Where the value in force came from. */
+typedef enum om_option_origin {
+    OM_ORIGIN_DEFAULT = 0,     /* objmem's default (also after a rejected value) */
+    OM_ORIGIN_ENVIRONMENT,     /* OBJMEM_<NAME> (clamped to the maximum if above it) */
+    OM_ORIGIN_API              /* om_option_set */
+} om_option_origin;
+
+typedef struct om_option_info {
+    const char *name;          /* the environment variable: "OBJMEM_PURGE_DELAY_MS" */
+    const char *kind;          /* "switch", "ms" or "MiB" */
+    const char *summary;       /* one line */
+    long value;                /* in force: om_option_get */
+    long default_value;
+    long max;                  /* the largest value accepted (1 for a switch) */
+    om_option_origin origin;
+} om_option_info;
+
+/* The value in force; 0 for an unknown option. */
 OM_API long om_option_get(om_option opt);
+/* Set an option (clamped to 0..max; a switch stores 0 or 1). */
 OM_API void om_option_set(om_option opt, long value);
+/* Describe opt into *out: 0, or EINVAL for an unknown option. */
+OM_API int om_option_describe(om_option opt, om_option_info *out);
+/* "default", "environment" or "om_option_set". */
+OM_API const char *om_option_origin_name(om_option_origin origin);
 
 /* ------------------------------------------------------------------------
  * 8. Objects

@@ -1,10 +1,11 @@
 /*
  * runtime.c — the allocator's process-wide state: omi_rt (descriptor lists
  * and counters under omi_rt.lock), the fast paths' read-mostly values, the
- * calling thread's heap pointers, one-time initialisation and the fork
- * handlers.  Thread heaps themselves are heap.c's.
+ * calling thread's heap pointers, one-time initialisation, the fork
+ * handlers, and the report at exit.  Thread heaps themselves are heap.c's.
  */
 #include <string.h>
+#include <unistd.h>
 
 #include "alloc/alloc.h"
 
@@ -59,6 +60,7 @@ static void fork_parent(void) {
 
 static void fork_child(void) {
     omi_background_forget();
+    omi_options_fork_child();
     pthread_mutex_init(&omi_rt.lock, NULL);
     for (om_heap *h = omi_rt.heaps; h; h = h->next_all)
         pthread_mutex_init(&h->lock, NULL);
@@ -80,15 +82,35 @@ void omi_runtime_init(void) { pthread_once(&init_once, runtime_init_once); }
 
 
 /* ---- options whose change reaches the fast paths -------------------------- */
-long om_option_get(om_option opt) { return omi_option_value(opt); }
-
+/* (om_option_get is options.c's.) */
 void om_option_set(om_option opt, long value) {
     if ((unsigned)opt >= OM_OPTION_COUNT)
         return;
     omi_runtime_init(); /* the cookie and checked flag live here */
-    omi_option_store(opt, value);
+    value = omi_option_store(opt, value);
     if (opt == OM_OPTION_CHECKED) {
         atomic_store(&omi_fast.checked, value != 0);
         omi_heap_sync_checked();
     }
+}
+
+/* ---- the report at exit -------------------------------------------------------
+ * OBJMEM_STATS=1: the statistics report on stderr when the process ends by
+ * exit() or a return from main (a destructor: libobjmem and the drop-in
+ * alike; _exit() and fatal signals run none), after a line naming the
+ * process.  Only the copy of objmem that speaks for the process writes it
+ * (process.c), so it appears once when both libraries are loaded.  The
+ * report is the public om_stats_write, as a program would call it: it
+ * covers every layer the program linked. */
+__attribute__((destructor)) static void runtime_end(void) {
+    if (!omi_option_value(OM_OPTION_STATS) || !omi_process_speaks())
+        return;
+    static const char pre[] = "objmem: report at exit of ";
+    char head[sizeof pre + 512];
+    memcpy(head, pre, sizeof pre - 1);
+    omi_process_describe(head + sizeof pre - 1, sizeof head - sizeof pre);
+    size_t n = strlen(head);
+    head[n++] = '\n';
+    if (write(2, head, n) == (ssize_t)n)
+        om_stats_write(2, OM_REPORT_TEXT);
 }

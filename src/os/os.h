@@ -1,9 +1,10 @@
 /*
  * os.h — the platform layer's internal header: what objmem takes from the
  * process it runs in.  Kernel memory behind the replaceable hooks (os.c:
- * its contract opens that file), a clock, and the OBJMEM_* options read
- * from the environment (options.c).  Every other layer builds on this
- * one; it includes nothing of theirs.
+ * its contract opens that file), a clock, the OBJMEM_* options read
+ * from the environment (options.c), and the process itself: which copy of
+ * objmem speaks for it, and its name in reports (process.c).  Every other
+ * layer builds on this one; it includes nothing of theirs.
  *
  * Internal names: functions and variables shared between objmem's files
  * are prefixed omi_ and hidden (OM_HIDDEN), so that the shared library
@@ -46,11 +47,27 @@ OM_HIDDEN uint64_t omi_os_now_ns(void);
 OM_HIDDEN void omi_os_stats(om_stats *out);
 
 /* ---- options.c: OBJMEM_* from the environment --------------------------- */
-/* Read the environment (again); values not set there take their defaults. */
+/* Read the environment (again): values om_option_set gave are kept, the
+ * others come from the environment or their defaults.  The first reading
+ * that finds `environ` prints the warnings (and, with OBJMEM_VERBOSE, the
+ * list), if this copy speaks for the process. */
 OM_HIDDEN void omi_options_init(void);
 OM_HIDDEN long omi_option_value(om_option opt);
-/* Store a value (om_option_set, in the allocator, adds its side effects). */
-OM_HIDDEN void omi_option_store(om_option opt, long value);
+/* Store a value, clamped to the option's range; returns what was stored
+ * (om_option_set, in the allocator, adds its side effects). */
+OM_HIDDEN long omi_option_store(om_option opt, long value);
+/* OBJMEM_<name>'s value as it is in environ (not an option: STATS_JSON). */
 OM_HIDDEN const char *omi_option_string(const char *name);
+/* Re-make the options' lock in fork's child (runtime.c's handler). */
+OM_HIDDEN void omi_options_fork_child(void);
+/* This copy's own om_option_get (a hidden alias). */
+OM_HIDDEN extern long omi_option_get_own(om_option opt);
+
+/* ---- process.c: the process objmem runs in ------------------------------- */
+/* 1 if this copy of objmem speaks for the process: warnings, the option
+ * list, the report at exit. */
+OM_HIDDEN int omi_process_speaks(void);
+/* "pid 1234 (./prog arg1 arg2)", NUL-terminated, cut to cap; no allocation. */
+OM_HIDDEN void omi_process_describe(char *buf, size_t cap);
 
 #endif /* OM_OS_H */

@@ -21,10 +21,11 @@
  *                    fordblks = free bytes in pools, keepcost = 0
  *   malloc_trim()    om_trim(1); returns 1
  *   malloc_stats()   the text report on stderr
- * At exit (a destructor): OBJMEM_STATS=1 writes the text report to stderr,
- * OBJMEM_STATS_JSON=FILE the JSON report to FILE (each "%p" in FILE becomes
- * the process id: child processes inherit the variable); a FILE that
- * cannot be written is reported on stderr with its path and errno's text.
+ * At exit (a destructor): OBJMEM_STATS_JSON=FILE writes the JSON report to
+ * FILE (each "%p" in FILE becomes the process id: child processes inherit
+ * the variable); a FILE that cannot be written is reported on stderr with
+ * its path and errno's text.  OBJMEM_STATS=1, the text report, is the
+ * core's (alloc/runtime.c), for libobjmem too.
  */
 #include "alloc/alloc.c"
 
@@ -202,8 +203,6 @@ static void write_json_report(const char *pattern) {
 }
 
 __attribute__((destructor)) static void override_end(void) {
-    if (omi_option_value(OM_OPTION_STATS))
-        om_stats_write(2, OM_REPORT_TEXT);
     const char *pattern = omi_option_string("STATS_JSON");
     if (pattern && *pattern)
         write_json_report(pattern);

@@ -37,10 +37,11 @@ int cli_help(const char *command);
  * reporting bad usage. */
 int cli_parse_json_flag(int argc, char **argv, int *json);
 
-/* Commands (tour.c, stats.c, run.c). */
+/* Commands (tour.c, stats.c, run.c, options.c). */
 int cli_cmd_tour(int argc, char **argv);
 int cli_cmd_stats(int argc, char **argv);
 int cli_cmd_run(int argc, char **argv);
+int cli_cmd_options(int argc, char **argv);
 
 /* objmem run's help text, after its usage line (run.c). */
 extern const char cli_run_help[];

@@ -35,6 +35,8 @@ static const cli_command commands[] = {
     {"stats", "[--json]", "statistics report after a small demo allocation pattern", cli_cmd_stats},
     {"run", "[--stats] [--json FILE] -- CMD [ARGS...]", "run a program with objmem as its malloc",
      cli_cmd_run},
+    {"options", "[--json]", "every OBJMEM_* option: value in force and where it came from",
+     cli_cmd_options},
     {"help", "[command]", "show this message, or one command's usage", cmd_help},
     {"version", "", "print objmem's version", cmd_version},
 };
