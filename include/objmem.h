@@ -450,8 +450,10 @@ typedef struct om_option_info {
 OM_API long om_option_get(om_option opt);
 /* Set an option (clamped to 0..max; a switch stores 0 or 1). */
 OM_API void om_option_set(om_option opt, long value);
-/* Describe opt into *out: 0, or EINVAL for an unknown option. */
-OM_API int om_option_describe(om_option opt, om_option_info *out);
+/* Describe opt into the first size bytes of *out: 0, or EINVAL for an
+ * unknown option. */
+OM_API int om_option_describe(om_option opt, om_option_info *out, size_t size);
+#define om_option_describe(opt, out) (om_option_describe)((opt), (out), sizeof(om_option_info))
 /* "default", "environment" or "om_option_set". */
 OM_API const char *om_option_origin_name(om_option_origin origin);
 

@@ -33,6 +33,7 @@ static void fill_block(void *out, size_t size) { CHECK_EQ((om_block_describe)(pr
 static void fill_lock(void *out, size_t size) { (om_lock_get_stats)((om_lock_stats *)out, size); }
 static void fill_hooks(void *out, size_t size) { (om_get_os_hooks)((om_os_hooks *)out, size); }
 static void fill_type_stats(void *out, size_t size) { (om_type_get_stats)(&om_weakref_type, (om_type_stats *)out, size); }
+static void fill_option(void *out, size_t size) { CHECK_EQ((om_option_describe)(OM_OPTION_PURGE_DELAY_MS, (om_option_info *)out, size), 0); }
 
 static int guards_intact(const unsigned char *p, size_t from, size_t to)
 {
@@ -83,6 +84,7 @@ static void test_small_structs_sizes(void)
     check_struct("om_lock_stats", fill_lock, sizeof(om_lock_stats));
     check_struct("om_os_hooks", fill_hooks, sizeof(om_os_hooks));
     check_struct("om_type_stats", fill_type_stats, sizeof(om_type_stats));
+    check_struct("om_option_info", fill_option, sizeof(om_option_info));
 }
 
 /* The struct an older objmem.h would have declared: om_stats up to

@@ -373,15 +373,16 @@ long om_option_get(om_option o) { return omi_option_value(o); }
 /* This copy's om_option_get, whatever the loader bound the name to. */
 extern __typeof__(om_option_get) omi_option_get_own __attribute__((alias("om_option_get"), visibility("hidden")));
 
-int om_option_describe(om_option o, om_option_info *out) {
+int (om_option_describe)(om_option o, om_option_info *out, size_t size) {
     static const char *const kinds[] = {[KIND_SWITCH] = "switch", [KIND_MS] = "ms", [KIND_MIB] = "MiB"};
     if ((unsigned)o >= OM_OPTION_COUNT || !out)
         return EINVAL;
     long value = omi_option_value(o);
     const option_desc *d = &table[o];
-    *out = (om_option_info){.name = d->name, .kind = kinds[d->kind], .summary = d->summary, .value = value,
-                            .default_value = d->def, .max = d->max,
-                            .origin = (om_option_origin)atomic_load(&opt.origin[o])};
+    om_option_info info = {.name = d->name, .kind = kinds[d->kind], .summary = d->summary, .value = value,
+                           .default_value = d->def, .max = d->max,
+                           .origin = (om_option_origin)atomic_load(&opt.origin[o])};
+    omi_struct_out(out, size, &info, sizeof info);
     return 0;
 }
 

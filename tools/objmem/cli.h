@@ -45,6 +45,7 @@ int cli_cmd_options(int argc, char **argv);
 
 /* objmem run's help text, after its usage line (run.c). */
 extern const char cli_run_help[];
+extern const char cli_options_help[]; /* options.c: its text for `objmem help options` */
 
 /* The libobjmem-malloc.so to preload, malloc'd, or NULL after saying on
  * stderr where it looked (run_lib.c). */

@@ -54,6 +54,7 @@ static const struct {
               "  --json      the report as JSON\n"
               "  -h, --help  this message\n"},
     {"run", cli_run_help},
+    {"options", cli_options_help},
 };
 
 static void print_usage(FILE *f)

@@ -17,10 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char options_usage[] =
-    "usage: objmem options [--json]\n"
-    "  every OBJMEM_* option: the value in force, its default, and where it\n"
-    "  came from (default, environment, om_option_set)\n"
+const char cli_options_help[] =
+    "options:\n"
+    "  --json      the list as JSON\n"
+    "  -h, --help  this message\n"
+    "\n"
+    "Each option: the value in force, its default, and where it came from\n"
+    "(default, environment, om_option_set).\n"
     "\n"
     "values:\n"
     "  switch  1, yes, true, on  or  0, no, false, off (any case)\n"
@@ -83,10 +86,8 @@ int cli_cmd_options(int argc, char **argv)
     int json = 0;
 
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(options_usage, stdout);
-            return CLI_OK;
-        }
+        if (cli_is_help_option(argv[i]))
+            return cli_help("options");
     }
     int rc = cli_parse_json_flag(argc, argv, &json);
     if (rc != 0)
