@@ -382,6 +382,11 @@ static void test_json_report(void)
         CHECK_MSG(strstr(js, keys[i]) != NULL, "JSON report lacks %s", keys[i]);
     ok = json_valid(js, "arenas_current", &v, &found);
     CHECK(ok && found == 1 && (uint64_t)v == s.arenas_current);
+    /* it names its process: a file of reports from many says whose */
+    ok = json_valid(js, "pid", &v, &found);
+    CHECK(ok && found == 1 && v == (long long)getpid());
+    CHECK_MSG(strstr(js, "\"command\": \"") != NULL && strstr(js, "test_stats") != NULL,
+              "JSON report lacks the command:\n%.200s", js);
     free(js);
     for (int i = 0; i < 50; i++)
         om_free(blocks[i]);

@@ -312,8 +312,34 @@ static void format_text(out *o, const om_stats *s) {
     format_objects_text(o);
 }
 
+/* s as a JSON string: quotes, backslashes and control characters escaped. */
+static void put_json_string(out *o, const char *s, size_t n) {
+    put(o, "\"");
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\')
+            put(o, "\\%c", c);
+        else if (c < 0x20)
+            put(o, "\\u%04x", c);
+        else
+            put(o, "%c", c);
+    }
+    put(o, "\"");
+}
+
+/* The process the report is of: a file of reports from many processes
+ * (OBJMEM_STATS_JSON, a wrapper script's children) says whose each is. */
+static void format_json_process(out *o) {
+    char cmd[1024];
+    size_t n = omi_process_command(cmd, sizeof cmd);
+    put(o, "\"pid\": %ld, \"command\": ", (long)getpid());
+    put_json_string(o, cmd, n);
+}
+
 static void format_json(out *o, const om_stats *s) {
-    put(o, "{\"version\": \"%s\", \"classes\": [", OM_VERSION_STRING);
+    put(o, "{\"version\": \"%s\", ", OM_VERSION_STRING);
+    format_json_process(o);
+    put(o, ", \"classes\": [");
     for (unsigned c = 0; c < OM_NUM_CLASSES; c++) {
         put(o, "%s\n  {\"class\": %u", c ? "," : "", c);
         columns_json(o, &s->classes[c], class_columns, COUNT(class_columns));

@@ -69,5 +69,8 @@ OM_HIDDEN extern long omi_option_get_own(om_option opt);
 OM_HIDDEN int omi_process_speaks(void);
 /* "pid 1234 (./prog arg1 arg2)", NUL-terminated, cut to cap; no allocation. */
 OM_HIDDEN void omi_process_describe(char *buf, size_t cap);
+/* The command line, arguments separated by spaces: at most cap - 1 bytes,
+ * not NUL-terminated; returns the length.  No allocation. */
+OM_HIDDEN size_t omi_process_command(char *buf, size_t cap);
 
 #endif /* OM_OS_H */

@@ -32,8 +32,9 @@ int omi_process_speaks(void) {
     return bound == omi_option_get_own;
 }
 
-/* At most cap - 1 bytes of the command line, arguments separated by spaces. */
-static size_t command_line(char *buf, size_t cap) {
+/* At most cap - 1 bytes of the command line, arguments separated by spaces
+ * (not NUL-terminated). */
+size_t omi_process_command(char *buf, size_t cap) {
     size_t n = 0;
     int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
@@ -75,7 +76,7 @@ void omi_process_describe(char *buf, size_t cap) {
     if (n + 3 < cap) {
         buf[n++] = ' ';
         buf[n++] = '(';
-        n += command_line(buf + n, cap - n - 1);
+        n += omi_process_command(buf + n, cap - n - 1);
         buf[n++] = ')';
     }
     buf[n] = '\0';
