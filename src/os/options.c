@@ -84,7 +84,29 @@ static const option_desc table[OM_OPTION_COUNT] = {
 static const char *const other_names[] = {
     "OBJMEM_STATS_JSON", /* the drop-in: file of the JSON report at exit */
     "OBJMEM_MALLOC_LIB", /* objmem run: the drop-in library to preload */
+    "OBJMEM_WARNED_PID", /* objmem run: the process that warned already */
 };
+
+/* OBJMEM_WARNED_PID names this process: `objmem run` read the options and
+ * warned before it exec'd this program (same pid); not again. */
+static int warned_before_exec(char **env) {
+    static const char name[] = "OBJMEM_WARNED_PID=";
+    for (char **e = env; e && *e; e++) {
+        if (strncmp(*e, name, sizeof name - 1) != 0)
+            continue;
+        long pid = 0;
+        const char *s = *e + sizeof name - 1;
+        if (!*s)
+            return 0;
+        for (; *s; s++) {
+            if (*s < '0' || *s > '9' || pid > 99999999)
+                return 0;
+            pid = pid * 10 + (*s - '0');
+        }
+        return pid == (long)getpid();
+    }
+    return 0;
+}
 
 static const char *const origin_names[] = {"default", "environment", "om_option_set"};
 
@@ -312,7 +334,7 @@ void omi_options_init(void) {
 
     pthread_mutex_lock(&opt.lock);
     char **env = environ;
-    int speak = env && !atomic_load(&opt.reported) && omi_process_speaks();
+    int speak = env && !atomic_load(&opt.reported) && omi_process_speaks() && !warned_before_exec(env);
     if (env)
         atomic_store(&opt.reported, 1);
     for (char **e = env; e && *e; e++)

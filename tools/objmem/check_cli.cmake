@@ -426,6 +426,13 @@ function(check_run_env)
   expect("objmem run with a missing OBJMEM_MALLOC_LIB: exit status" "${rc}" 125)
   expect_match("objmem run with a missing OBJMEM_MALLOC_LIB" "${err}"
                "OBJMEM_MALLOC_LIB=.*no-such-lib.so")
+  # A bad option: one warning, though objmem run and the command it execs
+  # (the same process) both read the options.
+  run_env(out err rc ENV --unset=LD_PRELOAD OBJMEM_PURGE_DELAY_MS=abc ARGS run -- /bin/true)
+  expect("objmem run with a bad option: exit status" "${rc}" 0)
+  string(REGEX MATCHALL "OBJMEM_PURGE_DELAY_MS=abc" warnings "${err}")
+  list(LENGTH warnings n)
+  expect("objmem run with a bad option: warnings" "${n}" 1)
 endfunction()
 
 # objmem run's exit codes are env(1)'s: 125 its own failure, 126 a

@@ -50,6 +50,7 @@ const char cli_run_help[] =
     "  PYTHONMALLOC=malloc  unless already set: CPython takes every object from malloc\n"
     "  OBJMEM_STATS=1       with --stats\n"
     "  OBJMEM_STATS_JSON    with --json: FILE, made absolute\n"
+    "  OBJMEM_WARNED_PID    this pid: objmem run warned about bad options, CMD does not\n"
     "Other OBJMEM_* variables (README: options at run time) pass through to CMD.\n"
     "\n"
     "environment read:\n"
@@ -227,7 +228,13 @@ static int run_set_environment(const run_options *opt, const char *lib)
         return CLI_FAIL;
     if (run_set_preload(lib) != CLI_OK)
         return CLI_FAIL;
-    if (setenv("PYTHONMALLOC", "malloc", 0) != 0 ||
+    /* This process has read the OBJMEM_* options (and warned about bad ones,
+     * om_option_get makes sure); the command, which keeps its pid, then
+     * does not warn a second time. */
+    char pid[24];
+    (void)om_option_get(OM_OPTION_VERBOSE);
+    snprintf(pid, sizeof pid, "%ld", (long)getpid());
+    if (setenv("PYTHONMALLOC", "malloc", 0) != 0 || setenv("OBJMEM_WARNED_PID", pid, 1) != 0 ||
         (opt->stats && setenv("OBJMEM_STATS", "1", 1) != 0)) {
         fprintf(stderr, "objmem run: cannot set up the environment: %s\n", strerror(errno));
         return CLI_FAIL;
