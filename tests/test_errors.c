@@ -5,6 +5,7 @@
  * involved remains usable and freeable.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,6 +149,64 @@ static void run_misaligned(size_t n, size_t off)
 }
 
 static void test_misaligned_small(void) { run_misaligned(64, 8); }
+
+/* Small blocks of another thread's heap (alive: frees go on its pools'
+ * stacks, through the cross-thread path of om_free): a double free and a
+ * misaligned pointer are caught at the free, a pointer inside the block in
+ * checked mode, as for the thread's own blocks. */
+typedef struct owner_job {
+    void *b[3];
+    pthread_barrier_t made, done;
+} owner_job;
+
+static void *owner_main(void *arg)
+{
+    owner_job *j = arg;
+    for (int i = 0; i < 3; i++)
+        j->b[i] = om_malloc(64);
+    pthread_barrier_wait(&j->made);
+    pthread_barrier_wait(&j->done);
+    return NULL;
+}
+
+static void test_other_threads_small_blocks(void)
+{
+    owner_job j;
+    pthread_t t;
+    pthread_barrier_init(&j.made, NULL, 2);
+    pthread_barrier_init(&j.done, NULL, 2);
+    REQUIRE(pthread_create(&t, NULL, owner_main, &j) == 0);
+    pthread_barrier_wait(&j.made);
+    void *warm = om_malloc(64); /* this thread has a heap */
+    unsigned char *b1 = j.b[1], *b2 = j.b[2];
+    reset();
+    om_free(j.b[0]);
+    CHECK_EQ(rec.calls, 0);
+    om_free(j.b[0]);
+    expect_error(OM_ERR_DOUBLE_FREE, "om_free", j.b[0]);
+    reset();
+    om_free(b1 + 8);
+    expect_error(OM_ERR_MISALIGNED_POINTER, "om_free", b1 + 8);
+    long old = om_option_get(OM_OPTION_CHECKED);
+    om_option_set(OM_OPTION_CHECKED, 1);
+    om_free(warm); /* a fresh allocation picks the mode up */
+    warm = om_malloc(64);
+    reset();
+    om_free(b2 + 16);
+    expect_error(OM_ERR_INTERIOR_POINTER, "om_free", b2 + 16);
+    om_option_set(OM_OPTION_CHECKED, old);
+    reset();
+    om_free(b1);
+    om_free(b2);
+    om_free(warm);
+    CHECK_EQ(rec.calls, 0);
+    pthread_barrier_wait(&j.done);
+    pthread_join(t, NULL);
+    CHECK_EQ(om_heap_check(1), 0);
+    pthread_barrier_destroy(&j.made);
+    pthread_barrier_destroy(&j.done);
+    om_set_error_handler(NULL, NULL);
+}
 static void test_misaligned_small_1(void) { run_misaligned(100, 1); }
 static void test_misaligned_medium(void) { run_misaligned(3000, 24); }
 static void test_misaligned_large(void) { run_misaligned(400000, 4); }
@@ -351,6 +410,7 @@ int main(int argc, char **argv)
         CHECK_CASE(test_error_names),
         CHECK_CASE(test_foreign),
         CHECK_CASE(test_misaligned_small),
+        CHECK_CASE(test_other_threads_small_blocks),
         CHECK_CASE(test_misaligned_small_1),
         CHECK_CASE(test_misaligned_medium),
         CHECK_CASE(test_misaligned_large),

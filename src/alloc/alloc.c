@@ -10,8 +10,10 @@
  * pool's free list without reading the block (a cache miss mimalloc does
  * not pay either).  A medium block of the calling thread is validated
  * fully in free_medium (block boundary by multiplication, free mark) and
- * freed.  Everything else, and every free in checked mode, goes to
- * omi_free_slow, which validates the pointer fully before it frees:
+ * freed.  A small block of another thread's heap is pushed on its pool's
+ * xfree stack after the same cheap checks plus the free mark
+ * (free_small_other).  Everything else, and every free in checked mode,
+ * goes to omi_free_slow, which validates the pointer fully before it frees:
  * foreign, misaligned, interior and double frees are reported (error.c)
  * and then ignored.
  *
@@ -80,6 +82,7 @@ void *om_calloc(size_t count, size_t size) {
 /* ---- freeing -------------------------------------------------------------- */
 static void free_slow_entry(void *p);
 static void free_medium(void *p, uintptr_t e);
+static void free_small_other(void *p, uintptr_t e, om_pool *pool);
 
 /* omi_medium_magic(c) for every medium class, as constants (free may run
  * before any constructor); tests/test_internal_sizeclass.c checks them. */
@@ -109,6 +112,8 @@ void om_free(void *p) {
             omi_pool_free_transition(pool->heap, pool, old);
             return;
         }
+        free_small_other(p, e, pool);
+        return;
     } else if ((e & OM_MAP_TAG) == OM_MAP_MEDIUM) {
         free_medium(p, e);
         return;
@@ -131,6 +136,23 @@ __attribute__((noinline)) static void free_medium(void *p, uintptr_t e) {
         om_likely(off < pool->nextoffset && omi_medium_offset_ok(off, pool->block_size, magic)) &&
         om_likely(b->check != omi_fast.cookie)) {
         omi_pool_free_local(pool->heap, pool, b);
+        return;
+    }
+    omi_free_slow(p, e, "om_free");
+}
+
+/* A small block of another thread's heap, outside checked mode, from a
+ * thread that has a heap: validated as the owner's own free validates it
+ * (alignment; the free mark, which the push writes next to anyway), not
+ * by omi_free_slow's division: a server's cross-thread frees spent 11% of
+ * their instructions there.  A pointer inside a small block is caught in
+ * checked mode, for other threads' blocks as for one's own. */
+__attribute__((noinline)) static void free_small_other(void *p, uintptr_t e, om_pool *pool) {
+    om_heap *owner = pool->heap;
+    om_block *b = p;
+    if (omi_tls_free_heap != &omi_heap_empty && owner != NULL && owner != omi_tls_heap &&
+        ((uintptr_t)p & (OM_ALIGNMENT - 1)) == 0 && b->check != omi_fast.cookie) {
+        omi_heap_free_remote(owner, pool, b);
         return;
     }
     omi_free_slow(p, e, "om_free");
