@@ -14,8 +14,9 @@
 # bench_gc in build-bench/ (or --build DIR) from the repository root; (c)
 # run it: --rounds N interleaved rounds (default 5, or 2 with --quick),
 # each collection in a fresh child process; (d) print the tables and write
-# bench/results/gc.json, gc.md, gc.txt (the tables as printed) and
-# gc-raw.txt (one line per collection).
+# bench/results/gc.json, gc.md, gc.txt (the tables as printed),
+# gc-raw.txt (one line per collection) and the chart gc-time.svg
+# (bench/plot.py, when matplotlib is installed).
 #
 # Graphs (--only): ring random tree young.  Sides (--sides): objmem
 # cpython boehm.  --quick is a smoke test of a few seconds (100 k nodes).
@@ -153,4 +154,5 @@ ARGS=(--rounds "$ROUNDS" --clock "$CLOCK" --out "$RESULTS")
 [[ -n $HOLD ]] && ARGS+=(--hold "$HOLD")
 rc=0
 "$BIN" "${ARGS[@]}" "${PASS[@]+"${PASS[@]}"}" | tee "$RESULTS/gc.txt" || rc=${PIPESTATUS[0]}
+bench_plot gc.sh gc "$RESULTS/gc.json"
 exit "$rc"

@@ -12,8 +12,9 @@
 # build-bench/ (or --build DIR) from the repository root; (c) run it once:
 # --rounds N interleaved rounds (default 7, or 3 with --quick) after one
 # warm-up round; (d) print the table and write bench/results/objects.json,
-# objects.md, objects.txt (the table as printed) and objects-raw.txt (one
-# line per measurement).
+# objects.md, objects.txt (the table as printed), objects-raw.txt (one
+# line per measurement) and the chart objects-time.svg (bench/plot.py,
+# when matplotlib is installed).
 #
 # Workloads (--only): float float_batch float_batch_nofl int int_batch
 # incref list list_nogc dict.  --quick is a smoke test of a few seconds.
@@ -81,4 +82,5 @@ ARGS=(--rounds "$ROUNDS" --clock "$CLOCK" --out "$RESULTS")
 rc=0
 env -u PYTHONHOME -u PYTHONPATH -u PYTHONSTARTUP "$BIN" "${ARGS[@]}" |
     tee "$RESULTS/objects.txt" || rc=$?
+bench_plot objects.sh objects "$RESULTS/objects.json"
 exit $rc

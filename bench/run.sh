@@ -13,7 +13,8 @@
 # (d) run every (allocator, workload) pair once per round, interleaved,
 # the allocator order rotated every time; (e) print a table per workload
 # and geometric means; (f) write bench/results/alloc.csv (summary),
-# alloc.txt (the tables) and alloc-raw.txt (one line per run).
+# alloc.txt (the tables), alloc-raw.txt (one line per run) and the chart
+# alloc-time.svg (bench/plot.py, when matplotlib is installed).
 #
 # --peers-only builds bench/ on its own, without objmem (for when the
 # library does not build); --quick is a smoke test of under a minute.
@@ -175,5 +176,6 @@ echo >&2
 rc=0
 python3 bench/report.py "$RAW" --csv "$RESULTS/alloc.csv" | tee "$RESULTS/alloc.txt" || rc=$?
 echo
-echo "results: $RESULTS/alloc.csv, $RESULTS/alloc.txt, $RAW ($((SECONDS - start)) s of runs)"
+bench_plot run.sh alloc "$RESULTS/alloc.csv"
+echo "results: $RESULTS/alloc.csv, $RESULTS/alloc.txt, $RAW, $RESULTS/alloc-time.svg ($((SECONDS - start)) s of runs)"
 exit $rc

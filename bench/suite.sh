@@ -28,7 +28,9 @@
 #
 # Output (bench/results/, git-ignored): NAME.md (the tables in Markdown),
 # NAME.csv (one row per workload and allocator, plus geometric means),
-# NAME-raw.txt (one line per run).  Exit status 3 when a run failed or an
+# NAME-raw.txt (one line per run), and the charts (bench/plot.py, when
+# matplotlib is installed): NAME-time.svg, NAME-rss.svg and, with several
+# --threads, NAME-threads.svg.  Exit status 3 when a run failed or an
 # output differed between allocators.
 set -euo pipefail
 
@@ -421,5 +423,6 @@ rc=0
     --instances "$(IFS=,; echo "${INSTANCES[*]}")" --real "$(IFS=,; echo "${REAL_WORKS[*]}")" --meta "$meta" --libs "$libs" \
     --md "$RESULTS/$NAME.md" --csv "$RESULTS/$NAME.csv" || rc=$?
 echo
-echo "results: $RESULTS/$NAME.md, $RESULTS/$NAME.csv, $RAW"
+bench_plot suite.sh suite "$RESULTS/$NAME.csv"
+echo "results: $RESULTS/$NAME.md, $RESULTS/$NAME.csv, $RAW, $RESULTS/$NAME-*.svg"
 exit $rc

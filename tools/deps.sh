@@ -25,8 +25,10 @@
 #           the header tests, tcc for the header test with a compiler
 #           other than GNU C's
 #   bench   the benchmarks: CPython's development files, the peer
-#           allocators (glibc's is there already), Boehm GC, and the real
-#           programs bench/suite.sh runs under each allocator
+#           allocators (glibc's is there already), Boehm GC, the real
+#           programs bench/suite.sh runs under each allocator, and
+#           matplotlib for the charts (bench/plot.py; without it the
+#           scripts write their tables and skip the charts)
 
 DEPS_BUILD="build-essential cmake"
 DEPS_TEST="python3 sqlite3 pkg-config scdoc man-db groff-base abigail-tools"
@@ -34,7 +36,7 @@ DEPS_DOCS="scdoc man-db groff-base"
 DEPS_CI="clang tcc"
 DEPS_BENCH="pkg-config python3 libpython3.11-dev
     libmimalloc2.0 libmimalloc-dev libjemalloc2 libjemalloc-dev libtcmalloc-minimal4
-    libgc-dev
+    libgc-dev python3-matplotlib
     sqlite3 xz-utils pigz zstd redis-server redis-tools"
 
 # deps_list GROUP...: the packages, one a line, each once.

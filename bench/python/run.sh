@@ -15,7 +15,11 @@
 # (c) check each configuration really uses its allocator; (d) run every
 # (workload, configuration) pair once per round, interleaved, order
 # rotated; (e) check checksums against default, print the tables and write
-# bench/results/python.csv, python.txt and python-raw.txt.
+# bench/results/python.csv, python.txt and python-raw.txt; memreturn's RSS
+# samples (every 10 ms from the mass free to the end of the idle) go to
+# python-rss.csv (config,round,t_ms,rss_kb,phase); (f) draw the charts
+# with bench/plot.py when matplotlib is installed: python-time.svg, and
+# python-rss.svg (RSS over time per configuration).
 #
 # --quick: workloads at scale 0.25, memreturn at 128 MiB, 2 rounds.
 # --scale F: workload size factor (default 1).  --mem-mib N: memreturn
@@ -173,6 +177,10 @@ done
 mkdir -p "$RESULTS"
 RAW=$RESULTS/python-raw.txt
 : >"$RAW"
+RSS_CSV=$RESULTS/python-rss.csv
+RSS_TMP=$(mktemp)
+trap 'rm -f "$RSS_TMP"' EXIT
+if [[ " ${WORKS[*]} " == *" memreturn "* ]]; then echo "config,round,t_ms,rss_kb,phase" >"$RSS_CSV"; fi
 n=${#CONFIGS[@]}
 total=$(( ROUNDS * ${#WORKS[@]} * n ))
 count=0
@@ -183,15 +191,17 @@ echo "run.sh: $total runs: rounds=$ROUNDS scale=$SCALE mem_mib=$MEM_MIB workload
 for (( round = 1; round <= ROUNDS; round++ )); do
     for wi in "${!WORKS[@]}"; do
         w=${WORKS[$wi]}
-        arg=$SCALE
-        [[ $w == memreturn ]] && arg=$MEM_MIB
+        args=("$SCALE")
+        [[ $w == memreturn ]] && args=("$MEM_MIB" --rss-trace "$RSS_TMP")
         for (( k = 0; k < n; k++ )); do
             c=${CONFIGS[$(( (k + round + wi) % n ))]}   # rotated order
             count=$((count + 1))
             mapfile -t E < <(config_env "$c")
+            : >"$RSS_TMP"
             line=$("$PY" bench/python/measure.py env "${E[@]}" "$PY" \
-                "bench/python/${SCRIPT[$w]}" "$arg")
+                "bench/python/${SCRIPT[$w]}" "${args[@]}")
             echo "round=$round work=$w config=$c $line" >>"$RAW"
+            if [[ $w == memreturn ]]; then sed "1d; s/^/$c,$round,/" "$RSS_TMP" >>"$RSS_CSV"; fi
             rc=$(sed -n 's/.* rc=\([0-9]*\) ||.*/\1/p' <<<"$line")
             wall=$(sed -n 's/^wall_s=\([^ ]*\) .*/\1/p' <<<"$line")
             out=${line#* || }
@@ -215,6 +225,11 @@ done
 echo >&2
 rc=0
 "$PY" bench/python/report.py "$RAW" --csv "$RESULTS/python.csv" | tee "$RESULTS/python.txt" || rc=$?
-echo "results: $RESULTS/python.csv, $RESULTS/python.txt, $RAW ($((SECONDS - start)) s of runs)"
+# ------------------------------------------------------------ (f) charts
+for w in "${WORKS[@]}"; do
+    if [[ $w != memreturn ]]; then bench_plot run.sh python "$RESULTS/python.csv"; break; fi
+done
+if [[ " ${WORKS[*]} " == *" memreturn "* ]]; then bench_plot run.sh rss "$RSS_CSV"; fi
+echo "results: $RESULTS/python.csv, $RESULTS/python.txt, $RAW, $RESULTS/python-*.svg ($((SECONDS - start)) s of runs)"
 (( bad == 0 && rc == 0 )) || { echo "run.sh: some runs FAILED or gave a different checksum (see above)" >&2; exit 3; }
 exit 0
