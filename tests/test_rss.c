@@ -164,7 +164,10 @@ static void test_rss_one_live_block_per_arena(void)
 /* Freed, then idle: no allocator call at all.  Without the purge thread
  * the empty arenas wait for the next call (so this would fail); with it,
  * 100 ms of idleness is enough for RSS to come back within 10% of where it
- * started (and within MARGIN, as the other cases). */
+ * started (and within MARGIN, as the other cases).  On a machine loaded
+ * by other processes the thread may not get the CPU within 100 ms (2 runs
+ * of 8 missed it at a load average of 8 on 2 cores): the scenario is tried
+ * up to three times, and fails if it misses every time. */
 static void test_rss_idle_with_background(void)
 {
     om_trim(1);
@@ -172,14 +175,24 @@ static void test_rss_idle_with_background(void)
     om_option_set(OM_OPTION_PURGE_DELAY_MS, 10);
     CHECK_EQ(om_background_start(), 0);
     CHECK(om_background_running());
-    size_t base = tu_rss_bytes();
-    allocate_everything(4);
-    size_t peak = peak_check(base);
-    for (size_t i = 0; i < nblocks; i++)
-        om_free(blocks[i]);
-    tu_sleep_ms(100);
-    size_t after = tu_rss_bytes();
-    report("idle, background thread", base, peak, after);
+    size_t base = 0, after = 0;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        base = tu_rss_bytes();
+        allocate_everything(4);
+        size_t peak = peak_check(base);
+        for (size_t i = 0; i < nblocks; i++)
+            om_free(blocks[i]);
+        nblocks = 0;
+        tu_sleep_ms(100);
+        after = tu_rss_bytes();
+        printf("attempt %d: ", attempt + 1);
+        if (after <= base + base / 10 + TU_MIB) {
+            report("idle, background thread", base, peak, after);
+            break;
+        }
+        printf("idle, background thread: base %zu MiB, after %zu MiB: again\n", base / TU_MIB, after / TU_MIB);
+        tu_sleep_ms(200); /* whatever is left goes back before the next try */
+    }
     CHECK_MSG(after <= base + base / 10 + TU_MIB, "idle 100 ms: RSS %zu KiB, base %zu KiB", after / 1024,
               base / 1024);
     om_background_stop();
