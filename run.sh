@@ -16,7 +16,7 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 # and test for the tests (python3 and sqlite3 for the drop-in malloc's
 # tests, pkg-config for the installed-package test, scdoc, man-db and
 # groff-base for the man pages and their check, abigail-tools for the ABI
-# check).  Only what dpkg does not have is installed (sudo unless root).
+# check, chromium for the heap map's browser tests).  Only what dpkg does not have is installed (sudo unless root).
 . ./tools/deps.sh
 
 build() {

@@ -34,7 +34,7 @@ execute_process(COMMAND sh "${SOURCE_DIR}/tools/deps.sh" list test
 if(rc)
   problem("tools/deps.sh list test failed: ${err}")
 endif()
-foreach(p python3 sqlite3 pkg-config scdoc man-db groff-base)
+foreach(p python3 sqlite3 pkg-config scdoc man-db groff-base chromium)
   if(NOT test_pkgs MATCHES "(^|\n)${p}\n")
     problem("tools/deps.sh: the test group lacks ${p}, which the tests run")
   endif()

@@ -19,7 +19,8 @@
 #           (tests/override runs them on the drop-in malloc), pkg-config
 #           (the installed-package test), scdoc, man-db and groff-base
 #           (the man pages: built, then checked with man and groff),
-#           abigail-tools (the ABI check)
+#           abigail-tools (the ABI check), chromium (the heap map page's
+#           browser tests, tests/browser/)
 #   docs    build and read the man pages
 #   ci      what .ci/run adds: clang for its clang and sanitizer builds and
 #           the header tests, tcc for the header test with a compiler
@@ -31,7 +32,7 @@
 #           scripts write their tables and skip the charts)
 
 DEPS_BUILD="build-essential cmake"
-DEPS_TEST="python3 sqlite3 pkg-config scdoc man-db groff-base abigail-tools"
+DEPS_TEST="python3 sqlite3 pkg-config scdoc man-db groff-base abigail-tools chromium"
 DEPS_DOCS="scdoc man-db groff-base"
 DEPS_CI="clang tcc"
 DEPS_BENCH="pkg-config python3 libpython3.11-dev
