@@ -77,6 +77,8 @@ static const option_desc table[OM_OPTION_COUNT] = {
     [OM_OPTION_BACKGROUND] = SWITCH("OBJMEM_BACKGROUND", 0, "start the background purge thread at load"),
     [OM_OPTION_LARGE_DECAY_MS] = {"OBJMEM_LARGE_DECAY_MS", KIND_MS, 1000, MAX_MS,
                                   "a cached large block unused this long gives its pages back"},
+    [OM_OPTION_SNAPSHOT_EVERY_MS] = {"OBJMEM_SNAPSHOT_EVERY_MS", KIND_MS, 100, MAX_MS,
+                                     "drop-in: a heap snapshot to OBJMEM_SNAPSHOT_FILE this often (0: start, exit)"},
 };
 
 /* OBJMEM_ names that are not options in the table, but are objmem's; the
@@ -84,6 +86,7 @@ static const option_desc table[OM_OPTION_COUNT] = {
 static const char *const other_names[] = {
     "OBJMEM_STATS_JSON", /* the drop-in: file of the JSON report at exit */
     "OBJMEM_MALLOC_LIB", /* objmem run: the drop-in library to preload */
+    "OBJMEM_SNAPSHOT_FILE", /* the drop-in: file heap snapshots are appended to */
 };
 
 static const char *const origin_names[] = {"default", "environment", "om_option_set"};
