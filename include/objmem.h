@@ -307,6 +307,41 @@ typedef struct om_arena_info {
 OM_API size_t om_heap_arenas(om_arena_info *out, size_t cap, size_t elem_size);
 #define om_heap_arenas(out, cap) (om_heap_arenas)((out), (cap), sizeof(om_arena_info))
 
+/* Heap snapshot: the whole heap now as ONE line of JSON (then "\n"),
+ * appended to fd, so that a file of snapshots is JSON Lines; `objmem
+ * heapmap` turns such a file into a page.  flags: 0 (others are EINVAL).
+ * Returns 0 or an errno value (of write(2), or ENOMEM).  Allocates
+ * nothing from objmem (a private mapping, freed before it returns), so it
+ * may run in any thread, one without a heap included.  The layout is
+ * copied with every heap's lock and the runtime's held (their slow paths
+ * wait; fast paths go on), then formatted and written unlocked.  Counts in
+ * the pools of other running threads are approximate; the caller's own
+ * and those of quiescent threads are exact.
+ *   {"objmem_snapshot":1, "version":"0.3.0", "pid":N, "command":"...",
+ *    "seq":K (this process's snapshots, from 0),
+ *    "time_ms":T (since this process's first snapshot, monotonic clock),
+ *    "geometry":{"pool":16384,"arena":1048576,"medium_pool":262144,
+ *                "medium_arena":4194304,"page":4096},
+ *    "classes":[block size of each class],
+ *    "heaps":[{"id":I (0 the oldest),"state":"active"|"abandoned",
+ *              "thread":TID (0 when abandoned)}],
+ *    "arenas":[{"base":"0x...","geom":"small"|"medium","heap":I,
+ *               "order":k (on its heap's usable list; -1 not on it),
+ *               "pools":[[state,class,used,carved,capacity], one a slot]}],
+ *       state: 0 never used, 1 empty and resident, 2 empty and purged,
+ *       3 used, 4 full, 5 quarantined; class -1 (and used, carved,
+ *       capacity 0) when empty
+ *    "large":[{"base":"0x...","size":bytes handed out (0 when cached),
+ *              "mapped":B,"resident":B,"state":"live"|"cached"}],
+ *    "totals":{the om_stats counters by member name, as the JSON report,
+ *              and "rss": resident bytes of the process, -1 if unknown},
+ *    "objects":{"types":[{"name":...,"live":n,"bytes":n times the type's size}],
+ *               "gc":{"generations":[om_gc_get_count],"collections":[per generation]}},
+ *    "stop_ns":how long the locks were held,
+ *    "truncated":true if the heap grew faster than the copy could follow}
+ * Strings escape "</" as "<\/" (the document may sit in a <script>). */
+OM_API int om_heap_snapshot_write(int fd, unsigned flags);
+
 /* ------------------------------------------------------------------------
  * 5. OS layer hooks
  *
@@ -426,6 +461,10 @@ typedef enum om_option {
                                     as long again (default 1000; 0: no cache; at most 10^12).
                                     Runs at the next large allocation or free, or heap purge
                                     tick, after it */
+    OM_OPTION_SNAPSHOT_EVERY_MS, /* OBJMEM_SNAPSHOT_EVERY_MS: with OBJMEM_SNAPSHOT_FILE=FILE, the
+                                    drop-in appends a heap snapshot (om_heap_snapshot_write) to
+                                    FILE at start, this often from a thread of its own, and at
+                                    exit (default 100; 0: at start and exit only) */
     OM_OPTION_COUNT
 } om_option;
 

@@ -178,9 +178,59 @@ OM_HIDDEN void omi_error_deliver(om_error_info *info, const char *msg);
 OM_HIDDEN int omi_describe(const void *p, om_block_info *out);
 OM_HIDDEN int omi_block_is_free(const void *p);
 
-/* ---- check.c: describing blocks, checking heaps ------------------------- */
-OM_HIDDEN int omi_describe(const void *p, om_block_info *out);
-OM_HIDDEN int omi_block_is_free(const void *p);
+/* ---- census.c: the layout copied at one moment, for heap snapshots ---------- */
+/* A pool slot's state, as snapshots number them (objmem.h: om_heap_snapshot_write). */
+enum {
+    OMI_POOL_NEVER = 0,       /* empty, never used since its arena was mapped */
+    OMI_POOL_DIRTY = 1,       /* empty, pages resident */
+    OMI_POOL_PURGED = 2,      /* empty, pages given back */
+    OMI_POOL_USED = 3,        /* some blocks allocated */
+    OMI_POOL_FULL = 4,        /* every block allocated */
+    OMI_POOL_QUARANTINED = 5  /* free list found corrupt: never reused */
+};
+typedef struct omi_census_pool {
+    uint8_t state;
+    int8_t cls;                 /* -1 when empty */
+    uint16_t used, carved, capacity;
+} omi_census_pool;
+typedef struct omi_census_arena {
+    uintptr_t base;
+    int32_t heap;               /* the owner's id */
+    int32_t order;              /* position on its heap's usable list, -1 if not on it */
+    uint8_t geom, npools;
+    omi_census_pool pools[OM_MAX_POOLS];
+} omi_census_arena;
+typedef struct omi_census_heap {
+    uint32_t id;                /* creation order: 0 is the oldest */
+    int tid;                    /* owner thread while active, else 0 */
+    uint8_t state;              /* OM_HEAP_* */
+} omi_census_heap;
+typedef struct omi_census_large {
+    uintptr_t base;
+    uint64_t usable, map_size, resident; /* usable 0 when cached */
+    uint8_t cached;
+} omi_census_large;
+typedef struct omi_census_slot {
+    const void *key;
+    uint32_t value;
+} omi_census_slot;
+/* The caller's arrays and their capacities (cap_slots: a power of two,
+ * at least twice cap_heaps + cap_arenas); the counts found, which may
+ * exceed the capacities (then only the first are copied). */
+typedef struct omi_census {
+    omi_census_heap *heaps;
+    omi_census_arena *arenas;
+    omi_census_large *large;
+    omi_census_slot *slots;
+    size_t cap_heaps, cap_arenas, cap_large, cap_slots;
+    size_t nheaps, narenas, nlarge;
+    uint64_t stop_ns;           /* how long the census held the first lock it took */
+    int all_locked;             /* every heap's lock was held: every arena has its order */
+} omi_census;
+/* How many of each there are now (to size the arrays). */
+OM_HIDDEN void omi_census_need(size_t *heaps, size_t *arenas, size_t *large);
+/* 0, or ENOSPC when a capacity was too small (the counts say how many). */
+OM_HIDDEN int omi_census_take(omi_census *c);
 
 /* ---- alloc.c --------------------------------------------------------------- */
 extern OM_HIDDEN const uint64_t omi_medium_magic_table[OM_NUM_CLASSES];

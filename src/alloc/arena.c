@@ -181,6 +181,7 @@ om_pool *omi_arena_take_pool(om_heap *h, int geom, unsigned cls, int *intact) {
     if (a->purged_mask & bit) /* a purge that only made work: heap.c */
         h->refaults++;
     a->purged_mask &= ~bit;
+    a->served_mask |= bit;
     h->last_active_ns = omi_os_now_ns();
     a->free_mask &= ~bit;
     a->dirty_mask &= ~bit;

@@ -39,6 +39,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "alloc/alloc.h"
 #include "alloc/sizeclass.h"
@@ -73,8 +74,10 @@ om_heap *omi_heap_init_thread(void) {
         errno = ENOMEM;
         return NULL;
     }
+    int tid = (int)gettid();
     pthread_mutex_lock(&h->lock);
     atomic_store(&h->state, OM_HEAP_ACTIVE);
+    h->tid = tid;
     pthread_mutex_unlock(&h->lock);
     omi_tls_heap = h;
     omi_heap_sync_checked();
@@ -102,6 +105,7 @@ void omi_heap_thread_exit(void *arg) {
     omi_tls_heap = omi_tls_free_heap = &omi_heap_empty;
     pthread_mutex_lock(&h->lock);
     atomic_store(&h->state, OM_HEAP_ABANDONED);
+    h->tid = 0;
     omi_heap_drain_delayed(h);
     omi_pool_release_retained(h);
     omi_heap_arm_purge(h, omi_os_now_ns());

@@ -64,6 +64,8 @@ static void fork_child(void) {
     pthread_mutex_init(&omi_rt.lock, NULL);
     for (om_heap *h = omi_rt.heaps; h; h = h->next_all)
         pthread_mutex_init(&h->lock, NULL);
+    if (omi_tls_heap != &omi_heap_empty)
+        omi_tls_heap->tid = (int)gettid(); /* the forking thread's heap is this one's */
 }
 
 void omi_runtime_register_atfork(void) { pthread_atfork(fork_prepare, fork_parent, fork_child); }

@@ -2,9 +2,11 @@
  * stats.c — statistics in the spirit of sys._debugmallocstats().
  *
  * om_stats_get walks every live arena under omi_rt.lock (so none is unmapped
- * under it) and reads pool headers.  Pools of other threads' heaps are read
- * without stopping those threads: a deliberate benign race, exact when they
- * are quiescent (hence no_sanitize("thread") on the walk).  Reports are
+ * under it) and reads pool headers and the arena's free and dirty masks.
+ * Those of other threads' heaps are read without stopping those threads
+ * (the owners change masks under their heap's lock, headers under none): a
+ * deliberate benign race, exact when they are quiescent (hence
+ * no_sanitize("thread") on the walk, which reads both).  Reports are
  * formatted with snprintf into the caller's buffer: no allocation.
  */
 #include <errno.h>
@@ -39,6 +41,8 @@ __attribute__((no_sanitize("thread"))) static void walk_pools(om_stats *s, om_ar
         s->bytes_quantisation += omi_class_pool_bytes(cls) - cap * size;
     }
     s->bytes_empty_pools += (uint64_t)a->nfree * psize;
+    s->pools_empty += a->nfree;
+    s->pools_purged += (uint64_t)__builtin_popcountll(a->free_mask & ~a->dirty_mask);
 }
 
 static void stats_collect(om_stats *s) {
@@ -53,8 +57,6 @@ static void stats_collect(om_stats *s) {
         s->small_arenas += !medium;
         s->medium_arenas += medium;
         s->pools_total += a->ntotal;
-        s->pools_empty += a->nfree;
-        s->pools_purged += (uint64_t)__builtin_popcountll(a->free_mask & ~a->dirty_mask);
         s->bytes_arena_mapped += medium ? OM_MARENA_SIZE : OM_ARENA_SIZE;
         walk_pools(s, a);
     }

@@ -121,6 +121,7 @@ typedef struct om_arena {
     uint64_t dirty_mask;             /* empty pools with resident pages */
     uint64_t fresh_mask;             /* dirty pools emptied since the last purge tick */
     uint64_t purged_mask;            /* empty pools purged since they last served */
+    uint64_t served_mask;            /* pools that have served a class since the arena was mapped */
     uint32_t nfree;                  /* popcount(free_mask) */
     uint32_t ntotal;
     uint8_t geom;
@@ -194,6 +195,7 @@ typedef struct om_heap {
     uint32_t refaults;               /* purged pools taken again since the last tick */
     uint32_t released;               /* arenas given back and not yet made up for */
     uint8_t delay_shift;             /* purge delay: the option's << this (heap.c) */
+    int tid;                         /* owner thread's id while ACTIVE, else 0 (under lock) */
     int collecting;                  /* omi_pool_collect_xfree runs: no purge */
     struct om_heap *next_all;        /* runtime's list of every heap */
     struct om_heap *next_abandoned;

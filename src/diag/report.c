@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "diag/diag.h"
 #include "object/object.h"
 
 /* ---- reports ----------------------------------------------------------------- */
@@ -228,6 +229,13 @@ static void fields_text(out *o, const om_stats *s) {
         }
     }
     put(o, "%s\n", in_paren ? ")" : "");
+}
+
+size_t omi_report_total_count(void) { return COUNT(stat_fields); }
+
+const char *omi_report_total(size_t i, const om_stats *s, unsigned long long *value) {
+    *value = value_at(s, stat_fields[i].off, sizeof(uint64_t));
+    return stat_fields[i].key;
 }
 
 /* Each key ends with a comma: the types and gc sections follow. */

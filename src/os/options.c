@@ -77,6 +77,8 @@ static const option_desc table[OM_OPTION_COUNT] = {
     [OM_OPTION_BACKGROUND] = SWITCH("OBJMEM_BACKGROUND", 0, "start the background purge thread at load"),
     [OM_OPTION_LARGE_DECAY_MS] = {"OBJMEM_LARGE_DECAY_MS", KIND_MS, 1000, MAX_MS,
                                   "a cached large block unused this long gives its pages back"},
+    [OM_OPTION_SNAPSHOT_EVERY_MS] = {"OBJMEM_SNAPSHOT_EVERY_MS", KIND_MS, 100, MAX_MS,
+                                     "drop-in: a heap snapshot to OBJMEM_SNAPSHOT_FILE this often (0: start, exit)"},
 };
 
 /* OBJMEM_ names that are not options in the table, but are objmem's; the
@@ -85,6 +87,7 @@ static const char *const other_names[] = {
     "OBJMEM_STATS_JSON", /* the drop-in: file of the JSON report at exit */
     "OBJMEM_MALLOC_LIB", /* objmem run: the drop-in library to preload */
     "OBJMEM_WARNED_PID", /* objmem run: the process that warned already */
+    "OBJMEM_SNAPSHOT_FILE", /* the drop-in: file heap snapshots are appended to */
 };
 
 /* OBJMEM_WARNED_PID names this process: `objmem run` read the options and

@@ -25,9 +25,11 @@
  * FILE (each "%p" in FILE becomes the process id: child processes inherit
  * the variable); a FILE that cannot be written is reported on stderr with
  * its path and errno's text.  OBJMEM_STATS=1, the text report, is the
- * core's (alloc/runtime.c), for libobjmem too.
+ * core's (alloc/runtime.c), for libobjmem too.  OBJMEM_SNAPSHOT_FILE, heap
+ * snapshots on a timer, is capture.c's.
  */
 #include "alloc/alloc.c"
+#include "override/override.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -143,11 +145,12 @@ OM_EXPORT void malloc_stats(void) { om_stats_write(2, OM_REPORT_TEXT); }
 /* ---- start and end ---------------------------------------------------------- */
 /* The loader may call malloc before libc has set `environ`; read the
  * options again once constructors run. */
-__attribute__((constructor)) static void override_start(void) { omi_options_init(); }
+__attribute__((constructor)) static void override_start(void) {
+    omi_options_init();
+    omi_capture_start();
+}
 
-/* pattern with each "%p" replaced by the process id (child processes
- * inherit OBJMEM_STATS_JSON); 0 if it does not fit. */
-static int expand_pid(const char *pattern, char *out, size_t cap) {
+int omi_expand_pid(const char *pattern, char *out, size_t cap) {
     char pid[24];
     int plen = snprintf(pid, sizeof pid, "%ld", (long)getpid());
     size_t n = 0;
@@ -186,7 +189,7 @@ static void report_json_failure(const char *path, int error) {
 static void write_json_report(const char *pattern) {
     char path[4096];
     int fd, rc;
-    if (!expand_pid(pattern, path, sizeof path)) {
+    if (!omi_expand_pid(pattern, path, sizeof path)) {
         report_json_failure(pattern, 0);
         return;
     }
@@ -203,6 +206,7 @@ static void write_json_report(const char *pattern) {
 }
 
 __attribute__((destructor)) static void override_end(void) {
+    omi_capture_end();
     const char *pattern = omi_option_string("STATS_JSON");
     if (pattern && *pattern)
         write_json_report(pattern);

@@ -46,7 +46,7 @@ function(option_row doc name prefix)
 endfunction()
 
 set(names CHECKED PURGE_DELAY_MS PURGE_DECOMMIT LARGE_CACHE_MB VERBOSE STATS REPORT_FOREIGN
-          BACKGROUND LARGE_DECAY_MS STATS_JSON MALLOC_LIB)
+          BACKGROUND LARGE_DECAY_MS SNAPSHOT_EVERY_MS STATS_JSON MALLOC_LIB SNAPSHOT_FILE)
 
 # Text: every name, once, and the _exit note.
 run_options(out err rc --unset=OBJMEM_LARGE_CACHE_MB ${CLI} options)

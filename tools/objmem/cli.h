@@ -37,8 +37,9 @@ int cli_help(const char *command);
  * reporting bad usage. */
 int cli_parse_json_flag(int argc, char **argv, int *json);
 
-/* Commands (tour.c, stats.c, run.c, options.c). */
+/* Commands (tour.c, stats.c, run.c, options.c, heapmap.c). */
 int cli_cmd_tour(int argc, char **argv);
+int cli_cmd_heapmap(int argc, char **argv);
 int cli_cmd_stats(int argc, char **argv);
 int cli_cmd_run(int argc, char **argv);
 int cli_cmd_options(int argc, char **argv);
@@ -46,6 +47,14 @@ int cli_cmd_options(int argc, char **argv);
 /* objmem run's help text, after its usage line (run.c). */
 extern const char cli_run_help[];
 extern const char cli_options_help[]; /* options.c: its text for `objmem help options` */
+extern const char cli_heapmap_help[]; /* heapmap.c */
+extern const char cli_tour_help[];    /* tour.c */
+
+/* The snapshots of file `in` (JSON Lines; "-": stdin) as the page out_path
+ * (heapmap.c); *count (if not NULL) gets how many.  CLI_OK, or CLI_FAIL
+ * after a message on stderr that starts with `who` (no snapshot at all is
+ * a failure). */
+int cli_heapmap_convert(const char *who, const char *in, const char *out_path, size_t *count);
 
 /* The libobjmem-malloc.so to preload, malloc'd, or NULL after saying on
  * stderr where it looked (run_lib.c). */

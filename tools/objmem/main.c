@@ -2,7 +2,7 @@
  * main.c — the objmem command-line tool: finds the subcommand and runs it.
  *
  * Commands are rows of one table (name, options, one-line summary,
- * function), so adding `run` or `heapmap` is one row and one file.  The
+ * function), so adding a command is one row and one file.  The
  * usage message is generated from the same table; a command's help
  * (`objmem help CMD`, `objmem CMD --help`) is its row's usage line, then
  * its text in command_help[] if it has more to say.
@@ -31,10 +31,12 @@ static int cmd_help(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 
 static const cli_command commands[] = {
-    {"tour", "[--json]", "the live allocator explained step by step", cli_cmd_tour},
+    {"tour", "[--json] [--heapmap DIR]", "the live allocator explained step by step", cli_cmd_tour},
     {"stats", "[--json]", "statistics report after a small demo allocation pattern", cli_cmd_stats},
-    {"run", "[--stats] [--json FILE] -- CMD [ARGS...]", "run a program with objmem as its malloc",
-     cli_cmd_run},
+    {"run", "[--stats] [--json FILE] [--heapmap FILE.html [--every MS]] -- CMD [ARGS...]",
+     "run a program with objmem as its malloc", cli_cmd_run},
+    {"heapmap", "SNAPSHOTS.json -o FILE.html", "heap snapshots made into one interactive HTML page",
+     cli_cmd_heapmap},
     {"options", "[--json]", "every OBJMEM_* option: value in force and where it came from",
      cli_cmd_options},
     {"help", "[command]", "show this message, or one command's usage", cmd_help},
@@ -47,14 +49,13 @@ enum { NCOMMANDS = (int)(sizeof commands / sizeof commands[0]) };
 static const struct {
     const char *name, *text;
 } command_help[] = {
-    {"tour", "options:\n"
-             "  --json      the same facts as one JSON document, for tools\n"
-             "  -h, --help  this message\n"},
+    {"tour", cli_tour_help},
     {"stats", "options:\n"
               "  --json      the report as JSON\n"
               "  -h, --help  this message\n"},
     {"run", cli_run_help},
     {"options", cli_options_help},
+    {"heapmap", cli_heapmap_help},
 };
 
 static void print_usage(FILE *f)
@@ -64,7 +65,7 @@ static void print_usage(FILE *f)
                "as a thread-safe C library.  This tool shows it at work.\n\n"
                "commands:\n");
     for (int i = 0; i < NCOMMANDS; i++) {
-        char head[64];
+        char head[128];
         snprintf(head, sizeof head, "%s %s", commands[i].name, commands[i].args);
         if (strlen(head) > 18) /* a long synopsis gets its own line */
             fprintf(f, "  %s\n  %-18s %s\n", head, "", commands[i].summary);

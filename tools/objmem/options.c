@@ -7,8 +7,8 @@
  * `OBJMEM_LARGE_CACHE_MB=2G objmem options` shows what a program started
  * with the same environment would get; a bad value or an unknown OBJMEM_
  * name has already been warned about on stderr when this command starts.
- * The variables that are not options (OBJMEM_STATS_JSON, OBJMEM_MALLOC_LIB)
- * follow as text.
+ * The variables that are not options (OBJMEM_STATS_JSON, OBJMEM_MALLOC_LIB,
+ * OBJMEM_SNAPSHOT_FILE) follow as text.
  */
 #include "cli.h"
 #include "out.h"
@@ -72,6 +72,7 @@ static void write_options(out *o)
     }
     other_row(o, "OBJMEM_STATS_JSON", "file", "drop-in: the JSON report at exit, %p = pid");
     other_row(o, "OBJMEM_MALLOC_LIB", "file", "objmem run: the drop-in malloc to preload");
+    other_row(o, "OBJMEM_SNAPSHOT_FILE", "file", "drop-in: heap snapshots appended (JSON Lines), %p = pid");
     out_table_end(o);
     out_para(o, "Reports at exit are written by exit() and a return from main, not by _exit() "
                 "or a fatal signal.  'objmem options --help' gives the grammar of values.");

@@ -1,10 +1,17 @@
 /*
- * run.c — `objmem run [--stats] [--json FILE] -- CMD ARGS...`: run a
- * program with objmem as its malloc.
+ * run.c — `objmem run [--stats] [--json FILE] [--heapmap FILE.html
+ * [--every MS]] -- CMD ARGS...`: run a program with objmem as its malloc.
  *
  * Nothing is loaded into this process: run only prepares the environment
  * and replaces itself with CMD (execvp), so CMD's pid, stdin, stdout,
- * signals and exit status are its own.  The environment CMD sees:
+ * signals and exit status are its own.  With --heapmap it cannot replace
+ * itself, since the page is made after CMD ends: it forks, the child
+ * execs CMD with OBJMEM_SNAPSHOT_FILE naming a temporary file (in
+ * $TMPDIR, else /tmp) and OBJMEM_SNAPSHOT_EVERY_MS the interval, the
+ * parent waits (ignoring SIGINT and SIGQUIT meanwhile, as system(3) does:
+ * they reach CMD from the terminal), makes the page (heapmap.c), removes
+ * the temporary file and exits with CMD's status, 128+N if a signal N
+ * killed it.  The environment CMD sees:
  *
  *   LD_PRELOAD          libobjmem-malloc.so first, existing entries kept
  *                       (which library: run_lib.c)
@@ -13,13 +20,16 @@
  *   OBJMEM_STATS=1      with --stats: the text report on stderr at exit
  *   OBJMEM_STATS_JSON   with --json FILE: the JSON report written at exit
  *                       (FILE made absolute, so a chdir in CMD is harmless)
+ *   OBJMEM_SNAPSHOT_FILE, OBJMEM_SNAPSHOT_EVERY_MS   with --heapmap
  *
  * Exit status, as env(1) and timeout(1) have it: CMD's own once CMD runs
  * (a signal that kills CMD is reported by the parent, e.g. as 128+N by a
  * shell, since CMD is this process); before that, 125 when run itself
  * fails (bad usage, no library, a --json FILE that cannot be written, no
  * memory), 126 when CMD is found but cannot be run, 127 when it is not
- * found.
+ * found.  With --heapmap, a page that cannot be made (no snapshot: CMD
+ * never ran with the drop-in, or died before its first) is said on stderr
+ * and makes the status 125 only if CMD's was 0.
  */
 #include "cli.h"
 
@@ -28,7 +38,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 enum { RUN_CONTINUE = -1 };
@@ -43,6 +55,11 @@ const char cli_run_help[] =
     "  --json FILE    the JSON report written to FILE when CMD exits ('%p' in FILE\n"
     "                 becomes the process id); FILE is made absolute, and one that\n"
     "                 cannot be written (a directory, a missing directory) is refused\n"
+    "  --heapmap FILE.html  a heap snapshot at start, every MS and at exit, made into\n"
+    "                 one page when CMD ends (objmem heapmap); objmem run then waits\n"
+    "                 for CMD instead of replacing itself\n"
+    "  --every MS     with --heapmap: milliseconds between snapshots (default 100;\n"
+    "                 0: at start and exit only)\n"
     "  -h, --help     this message\n"
     "\n"
     "environment set for CMD:\n"
@@ -51,6 +68,8 @@ const char cli_run_help[] =
     "  OBJMEM_STATS=1       with --stats\n"
     "  OBJMEM_STATS_JSON    with --json: FILE, made absolute\n"
     "  OBJMEM_WARNED_PID    this pid: objmem run warned about bad options, CMD does not\n"
+    "  OBJMEM_SNAPSHOT_FILE, OBJMEM_SNAPSHOT_EVERY_MS  with --heapmap: a temporary\n"
+    "                       file, removed once the page is made; --every's MS\n"
     "Other OBJMEM_* variables (README: options at run time) pass through to CMD.\n"
     "\n"
     "environment read:\n"
@@ -65,7 +84,8 @@ const char cli_run_help[] =
     "\n"
     "exit status:\n"
     "  CMD's own  once CMD runs (a signal that kills CMD is reported by your shell,\n"
-    "             as 128+N: CMD replaces objmem run)\n"
+    "             as 128+N: CMD replaces objmem run; with --heapmap, objmem run\n"
+    "             exits with 128+N itself)\n"
     "  125        objmem run failed: bad usage, library not found, a --json FILE\n"
     "             that cannot be written, or a write error on stdout\n"
     "  126        CMD was found but cannot be run (not executable, a directory)\n"
@@ -74,15 +94,46 @@ const char cli_run_help[] =
 typedef struct run_options {
     int stats;
     const char *json;   /* NULL: no JSON report */
+    const char *heapmap; /* NULL: exec CMD; else the page to make */
+    const char *every;  /* --every MS, as given; NULL: the default */
     char **command;     /* NULL-terminated, from argv */
 } run_options;
+
+/* The value of option argv[*i] (--name VALUE or --name=VALUE), or NULL
+ * when argv[*i] is not that option; *missing when it is, without one. */
+static const char *run_value(int argc, char **argv, int *i, const char *name, int *missing)
+{
+    size_t n = strlen(name);
+
+    if (strcmp(argv[*i], name) == 0) {
+        if (*i + 1 >= argc || argv[*i + 1][0] == '\0') {
+            *missing = 1;
+            return NULL;
+        }
+        return argv[++*i];
+    }
+    if (strncmp(argv[*i], name, n) == 0 && argv[*i][n] == '=' && argv[*i][n + 1] != '\0')
+        return argv[*i] + n + 1;
+    return NULL;
+}
+
+static int run_is_number(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return 0;
+    return 1;
+}
 
 /* Options come before the command; `--` ends them, and so does the first
  * word that is not an option (as with env(1)).  RUN_CONTINUE, or the exit
  * status (after --help, or bad usage). */
 static int run_parse(int argc, char **argv, run_options *opt)
 {
-    int i = 1;
+    int i = 1, missing = 0;
+    const char *v;
 
     memset(opt, 0, sizeof *opt);
     for (; i < argc && argv[i][0] == '-'; i++) {
@@ -94,6 +145,18 @@ static int run_parse(int argc, char **argv, run_options *opt)
             return cli_help("run");
         } else if (strcmp(argv[i], "--stats") == 0) {
             opt->stats = 1;
+        } else if ((v = run_value(argc, argv, &i, "--heapmap", &missing)) != NULL || missing) {
+            if (missing) {
+                cli_usage_error("run", "--heapmap needs a file name");
+                return CLI_RUN_FAILED;
+            }
+            opt->heapmap = v;
+        } else if ((v = run_value(argc, argv, &i, "--every", &missing)) != NULL || missing) {
+            if (missing || !run_is_number(v)) {
+                cli_usage_error("run", "--every needs a number of milliseconds");
+                return CLI_RUN_FAILED;
+            }
+            opt->every = v;
         } else if (strcmp(argv[i], "--json") == 0) {
             if (i + 1 >= argc || argv[i + 1][0] == '\0') {
                 cli_usage_error("run", "--json needs a file name");
@@ -109,6 +172,10 @@ static int run_parse(int argc, char **argv, run_options *opt)
     }
     if (i >= argc) {
         cli_usage_error("run", "no command to run");
+        return CLI_RUN_FAILED;
+    }
+    if (opt->every && !opt->heapmap) {
+        cli_usage_error("run", "--every goes with --heapmap");
         return CLI_RUN_FAILED;
     }
     opt->command = argv + i;
@@ -166,23 +233,24 @@ static int run_set_preload(const char *lib)
     return rc;
 }
 
-/* Say why --json FILE is refused; returns CLI_FAIL. */
-static int run_json_refused(const char *full, const char *dir, int err)
+/* Say why `option` FILE is refused; returns CLI_FAIL. */
+static int run_output_refused(const char *option, const char *full, const char *dir, int err)
 {
     if (dir != NULL)
-        fprintf(stderr, "objmem run: --json %s: cannot create it in %s: %s\n", full, dir,
+        fprintf(stderr, "objmem run: %s %s: cannot create it in %s: %s\n", option, full, dir,
                 strerror(err));
     else
-        fprintf(stderr, "objmem run: --json %s: %s\n", full, strerror(err));
+        fprintf(stderr, "objmem run: %s %s: %s\n", option, full, strerror(err));
     return CLI_FAIL;
 }
 
-/* Refuse now what the drop-in could not write when CMD exits: FILE is a
- * directory or not writable, or its directory is missing or not
- * writable.  A '%' in the directory part stands for process ids not known
- * yet: that directory is not checked.  Whatever passes here may still
- * fail at exit (CMD removed the directory): the drop-in reports that. */
-static int run_check_json(const char *full)
+/* Refuse now what could not be written when CMD exits (by the drop-in:
+ * --json; by run itself: --heapmap): FILE is a directory or not writable,
+ * or its directory is missing or not writable.  A '%' in the directory
+ * part stands for process ids not known yet: that directory is not
+ * checked.  Whatever passes here may still fail at exit (CMD removed the
+ * directory): the writer reports that. */
+static int run_check_output(const char *option, const char *full)
 {
     struct stat st;
     const char *slash = strrchr(full, '/'); /* full is absolute: never NULL */
@@ -190,16 +258,16 @@ static int run_check_json(const char *full)
 
     if (stat(full, &st) == 0) {
         if (S_ISDIR(st.st_mode))
-            return run_json_refused(full, NULL, EISDIR);
+            return run_output_refused(option, full, NULL, EISDIR);
         if (access(full, W_OK) != 0)
-            return run_json_refused(full, NULL, errno);
+            return run_output_refused(option, full, NULL, errno);
         return CLI_OK;
     }
     if (errno != ENOENT)
-        return run_json_refused(full, NULL, errno);
+        return run_output_refused(option, full, NULL, errno);
     snprintf(dir, sizeof dir, "%.*s", slash == full ? 1 : (int)(slash - full), full);
     if (strchr(dir, '%') == NULL && access(dir, W_OK | X_OK) != 0)
-        return run_json_refused(full, dir, errno);
+        return run_output_refused(option, full, dir, errno);
     return CLI_OK;
 }
 
@@ -212,13 +280,44 @@ static int run_set_json(const char *file)
 
     if (full == NULL)
         return CLI_FAIL;
-    rc = run_check_json(full);
+    rc = run_check_output("--json", full);
     if (rc == CLI_OK && setenv("OBJMEM_STATS_JSON", full, 1) != 0) {
         fprintf(stderr, "objmem run: cannot set OBJMEM_STATS_JSON: %s\n", strerror(errno));
         rc = CLI_FAIL;
     }
     free(full);
     return rc;
+}
+
+/* --heapmap: the page's place checked, the temporary snapshot file made
+ * (empty: the drop-in appends) and named in CMD's environment, with the
+ * interval.  CLI_OK, or CLI_FAIL after saying why. */
+static int run_set_heapmap(const run_options *opt, char *tmp, size_t cap)
+{
+    const char *dir = getenv("TMPDIR");
+    char *full = run_absolute(opt->heapmap);
+    int fd, rc;
+
+    if (full == NULL)
+        return CLI_FAIL;
+    rc = run_check_output("--heapmap", full);
+    free(full);
+    if (rc != CLI_OK)
+        return rc;
+    snprintf(tmp, cap, "%s/objmem-heapmap-XXXXXX", dir && dir[0] == '/' ? dir : "/tmp");
+    fd = mkstemp(tmp);
+    if (fd < 0) {
+        fprintf(stderr, "objmem run: --heapmap: temporary file %s: %s\n", tmp, strerror(errno));
+        tmp[0] = '\0';
+        return CLI_FAIL;
+    }
+    close(fd);
+    if (setenv("OBJMEM_SNAPSHOT_FILE", tmp, 1) != 0 ||
+        setenv("OBJMEM_SNAPSHOT_EVERY_MS", opt->every ? opt->every : "100", 1) != 0) {
+        fprintf(stderr, "objmem run: cannot set up the environment: %s\n", strerror(errno));
+        return CLI_FAIL;
+    }
+    return CLI_OK;
 }
 
 /* 0, or CLI_FAIL after saying why. */
@@ -242,10 +341,60 @@ static int run_set_environment(const run_options *opt, const char *lib)
     return CLI_OK;
 }
 
+/* CMD as a child; its exit status, 128+N if signal N killed it. */
+static int run_child(char **command)
+{
+    struct sigaction ignore, old_int, old_quit;
+    int status, rc;
+    pid_t pid = fork();
+
+    if (pid < 0) {
+        fprintf(stderr, "objmem run: fork: %s\n", strerror(errno));
+        return CLI_RUN_FAILED;
+    }
+    if (pid == 0) {
+        execvp(command[0], command);
+        rc = errno;
+        fprintf(stderr, "objmem run: cannot run '%s': %s\n", command[0], strerror(rc));
+        _exit(rc == ENOENT ? CLI_RUN_NOT_FOUND : CLI_RUN_CANNOT_INVOKE);
+    }
+    memset(&ignore, 0, sizeof ignore);
+    ignore.sa_handler = SIG_IGN;
+    sigemptyset(&ignore.sa_mask);
+    sigaction(SIGINT, &ignore, &old_int);
+    sigaction(SIGQUIT, &ignore, &old_quit);
+    while ((rc = (int)waitpid(pid, &status, 0)) < 0 && errno == EINTR)
+        ;
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGQUIT, &old_quit, NULL);
+    if (rc < 0) {
+        fprintf(stderr, "objmem run: waiting for '%s': %s\n", command[0], strerror(errno));
+        return CLI_RUN_FAILED;
+    }
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : CLI_RUN_FAILED;
+}
+
+/* --heapmap: CMD as a child, then its snapshots made into the page. */
+static int run_with_heapmap(const run_options *opt, const char *tmp)
+{
+    int rc = run_child(opt->command);
+    size_t n = 0;
+
+    if (cli_heapmap_convert("objmem run", tmp, opt->heapmap, &n) == CLI_OK)
+        fprintf(stderr, "objmem run: heap map of %zu snapshot%s in %s\n", n, n == 1 ? "" : "s",
+                opt->heapmap);
+    else if (rc == 0)
+        rc = CLI_RUN_FAILED;
+    unlink(tmp);
+    return rc;
+}
+
 int cli_cmd_run(int argc, char **argv)
 {
     run_options opt;
-    char *lib;
+    char *lib, tmp[4096] = "";
     int rc = run_parse(argc, argv, &opt);
 
     if (rc != RUN_CONTINUE)
@@ -255,12 +404,19 @@ int cli_cmd_run(int argc, char **argv)
         return CLI_RUN_FAILED;
     rc = run_set_environment(&opt, lib);
     free(lib);
-    if (rc != CLI_OK)
-        return CLI_RUN_FAILED;
-    if (fflush(NULL) != 0) {
+    if (rc == CLI_OK && opt.heapmap)
+        rc = run_set_heapmap(&opt, tmp, sizeof tmp);
+    if (rc == CLI_OK && fflush(NULL) != 0) {
         fprintf(stderr, "objmem run: write error: %s\n", strerror(errno));
+        rc = CLI_FAIL;
+    }
+    if (rc != CLI_OK) {
+        if (tmp[0])
+            unlink(tmp);
         return CLI_RUN_FAILED;
     }
+    if (opt.heapmap)
+        return run_with_heapmap(&opt, tmp);
     execvp(opt.command[0], opt.command);
     rc = errno;
     fprintf(stderr, "objmem run: cannot run '%s': %s\n", opt.command[0], strerror(rc));

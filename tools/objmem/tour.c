@@ -9,6 +9,12 @@
  * The tour allocates only through objmem's public API, and the tool's own
  * bookkeeping (pointer arrays, stdio) comes from libc, so every number it
  * prints is caused by the chapter that prints it.
+ *
+ * --heapmap DIR: each chapter's heap as a page, DIR/NN-name.html.  The
+ * chapter's snapshots go to a temporary file: one wherever the chapter
+ * calls tour_heapmap_point() (before it frees what it built), one at its
+ * end; the file then becomes the page (cli_heapmap_convert) and is
+ * removed.
  */
 #include "tour.h"
 
@@ -17,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------ helpers */
@@ -152,6 +159,7 @@ static void tour_stats_report(out *o)
         fprintf(stderr, "objmem tour: out of memory running the demo pattern\n");
         exit(CLI_FAIL);
     }
+    tour_heapmap_point();
     /* The report walks the collector's lists only for a thread that holds
      * the runtime lock (the object chapters used it). */
     om_lock_acquire();
@@ -178,6 +186,83 @@ static void tour_stats_report(out *o)
     out_section_end(o);
 }
 
+/* ------------------------------------------------------------ heap maps */
+
+const char cli_tour_help[] =
+    "options:\n"
+    "  --json           the same facts as one JSON document, for tools\n"
+    "  --heapmap DIR    also write DIR/NN-chapter.html: each chapter's heap as a page\n"
+    "                   (snapshots where it has built its blocks, and at its end)\n"
+    "  -h, --help       this message\n";
+
+static struct {
+    const char *dir;  /* NULL: no heap maps */
+    char tmp[4096];
+    int fd;           /* the chapter's snapshot file, -1 between chapters */
+} heapmap = {NULL, "", -1};
+
+void tour_heapmap_point(void)
+{
+    if (heapmap.fd >= 0)
+        tour_need_ok(om_heap_snapshot_write(heapmap.fd, 0), "om_heap_snapshot_write");
+}
+
+static void heapmap_chapter_begin(void)
+{
+    if (heapmap.dir == NULL)
+        return;
+    snprintf(heapmap.tmp, sizeof heapmap.tmp, "%s/.objmem-tour-XXXXXX", heapmap.dir);
+    heapmap.fd = mkstemp(heapmap.tmp);
+    if (heapmap.fd < 0) {
+        fprintf(stderr, "objmem tour: %s: %s\n", heapmap.tmp, strerror(errno));
+        exit(CLI_FAIL);
+    }
+}
+
+static void heapmap_chapter_end(size_t number, const char *name)
+{
+    char page[4096];
+    int rc;
+
+    if (heapmap.fd < 0)
+        return;
+    tour_heapmap_point();
+    close(heapmap.fd);
+    heapmap.fd = -1;
+    snprintf(page, sizeof page, "%s/%02zu-%s.html", heapmap.dir, number, name);
+    rc = cli_heapmap_convert("objmem tour", heapmap.tmp, page, NULL);
+    unlink(heapmap.tmp);
+    if (rc != CLI_OK)
+        exit(CLI_FAIL);
+}
+
+/* --json, --heapmap DIR (an existing directory), -h. */
+static int tour_parse(int argc, char **argv, int *json)
+{
+    struct stat st;
+
+    *json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) {
+            *json = 1;
+        } else if (cli_is_help_option(argv[i])) {
+            return cli_help("tour") == CLI_OK ? CLI_DONE : CLI_FAIL;
+        } else if (strcmp(argv[i], "--heapmap") == 0) {
+            if (i + 1 >= argc || argv[i + 1][0] == '\0')
+                return cli_usage_error("tour", "--heapmap needs a directory");
+            heapmap.dir = argv[++i];
+            if (stat(heapmap.dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+                fprintf(stderr, "objmem tour: --heapmap %s: %s\n", heapmap.dir,
+                        stat(heapmap.dir, &st) != 0 ? strerror(errno) : "not a directory");
+                return CLI_FAIL;
+            }
+        } else {
+            return cli_usage_error("tour", "unknown option '%s'", argv[i]);
+        }
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------ the tour */
 
 static void tour_intro(out *o)
@@ -194,22 +279,29 @@ static void tour_intro(out *o)
 
 int cli_cmd_tour(int argc, char **argv)
 {
-    static void (*const chapters[])(out *) = {
-        tour_size_classes, tour_pool_life,  tour_arena_order, tour_arena_release,
-        tour_pool_purge,   tour_large,      tour_objects,     tour_gc,
-        tour_stats_report,
+    static const struct {
+        void (*run)(out *);
+        const char *name; /* its heap map: NN-name.html */
+    } chapters[] = {
+        {tour_size_classes, "size-classes"}, {tour_pool_life, "pool-life"},
+        {tour_arena_order, "arena-order"},   {tour_arena_release, "arena-release"},
+        {tour_pool_purge, "pool-purge"},     {tour_large, "large"},
+        {tour_objects, "objects"},           {tour_gc, "gc"},
+        {tour_stats_report, "stats"},
     };
     out o;
     int json, rc;
 
-    rc = cli_parse_json_flag(argc, argv, &json);
+    rc = tour_parse(argc, argv, &json);
     if (rc != 0)
         return rc;
     out_init(&o, stdout, json);
     out_doc_begin(&o, "objmem tour: the live allocator, step by step");
     tour_intro(&o);
     for (size_t i = 0; i < sizeof chapters / sizeof chapters[0]; i++) {
-        chapters[i](&o);
+        heapmap_chapter_begin();
+        chapters[i].run(&o);
+        heapmap_chapter_end(i + 1, chapters[i].name);
         fflush(stdout);
     }
     if (!json)

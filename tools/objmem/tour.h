@@ -46,5 +46,8 @@ void tour_need_ok(int rc, const char *what);
 out_val tour_rss(void);                                 /* bytes, or n/a */
 int64_t tour_rss_bytes(void);                           /* -1 if unknown */
 size_t tour_pool_size(const om_block_info *bi);         /* from the geometry */
+/* With --heapmap: a snapshot of the heap now into the chapter's page
+ * (call it where the chapter has built what it shows, before freeing). */
+void tour_heapmap_point(void);
 
 #endif /* OBJMEM_CLI_TOUR_H */

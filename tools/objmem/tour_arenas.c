@@ -185,6 +185,7 @@ void tour_arena_order(out *o)
                 "to the kernel (next chapter). Taking pools from the emptiest arena would "
                 "instead spread live blocks over every arena and keep them all. CPython "
                 "keeps this order in O(1) per change with its nfp2lasta[] array.");
+    tour_heapmap_point();
     for (size_t i = 0; i < n; i++)
         om_free(blocks[i]);
     free(blocks);
@@ -314,8 +315,10 @@ void tour_arena_release(out *o)
     while (l.count * LIST_SIZE < total)
         list_push_new(&l);
     release_row(o, "after allocating", &full, &base);
+    tour_heapmap_point();
     list_free(&l);
     release_row(o, "after freeing every block", &freed, &base);
+    tour_heapmap_point();
     om_trim(0);
     release_row(o, "after om_trim(0)", &end, &base);
     out_table_end(o);
@@ -404,11 +407,14 @@ void tour_pool_purge(out *o)
     moment_take(&base);
     fill_and_pin(&pins, &rest);
     purge_row(o, "after filling", pins.count + rest.count, &full, &base);
+    tour_heapmap_point();
     list_free(&rest);
     snprintf(what, sizeof what, "after freeing all but %zu", pins.count);
     purge_row(o, what, pins.count, &thinned, &base);
+    tour_heapmap_point();
     om_trim(0);
     purge_row(o, "after om_trim(0)", pins.count, &end, &base);
+    tour_heapmap_point();
     out_table_end(o);
     print_pinned_arenas(o);
     rss_drop(drop, sizeof drop, &thinned, &end);
@@ -489,6 +495,7 @@ void tour_large(out *o)
     large_row(o, "before", &m, &base);
     p = tour_alloc(LARGE_SIZE);
     large_row(o, "om_malloc(1 MiB)", &m, &base);
+    tour_heapmap_point();
     om_free(p);
     large_row(o, "om_free()", &cached, &base);
     p = tour_alloc(LARGE_SIZE);

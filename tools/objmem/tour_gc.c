@@ -191,6 +191,7 @@ static void show_cycle(out *o)
     cycle_row(o, "b = [a]", "b = ex_list_new(0); ex_list_append(b, a)", a, b);
     tour_need_ok(ex_list_append(a, b), "ex_list_append");
     cycle_row(o, "a.append(b)", "ex_list_append(a, b)", a, b);
+    tour_heapmap_point();
     om_decref(a);
     cycle_row(o, "del a", "om_decref(a)", a, b);
     om_decref(b);

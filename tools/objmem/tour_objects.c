@@ -324,6 +324,7 @@ static void show_teardown(out *o)
     l = build_list_of_tuples(TEARDOWN_ITEMS);
     snprintf(what, sizeof what, "list of %d tuples built", TEARDOWN_ITEMS);
     census_row(o, what, &built);
+    tour_heapmap_point();
     fbase = type_stats(&ex_float_type);
     om_decref(l);
     census_row(o, "om_decref(l)", &freed);

@@ -95,6 +95,7 @@ void tour_size_classes(out *o)
                     "the columns). That is how om_free() needs no size: the address finds "
                     "the arena's record, and the record holds every pool's header.",
                  __builtin_ctzll(tour_pool_size(&small)), __builtin_ctzll(small.arena_size));
+    tour_heapmap_point();
     for (int i = 0; i < N; i++)
         om_free(blocks[i]);
     out_section_end(o);
@@ -273,6 +274,7 @@ void tour_pool_life(out *o)
                     "loop that allocates and frees a few blocks does not give the pool back "
                     "and take it again each time. The next purge returns it to the arena; "
                     "om_trim() purges now.");
+    tour_heapmap_point();
     om_free(pin);
     out_section_end(o);
 }
