@@ -353,6 +353,9 @@ static int run_child(char **command)
         return CLI_RUN_FAILED;
     }
     if (pid == 0) {
+        char self[24]; /* the warnings were printed: this process is CMD now */
+        snprintf(self, sizeof self, "%ld", (long)getpid());
+        setenv("OBJMEM_WARNED_PID", self, 1);
         execvp(command[0], command);
         rc = errno;
         fprintf(stderr, "objmem run: cannot run '%s': %s\n", command[0], strerror(rc));
