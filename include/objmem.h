@@ -15,6 +15,7 @@
  *   9. weak references     om_weakref_* with callbacks
  *  10. runtime lock        the GIL: hand-off, blocking calls, thread state
  *  11. cycle collector     om_gc_*: CPython's gc module
+ *  12. allocation tracing  om_trace_*: CPython's tracemalloc
  *
  * Conventions: every allocation function (sections 2-7) is safe to call
  * from any thread; objects (sections 8-9) follow CPython's rule instead: use
@@ -465,6 +466,11 @@ typedef enum om_option {
                                     drop-in appends a heap snapshot (om_heap_snapshot_write) to
                                     FILE at start, this often from a thread of its own, and at
                                     exit (default 100; 0: at start and exit only) */
+    OM_OPTION_TRACE,             /* OBJMEM_TRACE: allocation tracing with this many frames per
+                                    stack from load, and its report at exit (0: off, the default;
+                                    at most 128; section 12) */
+    OM_OPTION_TRACE_SAMPLE,      /* OBJMEM_TRACE_SAMPLE: trace about one allocation per this many
+                                    bytes (K, M or G suffix allowed; 0: every one, the default) */
     OM_OPTION_COUNT
 } om_option;
 
@@ -477,7 +483,7 @@ typedef enum om_option_origin {
 
 typedef struct om_option_info {
     const char *name;          /* the environment variable: "OBJMEM_PURGE_DELAY_MS" */
-    const char *kind;          /* "switch", "ms" or "MiB" */
+    const char *kind;          /* "switch", "ms", "MiB", "count" or "bytes" */
     const char *summary;       /* one line */
     long value;                /* in force: om_option_get */
     long default_value;
@@ -987,6 +993,94 @@ OM_API int om_gc_garbage_visit(om_visit_fn visit, void *arg);
 /* Drop the list's references (objects in cycles stay until the next
  * collection finds them again); returns how many. */
 OM_API size_t om_gc_garbage_clear(void);
+
+/* ------------------------------------------------------------------------
+ * 12. Allocation tracing (CPython's tracemalloc, jemalloc's sampling)
+ *
+ * While tracing is on, every block om_malloc & co. (and the drop-in's
+ * malloc family) hand out is recorded with the stack of the call that
+ * asked for it (up to nframes return addresses, innermost first, objmem's
+ * own frames left out), until it is freed.  Stacks are captured without
+ * allocating (libunwind) and stored once each; everything tracing keeps
+ * lives in memory from the OS layer, outside the traced heap.  Symbols
+ * (function, file:line, from the DWARF line tables through libdw) are
+ * looked up only when a report is written.
+ *
+ * Sampling: with OM_OPTION_TRACE_SAMPLE (OBJMEM_TRACE_SAMPLE=bytes) at
+ * start, about one allocation per that many bytes is recorded (a random
+ * byte countdown per thread, as jemalloc's heap profiling), and each one
+ * stands for the blocks it represents: counts and bytes are unbiased
+ * estimates, exact only with full tracing (the option 0, the default).
+ * Off costs the fast paths nothing; on, every call takes the slow path.
+ *
+ * Built without libunwind, tracing is unavailable: om_trace_start fails
+ * with ENOSYS and the rest reports nothing traced.  OBJMEM_TRACE=N starts
+ * tracing at load with N frames and writes a report at exit (libobjmem(3)).
+ * ---------------------------------------------------------------------- */
+#define OM_TRACE_MAX_FRAMES 128
+
+/* Start recording (nframes: 1..OM_TRACE_MAX_FRAMES); restarting with
+ * another depth or sample rate forgets what was recorded.  0, EINVAL,
+ * ENOSYS (no stack unwinder in this build). */
+OM_API int om_trace_start(int nframes);
+/* Stop and forget every record (traces' ids stay valid); 0. */
+OM_API int om_trace_stop(void);
+OM_API int om_trace_is_tracing(void);
+/* Frames per stack while tracing, else 0. */
+OM_API int om_trace_get_traceback_limit(void);
+/* Bytes of the traced blocks live now, and at most since the start or
+ * om_trace_reset_peak (either pointer may be NULL). */
+OM_API void om_trace_get_traced_memory(uint64_t *current, uint64_t *peak);
+OM_API void om_trace_reset_peak(void);
+
+/* A snapshot: every live traced block's trace, counted (memory from the
+ * OS layer, not the traced heap); NULL with errno (ENOMEM; ENOSYS when
+ * tracing is unavailable).  A snapshot taken when tracing is off is empty. */
+typedef struct om_trace_snap om_trace_snap;
+OM_API om_trace_snap *om_trace_snapshot(void);
+OM_API void om_trace_snapshot_free(om_trace_snap *snap);
+
+/* How statistics group blocks: by their whole stack, or by the innermost
+ * frame's file:line, function or file. */
+typedef enum om_trace_group {
+    OM_TRACE_TRACEBACK = 0,
+    OM_TRACE_LINENO = 1,
+    OM_TRACE_FUNCTION = 2,
+    OM_TRACE_FILENAME = 3
+} om_trace_group;
+
+/* One group of a snapshot's statistics or of a comparison, handed to a
+ * callback (the library's; valid during the call; grows at its end). */
+typedef struct om_trace_stat {
+    const char *site;          /* "file.c:12", "function", "file.c"; traceback: the innermost frame */
+    const char *function;      /* the innermost frame's function ("?" if unknown) */
+    uint64_t count, bytes;     /* live blocks and bytes in the (newer) snapshot */
+    int64_t count_diff;        /* newer - older (statistics: = count) */
+    int64_t bytes_diff;
+    uint32_t trace_id;         /* OM_TRACE_TRACEBACK: the trace (om_trace_block_traceback's) */
+    uint32_t nframes;          /* OM_TRACE_TRACEBACK: the stack, innermost first */
+    void *const *frames;
+} om_trace_stat;
+/* Return nonzero to stop the walk. */
+typedef int (*om_trace_stat_fn)(const om_trace_stat *stat, void *arg);
+
+/* Every group of newer (compared with older, which may be NULL), largest
+ * first: by bytes, or by |bytes_diff| when comparing.  0 or an errno value. */
+OM_API int om_trace_foreach(const om_trace_snap *newer, const om_trace_snap *older, om_trace_group by,
+                            om_trace_stat_fn fn, void *arg);
+/* The same written to fd as text or JSON (OM_REPORT_TEXT, OM_REPORT_JSON). */
+OM_API int om_trace_statistics(const om_trace_snap *snap, om_trace_group by, int fd, int format);
+OM_API int om_trace_compare(const om_trace_snap *older, const om_trace_snap *newer, om_trace_group by, int fd,
+                            int format);
+
+/* The stack that allocated the live block ptr: up to n return addresses
+ * into frames, innermost first; how many (0: not traced). */
+OM_API size_t om_trace_block_traceback(const void *ptr, void **frames, size_t n);
+
+/* The tracing report: totals and peak, the top sites by live bytes and by
+ * count, and every live site with its stack (at exit: the leak report).
+ * 0 or an errno value (ENOSYS: unavailable). */
+OM_API int om_trace_report(int fd, int format);
 
 #ifdef __cplusplus
 }

@@ -44,6 +44,8 @@ static const char *const option_names[OM_OPTION_COUNT] = {
     [OM_OPTION_BACKGROUND] = "OBJMEM_BACKGROUND",
     [OM_OPTION_LARGE_DECAY_MS] = "OBJMEM_LARGE_DECAY_MS",
     [OM_OPTION_SNAPSHOT_EVERY_MS] = "OBJMEM_SNAPSHOT_EVERY_MS",
+    [OM_OPTION_TRACE] = "OBJMEM_TRACE",
+    [OM_OPTION_TRACE_SAMPLE] = "OBJMEM_TRACE_SAMPLE",
 };
 
 /* ---- the child ------------------------------------------------------------ */

@@ -21,7 +21,8 @@ static void test_describe_every_option(void)
         REQUIRE_EQ(om_option_describe((om_option)i, &info), 0);
         CHECK(strncmp(info.name, "OBJMEM_", 7) == 0);
         CHECK(info.summary && info.summary[0]);
-        CHECK(strcmp(info.kind, "switch") == 0 || strcmp(info.kind, "ms") == 0 || strcmp(info.kind, "MiB") == 0);
+        CHECK(strcmp(info.kind, "switch") == 0 || strcmp(info.kind, "ms") == 0 || strcmp(info.kind, "MiB") == 0 ||
+              strcmp(info.kind, "count") == 0 || strcmp(info.kind, "bytes") == 0);
         CHECK_EQ(info.value, om_option_get((om_option)i));
         CHECK(info.default_value >= 0 && info.default_value <= info.max);
         if (strcmp(info.kind, "switch") == 0)

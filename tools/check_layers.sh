@@ -6,7 +6,7 @@
 #
 # 1. Includes run down the layers.  Every file under src/<layer>/ may
 #    include its own layer's headers and those of the layers below:
-#        os < alloc < object < gc < diag      override: os and alloc only
+#        os < alloc < trace < object < gc < diag      override: os and alloc only
 #    An include of a higher layer, of a layer beside it, or of a project
 #    header not named "layer/file" is an error, reported as FILE:LINE.
 # 2. Names: every global symbol an archive defines is objmem's (om_ for the
@@ -19,8 +19,8 @@ set -eu
 
 rank() {
     case "$1" in
-    os) echo 0 ;; alloc) echo 1 ;; object) echo 2 ;; gc) echo 3 ;; diag) echo 4 ;;
-    override) echo 4 ;; *) echo "" ;;
+    os) echo 0 ;; alloc) echo 1 ;; trace) echo 2 ;; object) echo 3 ;; gc) echo 4 ;; diag) echo 5 ;;
+    override) echo 5 ;; *) echo "" ;;
     esac
 }
 
@@ -31,7 +31,7 @@ check_includes() {
         layer=${f%%/*}
         own=$(rank "$layer")
         if [ -z "$own" ] || [ "$layer" = "$f" ]; then
-            echo "$f: not in a layer's folder (os, alloc, object, gc, diag, override)"
+            echo "$f: not in a layer's folder (os, alloc, trace, object, gc, diag, override)"
             bad=1
             continue
         fi

@@ -14,7 +14,10 @@
 # names a package that is not in a group here.
 #
 # Groups (a package may sit in more than one):
-#   build   compile the library, the objmem command and the examples
+#   build   compile the library, the objmem command and the examples;
+#           libunwind-dev and libdw-dev give allocation tracing its stacks
+#           and their file:line (optional: without them tracing is
+#           unavailable and om_trace_start returns ENOSYS)
 #   test    what `ctest` runs besides the compiler: python3 and sqlite3
 #           (tests/override runs them on the drop-in malloc), pkg-config
 #           (the installed-package test), scdoc, man-db and groff-base
@@ -31,7 +34,7 @@
 #           matplotlib for the charts (bench/plot.py; without it the
 #           scripts write their tables and skip the charts)
 
-DEPS_BUILD="build-essential cmake"
+DEPS_BUILD="build-essential cmake libunwind-dev libdw-dev"
 DEPS_TEST="python3 sqlite3 pkg-config scdoc man-db groff-base abigail-tools chromium"
 DEPS_DOCS="scdoc man-db groff-base"
 DEPS_CI="clang tcc"

@@ -28,6 +28,17 @@
  *     double free makes a pool look empty while a block in it is live, the
  *     check before the pool leaves its class catches it (pool.c).
  * A pool caught either way is quarantined: reported, never reused.
+ *
+ * Observed calls (tracing, alloc.h's om_alloc_observer): while an
+ * observer is set, omi_fast makes every malloc and free miss its fast
+ * path by the tests it makes anyway (no size is below small_limit, no
+ * address passes free_mask), so tracing off costs them nothing.  The slow
+ * paths then call the observer: om_malloc_slow, om_realloc, the large
+ * paths of om_calloc and om_aligned_alloc (their other sizes go through
+ * om_malloc), and free_slow for every free.  A thread-local flag keeps
+ * the calls an observed call makes, and the observer's own, unobserved.
+ * Every function on the way from a program's call to the observer is in
+ * the OMI_ENTRY section (the tracer skips those frames).
  */
 #include <errno.h>
 #include <stddef.h>
@@ -36,9 +47,52 @@
 #include "alloc/alloc.h"
 #include "alloc/sizeclass.h"
 
+/* ---- observation ----------------------------------------------------------- */
+static __thread int observe_busy __attribute__((tls_model("initial-exec")));
+
+/* The observer to call, NULL when none is set or the thread is inside one. */
+static inline const om_alloc_observer *observer(void) {
+    const om_alloc_observer *o = atomic_load_explicit(&omi_fast.observer, memory_order_acquire);
+    return om_unlikely(o != NULL) && !observe_busy ? o : NULL;
+}
+
+void omi_alloc_observe(const om_alloc_observer *obs) {
+    atomic_store(&omi_fast.observer, obs);
+    atomic_store(&omi_fast.small_limit, obs ? (size_t)0 : (size_t)OM_SMALL_MAX);
+    atomic_store(&omi_fast.free_mask, obs ? ~(uintptr_t)0 : (uintptr_t)(OM_ALIGNMENT - 1));
+}
+
+int omi_alloc_observe_suspend(int suspend) {
+    int old = observe_busy;
+    observe_busy = suspend;
+    return old;
+}
+
+OMI_ENTRY __attribute__((noinline)) static void *observed_malloc(const om_alloc_observer *o, size_t n) {
+    observe_busy = 1;
+    void *p = om_malloc(n);
+    if (p)
+        o->alloc(p, n);
+    observe_busy = 0;
+    return p;
+}
+
+OMI_ENTRY __attribute__((noinline)) static void *observed_large(const om_alloc_observer *o, size_t n, size_t align,
+                                                                 int zero) {
+    observe_busy = 1;
+    void *p = omi_large_alloc(n, align, zero);
+    if (p)
+        o->alloc(p, n);
+    observe_busy = 0;
+    return p;
+}
+
 /* ---- allocation ---------------------------------------------------------- */
 
-__attribute__((noinline)) static void *om_malloc_slow(size_t n) {
+OMI_ENTRY __attribute__((noinline)) static void *om_malloc_slow(size_t n) {
+    const om_alloc_observer *o = observer();
+    if (om_unlikely(o != NULL))
+        return observed_malloc(o, n);
     om_heap *h = omi_tls_heap;
     if (n <= OM_MEDIUM_MAX) {
         unsigned cls = omi_size_class(n);
@@ -51,8 +105,8 @@ __attribute__((noinline)) static void *om_malloc_slow(size_t n) {
     return omi_large_alloc(n, OM_ALIGNMENT, 0);
 }
 
-void *om_malloc(size_t n) {
-    if (om_likely(n - 1 < OM_SMALL_MAX)) {
+OMI_ENTRY void *om_malloc(size_t n) {
+    if (om_likely(n - 1 < atomic_load_explicit(&omi_fast.small_limit, memory_order_relaxed))) {
         om_heap *h = omi_tls_heap;
         unsigned cls = omi_small_class(n);
         om_pool *pool = h->used[cls];
@@ -64,15 +118,17 @@ void *om_malloc(size_t n) {
     return om_malloc_slow(n);
 }
 
-void *om_calloc(size_t count, size_t size) {
+OMI_ENTRY void *om_calloc(size_t count, size_t size) {
     size_t n;
     if (om_unlikely(__builtin_mul_overflow(count, size, &n))) {
         errno = ENOMEM;
         return NULL;
     }
     /* large.c clears only what may not read zero: nothing when fresh */
-    if (n > OM_MEDIUM_MAX)
-        return omi_large_alloc(n, OM_ALIGNMENT, 1);
+    if (n > OM_MEDIUM_MAX) {
+        const om_alloc_observer *o = observer();
+        return o ? observed_large(o, n, OM_ALIGNMENT, 1) : omi_large_alloc(n, OM_ALIGNMENT, 1);
+    }
     void *p = om_malloc(n);
     if (p)
         memset(p, 0, n);
@@ -81,6 +137,7 @@ void *om_calloc(size_t count, size_t size) {
 
 /* ---- freeing -------------------------------------------------------------- */
 static void free_slow_entry(void *p);
+static void free_slow(void *p, uintptr_t e);
 static void free_medium(void *p, uintptr_t e);
 static void free_small_other(void *p, uintptr_t e, om_pool *pool);
 
@@ -101,7 +158,8 @@ void om_free(void *p) {
         _Static_assert(sizeof(om_pool) == 64, "pool headers are 64 bytes apart");
         om_pool *pool = (om_pool *)((e - OM_MAP_SMALL) + offsetof(om_arena, pools) +
                                     ((a >> (OM_POOL_SHIFT - 6)) & ((OM_SMALL_POOLS - 1) << 6)));
-        if (om_likely(pool->heap == omi_tls_free_heap) && om_likely((a & (OM_ALIGNMENT - 1)) == 0)) {
+        if (om_likely(pool->heap == omi_tls_free_heap) &&
+            om_likely((a & atomic_load_explicit(&omi_fast.free_mask, memory_order_relaxed)) == 0)) {
             om_block *b = p, *old = pool->freeblock;
             b->next = old;
             b->check = omi_fast.cookie;
@@ -132,13 +190,14 @@ __attribute__((noinline)) static void free_medium(void *p, uintptr_t e) {
     om_block *b = p;
     off &= OM_MPOOL_SIZE - 1;
     uint64_t magic = omi_medium_magic_table[pool->szidx & (OM_NUM_CLASSES - 1)];
-    if (om_likely(pool->heap == omi_tls_free_heap) && om_likely((a & (OM_ALIGNMENT - 1)) == 0) && magic &&
+    if (om_likely(pool->heap == omi_tls_free_heap) &&
+        om_likely((a & atomic_load_explicit(&omi_fast.free_mask, memory_order_relaxed)) == 0) && magic &&
         om_likely(off < pool->nextoffset && omi_medium_offset_ok(off, pool->block_size, magic)) &&
         om_likely(b->check != omi_fast.cookie)) {
         omi_pool_free_local(pool->heap, pool, b);
         return;
     }
-    omi_free_slow(p, e, "om_free");
+    free_slow(p, e);
 }
 
 /* A small block of another thread's heap, outside checked mode, from a
@@ -151,15 +210,23 @@ __attribute__((noinline)) static void free_small_other(void *p, uintptr_t e, om_
     om_heap *owner = pool->heap;
     om_block *b = p;
     if (omi_tls_free_heap != &omi_heap_empty && owner != NULL && owner != omi_tls_heap &&
-        ((uintptr_t)p & (OM_ALIGNMENT - 1)) == 0 && b->check != omi_fast.cookie) {
+        ((uintptr_t)p & atomic_load_explicit(&omi_fast.free_mask, memory_order_relaxed)) == 0 &&
+        b->check != omi_fast.cookie) {
         omi_heap_free_remote(owner, pool, b);
         return;
     }
-    omi_free_slow(p, e, "om_free");
+    free_slow(p, e); /* observed frees too (free_mask) */
 }
 
-__attribute__((noinline)) static void free_slow_entry(void *p) {
-    omi_free_slow(p, omi_map_lookup((uintptr_t)p), "om_free");
+__attribute__((noinline)) static void free_slow_entry(void *p) { free_slow(p, omi_map_lookup((uintptr_t)p)); }
+
+/* Every free an observer must see comes here (observed or not, inside an
+ * observed call or not: a block must never stay recorded once freed). */
+static void free_slow(void *p, uintptr_t e) {
+    const om_alloc_observer *o = atomic_load_explicit(&omi_fast.observer, memory_order_acquire);
+    if (om_unlikely(o != NULL) && p)
+        o->free(p);
+    omi_free_slow(p, e, "om_free");
 }
 
 /* Find and validate the block p; NULL (after a report) if it is bad. */
@@ -261,7 +328,30 @@ static om_pool *realloc_pool(void *p, uintptr_t e) {
     return checked_pool(p, e, "om_realloc");
 }
 
-void *om_realloc(void *p, size_t n) {
+static void *realloc_plain(void *p, size_t n);
+
+OMI_ENTRY __attribute__((noinline)) static void *observed_realloc(const om_alloc_observer *o, void *p, size_t n) {
+    observe_busy = 1;
+    size_t old = p ? om_usable_size(p) : 0;
+    if (old)
+        o->free(p);
+    void *q = realloc_plain(p, n);
+    if (q)
+        o->alloc(q, n);
+    else if (old)
+        o->alloc(p, old); /* p stays live */
+    observe_busy = 0;
+    return q;
+}
+
+OMI_ENTRY void *om_realloc(void *p, size_t n) {
+    const om_alloc_observer *o = observer();
+    if (om_unlikely(o != NULL))
+        return observed_realloc(o, p, n);
+    return realloc_plain(p, n);
+}
+
+OMI_ENTRY static void *realloc_plain(void *p, size_t n) {
     if (!p)
         return om_malloc(n);
     uintptr_t e = omi_map_lookup((uintptr_t)p);
@@ -306,7 +396,7 @@ void *om_realloc(void *p, size_t n) {
 }
 
 /* ---- alignment ------------------------------------------------------------- */
-void *om_aligned_alloc(size_t align, size_t size) {
+OMI_ENTRY void *om_aligned_alloc(size_t align, size_t size) {
     if (align == 0 || (align & (align - 1)) || align > OM_MAX_ALIGNMENT) {
         errno = EINVAL;
         return NULL;
@@ -328,10 +418,11 @@ void *om_aligned_alloc(size_t align, size_t size) {
             n = align;
         return om_malloc(n);
     }
-    return omi_large_alloc(size, align, 0);
+    const om_alloc_observer *o = observer();
+    return o ? observed_large(o, size, align, 0) : omi_large_alloc(size, align, 0);
 }
 
-int om_posix_memalign(void **out, size_t align, size_t size) {
+OMI_ENTRY int om_posix_memalign(void **out, size_t align, size_t size) {
     if (align < sizeof(void *) || (align & (align - 1)))
         return EINVAL;
     int saved = errno;

@@ -236,4 +236,27 @@ OM_HIDDEN int omi_census_take(omi_census *c);
 extern OM_HIDDEN const uint64_t omi_medium_magic_table[OM_NUM_CLASSES];
 OM_HIDDEN void omi_free_slow(void *p, uintptr_t entry, const char *op);
 
+/* Observers (the tracing layer): told of every block handed out, after
+ * the allocation, and of every free, before the block goes back (so an
+ * address is never reported live twice).  A realloc is a free of the old
+ * block and an allocation of the new one; a failed realloc reports the
+ * old block allocated again.  Calls made while an observer runs (and the
+ * allocations inside om_realloc & co.) are not observed: the observer may
+ * call anything, malloc included, without recursion. */
+typedef struct om_alloc_observer {
+    void (*alloc)(void *p, size_t size);
+    void (*free)(void *p);
+} om_alloc_observer;
+/* Set (NULL: remove) the observer; takes effect for every thread at its
+ * next call. */
+OM_HIDDEN void omi_alloc_observe(const om_alloc_observer *obs);
+/* Suspend observation on the calling thread (1) or resume it (0); returns
+ * the previous state (reports that call libraries that allocate). */
+OM_HIDDEN int omi_alloc_observe_suspend(int suspend);
+
+/* Every function between a program's call into the allocator and the
+ * observer lives in this section, so that the tracing layer can tell the
+ * program's frames from objmem's (trace/stack.c). */
+#define OMI_ENTRY __attribute__((section("omi_entry")))
+
 #endif /* OM_ALLOC_H */

@@ -27,7 +27,7 @@ void omi_heap_sync_checked(void) {
 }
 
 om_runtime omi_rt = {.lock = PTHREAD_MUTEX_INITIALIZER};
-om_fast_state omi_fast;
+om_fast_state omi_fast = {.small_limit = OM_SMALL_MAX, .free_mask = OM_ALIGNMENT - 1};
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 

@@ -204,10 +204,19 @@ typedef struct om_heap {
     _Alignas(64) _Atomic(om_block *) delayed;
 } om_heap;
 
-/* Read-mostly values the fast paths need, in one cache line. */
+struct om_alloc_observer;
+
+/* Read-mostly values the fast paths need, in one cache line.  While an
+ * observer is set (tracing), small_limit is 0 and free_mask all ones, so
+ * that every om_malloc and om_free leaves its fast path by the test it
+ * makes anyway (the size class, the alignment) and meets the observer on
+ * the slow path: tracing off costs the fast paths no instruction. */
 typedef struct om_fast_state {
     uintptr_t cookie;
     _Atomic int checked;
+    _Atomic size_t small_limit;  /* OM_SMALL_MAX, or 0 while observed */
+    _Atomic uintptr_t free_mask; /* OM_ALIGNMENT - 1, or all ones while observed */
+    _Atomic(const struct om_alloc_observer *) observer;
 } om_fast_state;
 
 #endif /* OM_TYPES_H */

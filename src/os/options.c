@@ -12,6 +12,9 @@
  *   ms      decimal digits: a number of milliseconds         0 .. MAX_MS
  *   MiB     decimal digits, a number of MiB, optionally      0 .. MAX_MIB
  *           ending in M (MiB, the same) or G (GiB: x 1024)
+ *   count   decimal digits                                   0 .. the option's max
+ *   bytes   decimal digits, optionally ending in K, M or G   0 .. MAX_BYTES
+ *           (x 1024, 1024^2, 1024^3)
  * Decimal only (a leading 0 is not octal, 0x is not hex), no sign, no
  * fraction, no spaces, no other suffix, not empty.
  *
@@ -48,8 +51,9 @@ extern char **environ;
  * reading (heap.c): 10^12 ms (about 31 years) leaves room for both. */
 #define MAX_MS ((long)(LONG_MAX / 1000000 < 1000000000000LL ? LONG_MAX / 1000000 : 1000000000000LL))
 #define MAX_MIB 1048576L /* 1 TiB of cached large blocks */
+#define MAX_BYTES (1L << 40)
 
-typedef enum option_kind { KIND_SWITCH, KIND_MS, KIND_MIB } option_kind;
+typedef enum option_kind { KIND_SWITCH, KIND_MS, KIND_MIB, KIND_COUNT, KIND_BYTES } option_kind;
 
 typedef struct option_desc {
     const char *name; /* the whole variable name */
@@ -79,6 +83,10 @@ static const option_desc table[OM_OPTION_COUNT] = {
                                   "a cached large block unused this long gives its pages back"},
     [OM_OPTION_SNAPSHOT_EVERY_MS] = {"OBJMEM_SNAPSHOT_EVERY_MS", KIND_MS, 100, MAX_MS,
                                      "drop-in: a heap snapshot to OBJMEM_SNAPSHOT_FILE this often (0: start, exit)"},
+    [OM_OPTION_TRACE] = {"OBJMEM_TRACE", KIND_COUNT, 0, 128,
+                         "trace allocations with this many frames from load, report at exit (0: off)"},
+    [OM_OPTION_TRACE_SAMPLE] = {"OBJMEM_TRACE_SAMPLE", KIND_BYTES, 0, MAX_BYTES,
+                                "trace one allocation per this many bytes on average (0: all)"},
 };
 
 /* OBJMEM_ names that are not options in the table, but are objmem's; the
@@ -88,6 +96,8 @@ static const char *const other_names[] = {
     "OBJMEM_MALLOC_LIB", /* objmem run: the drop-in library to preload */
     "OBJMEM_WARNED_PID", /* objmem run: the process that warned already */
     "OBJMEM_SNAPSHOT_FILE", /* the drop-in: file heap snapshots are appended to */
+    "OBJMEM_TRACE_FILE",    /* tracing: file of the JSON report at exit */
+    "OBJMEM_REPORT_SIGNAL", /* tracing: the signal that asks for a report */
 };
 
 /* OBJMEM_WARNED_PID names this process: `objmem run` read the options and
@@ -202,6 +212,8 @@ static parsed parse_number(const char *v, const option_desc *d, long *out) {
         v++;
     else if (d->kind == KIND_MIB && (*v == 'G' || *v == 'g'))
         scale = 1024, v++;
+    else if (d->kind == KIND_BYTES && *v && strchr("KkMmGg", *v))
+        scale = 1ull << (10 * (1 + (int)((strchr("KkMmGg", *v) - "KkMmGg") / 2))), v++;
     if (*v)
         return PARSED_BAD;
     over |= __builtin_mul_overflow(n, scale, &n);
@@ -220,9 +232,12 @@ static const char *const expected[] = {
     [KIND_SWITCH] = "is not a switch (1/0, yes/no, true/false, on/off)",
     [KIND_MS] = "is not a number of milliseconds",
     [KIND_MIB] = "is not a number of MiB (decimal digits, optionally ending in M or G)",
+    [KIND_COUNT] = "is not a number (decimal digits)",
+    [KIND_BYTES] = "is not a number of bytes (decimal digits, optionally ending in K, M or G)",
 };
 
-static const char *const units[] = {[KIND_SWITCH] = "", [KIND_MS] = " ms", [KIND_MIB] = " MiB"};
+static const char *const units[] = {[KIND_SWITCH] = "", [KIND_MS] = " ms", [KIND_MIB] = " MiB",
+                                    [KIND_COUNT] = "", [KIND_BYTES] = " bytes"};
 
 static void warn_value(const char *entry, const option_desc *d, parsed how, long used) {
     line l = {.len = 0};
@@ -399,7 +414,8 @@ long om_option_get(om_option o) { return omi_option_value(o); }
 extern __typeof__(om_option_get) omi_option_get_own __attribute__((alias("om_option_get"), visibility("hidden")));
 
 int (om_option_describe)(om_option o, om_option_info *out, size_t size) {
-    static const char *const kinds[] = {[KIND_SWITCH] = "switch", [KIND_MS] = "ms", [KIND_MIB] = "MiB"};
+    static const char *const kinds[] = {[KIND_SWITCH] = "switch", [KIND_MS] = "ms", [KIND_MIB] = "MiB",
+                                        [KIND_COUNT] = "count", [KIND_BYTES] = "bytes"};
     if ((unsigned)o >= OM_OPTION_COUNT || !out)
         return EINVAL;
     long value = omi_option_value(o);

@@ -59,7 +59,7 @@ void *__libc_calloc(size_t count, size_t size) OM_ALIAS(om_calloc);
 void __libc_free(void *p) OM_ALIAS(om_free);
 
 /* ---- adapted entry points -------------------------------------------------- */
-OM_EXPORT void *realloc(void *p, size_t n) {
+OMI_ENTRY OM_EXPORT void *realloc(void *p, size_t n) {
     if (p && n == 0) {
         om_free(p);
         return NULL;
@@ -67,7 +67,7 @@ OM_EXPORT void *realloc(void *p, size_t n) {
     return om_realloc(p, n);
 }
 
-OM_EXPORT void *reallocarray(void *p, size_t count, size_t size) {
+OMI_ENTRY OM_EXPORT void *reallocarray(void *p, size_t count, size_t size) {
     size_t n;
     if (__builtin_mul_overflow(count, size, &n)) {
         errno = ENOMEM;
@@ -76,7 +76,7 @@ OM_EXPORT void *reallocarray(void *p, size_t count, size_t size) {
     return realloc(p, n);
 }
 
-OM_EXPORT void *memalign(size_t align, size_t n) {
+OMI_ENTRY OM_EXPORT void *memalign(size_t align, size_t n) {
     if (align & (align - 1)) {
         size_t a = OM_ALIGNMENT;
         while (a < align && a <= OM_MAX_ALIGNMENT)
@@ -86,9 +86,9 @@ OM_EXPORT void *memalign(size_t align, size_t n) {
     return om_aligned_alloc(align < OM_ALIGNMENT ? OM_ALIGNMENT : align, n);
 }
 
-OM_EXPORT void *valloc(size_t n) { return om_aligned_alloc(omi_os_page_size(), n); }
+OMI_ENTRY OM_EXPORT void *valloc(size_t n) { return om_aligned_alloc(omi_os_page_size(), n); }
 
-OM_EXPORT void *pvalloc(size_t n) {
+OMI_ENTRY OM_EXPORT void *pvalloc(size_t n) {
     size_t page = omi_os_page_size(), rounded = (n + page - 1) & ~(page - 1);
     if (rounded < n) {
         errno = ENOMEM;

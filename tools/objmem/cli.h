@@ -43,9 +43,11 @@ int cli_cmd_heapmap(int argc, char **argv);
 int cli_cmd_stats(int argc, char **argv);
 int cli_cmd_run(int argc, char **argv);
 int cli_cmd_options(int argc, char **argv);
+int cli_cmd_report(int argc, char **argv);
 
 /* objmem run's help text, after its usage line (run.c). */
 extern const char cli_run_help[];
+extern const char cli_report_help[]; /* report.c */
 extern const char cli_options_help[]; /* options.c: its text for `objmem help options` */
 extern const char cli_heapmap_help[]; /* heapmap.c */
 extern const char cli_tour_help[];    /* tour.c */

@@ -33,10 +33,12 @@ static int cmd_version(int argc, char **argv);
 static const cli_command commands[] = {
     {"tour", "[--json] [--heapmap DIR]", "the live allocator explained step by step", cli_cmd_tour},
     {"stats", "[--json]", "statistics report after a small demo allocation pattern", cli_cmd_stats},
-    {"run", "[--stats] [--json FILE] [--heapmap FILE.html [--every MS]] -- CMD [ARGS...]",
+    {"run", "[--stats] [--json FILE] [--trace[=N]] [--heapmap FILE.html [--every MS]] -- CMD [ARGS...]",
      "run a program with objmem as its malloc", cli_cmd_run},
     {"heapmap", "SNAPSHOTS.json -o FILE.html", "heap snapshots made into one interactive HTML page",
      cli_cmd_heapmap},
+    {"report", "[--diff] FILE.json [FILE2.json]", "print a saved tracing report, or compare two",
+     cli_cmd_report},
     {"options", "[--json]", "every OBJMEM_* option: value in force and where it came from",
      cli_cmd_options},
     {"help", "[command]", "show this message, or one command's usage", cmd_help},
@@ -54,6 +56,7 @@ static const struct {
               "  --json      the report as JSON\n"
               "  -h, --help  this message\n"},
     {"run", cli_run_help},
+    {"report", cli_report_help},
     {"options", cli_options_help},
     {"heapmap", cli_heapmap_help},
 };

@@ -1,6 +1,6 @@
 /*
- * run.c — `objmem run [--stats] [--json FILE] [--heapmap FILE.html
- * [--every MS]] -- CMD ARGS...`: run a program with objmem as its malloc.
+ * run.c — `objmem run [--stats] [--json FILE] [--trace[=N]] [--heapmap
+ * FILE.html [--every MS]] -- CMD ARGS...`: run a program with objmem as its malloc.
  *
  * Nothing is loaded into this process: run only prepares the environment
  * and replaces itself with CMD (execvp), so CMD's pid, stdin, stdout,
@@ -21,6 +21,8 @@
  *   OBJMEM_STATS_JSON   with --json FILE: the JSON report written at exit
  *                       (FILE made absolute, so a chdir in CMD is harmless)
  *   OBJMEM_SNAPSHOT_FILE, OBJMEM_SNAPSHOT_EVERY_MS   with --heapmap
+ *   OBJMEM_TRACE=N      with --trace[=N]: allocation tracing with N frames
+ *                       (16 without =N) and its leak report at exit
  *
  * Exit status, as env(1) and timeout(1) have it: CMD's own once CMD runs
  * (a signal that kills CMD is reported by the parent, e.g. as 128+N by a
@@ -60,6 +62,10 @@ const char cli_run_help[] =
     "                 for CMD instead of replacing itself\n"
     "  --every MS     with --heapmap: milliseconds between snapshots (default 100;\n"
     "                 0: at start and exit only)\n"
+    "  --trace[=N]    trace every allocation with N frames of stack (default 16):\n"
+    "                 the tracing report (top sites, leaks) on stderr when CMD exits\n"
+    "                 (OBJMEM_TRACE_FILE=F: as JSON to F; OBJMEM_TRACE_SAMPLE,\n"
+    "                 OBJMEM_REPORT_SIGNAL pass through; `objmem report` reads JSON)\n"
     "  -h, --help     this message\n"
     "\n"
     "environment set for CMD:\n"
@@ -70,6 +76,7 @@ const char cli_run_help[] =
     "  OBJMEM_WARNED_PID    this pid: objmem run warned about bad options, CMD does not\n"
     "  OBJMEM_SNAPSHOT_FILE, OBJMEM_SNAPSHOT_EVERY_MS  with --heapmap: a temporary\n"
     "                       file, removed once the page is made; --every's MS\n"
+    "  OBJMEM_TRACE=N       with --trace[=N]\n"
     "Other OBJMEM_* variables (README: options at run time) pass through to CMD.\n"
     "\n"
     "environment read:\n"
@@ -93,6 +100,7 @@ const char cli_run_help[] =
 
 typedef struct run_options {
     int stats;
+    const char *trace;  /* frames, as text; NULL: no tracing */
     const char *json;   /* NULL: no JSON report */
     const char *heapmap; /* NULL: exec CMD; else the page to make */
     const char *every;  /* --every MS, as given; NULL: the default */
@@ -165,6 +173,16 @@ static int run_parse(int argc, char **argv, run_options *opt)
             opt->json = argv[++i];
         } else if (strncmp(argv[i], "--json=", 7) == 0 && argv[i][7] != '\0') {
             opt->json = argv[i] + 7;
+        } else if (strcmp(argv[i], "--trace") == 0) {
+            opt->trace = "16";
+        } else if (strncmp(argv[i], "--trace=", 8) == 0) {
+            char *end;
+            long n = strtol(argv[i] + 8, &end, 10);
+            if (argv[i][8] < '1' || argv[i][8] > '9' || *end || n < 1 || n > 128) {
+                cli_usage_error("run", "--trace=N: N is a number of frames, 1 to 128");
+                return CLI_RUN_FAILED;
+            }
+            opt->trace = argv[i] + 8;
         } else {
             cli_usage_error("run", "unknown option '%s'", argv[i]);
             return CLI_RUN_FAILED;
@@ -334,7 +352,8 @@ static int run_set_environment(const run_options *opt, const char *lib)
     (void)om_option_get(OM_OPTION_VERBOSE);
     snprintf(pid, sizeof pid, "%ld", (long)getpid());
     if (setenv("PYTHONMALLOC", "malloc", 0) != 0 || setenv("OBJMEM_WARNED_PID", pid, 1) != 0 ||
-        (opt->stats && setenv("OBJMEM_STATS", "1", 1) != 0)) {
+        (opt->stats && setenv("OBJMEM_STATS", "1", 1) != 0) ||
+        (opt->trace && setenv("OBJMEM_TRACE", opt->trace, 1) != 0)) {
         fprintf(stderr, "objmem run: cannot set up the environment: %s\n", strerror(errno));
         return CLI_FAIL;
     }

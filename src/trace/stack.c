@@ -1,0 +1,69 @@
+/*
+ * stack.c — the return addresses of the program's frames at an
+ * allocation, captured without allocating.
+ *
+ * libunwind's unw_backtrace in its local-only mode walks the stack from
+ * the DWARF call frame information (.eh_frame), so it works in code built
+ * without frame pointers (Debian's libraries), and it takes its caches
+ * from mmap, never from malloc (libunwind is written to run inside
+ * allocators: gperftools uses it the same way).  tests/test_trace.c checks
+ * that no allocation happens while a stack is captured.  glibc's
+ * backtrace() is not used: its first call dlopens libgcc_s, which
+ * allocates.
+ *
+ * Which frames are objmem's: every function between a program's call and
+ * this file (om_malloc, om_realloc, the drop-in's realloc, the observer,
+ * this capture) is placed in the section OMI_ENTRY_SECTION (alloc.h), and
+ * the linker brackets it with __start_/__stop_ symbols.  The innermost run
+ * of frames inside it is dropped; the first frame after it is the
+ * program's call (tail calls inside objmem make no frame, so nothing else
+ * of objmem's can sit there).
+ *
+ * Without libunwind (OM_TRACE_UNWIND not defined at build time) there are
+ * no stacks: omi_trace_stack_available() is 0 and om_trace_start fails
+ * with ENOSYS.
+ */
+#include "trace/trace.h"
+
+#ifdef OM_TRACE_UNWIND
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+extern const char __start_omi_entry[] OM_HIDDEN;
+extern const char __stop_omi_entry[] OM_HIDDEN;
+
+int omi_trace_stack_available(void) { return 1; }
+
+static int is_ours(const void *ra) {
+    const char *p = ra;
+    return p > __start_omi_entry && p <= __stop_omi_entry; /* a return address follows its call */
+}
+
+OMI_ENTRY int omi_trace_stack_capture(void **frames, int max) {
+    void *raw[OMI_TRACE_MAX_FRAMES + 16];
+    int want = max + 16 < (int)(sizeof raw / sizeof raw[0]) ? max + 16 : (int)(sizeof raw / sizeof raw[0]);
+    int n = unw_backtrace(raw, want);
+    int i = 0;
+    while (i < n && !is_ours(raw[i])) /* libunwind's own frames */
+        i++;
+    while (i < n && is_ours(raw[i]))
+        i++;
+    if (i == n) /* no frame of objmem's seen: keep the whole stack */
+        i = 0;
+    int out = 0;
+    for (; i < n && out < max; i++)
+        frames[out++] = raw[i];
+    return out;
+}
+
+#else /* no libunwind */
+
+int omi_trace_stack_available(void) { return 0; }
+
+int omi_trace_stack_capture(void **frames, int max) {
+    (void)frames;
+    (void)max;
+    return 0;
+}
+
+#endif

@@ -1,0 +1,144 @@
+/*
+ * symbols.c — return addresses to function, file:line, when a report is
+ * written (never while tracing: an allocation records addresses only).
+ *
+ * elfutils' libdwfl does the work: the process's modules are reported
+ * from /proc/PID/maps (dwfl_linux_proc_report), a module's function from
+ * its symbol table (dwfl_module_addrinfo) and its file:line from the
+ * DWARF line table (dwfl_module_getsrc), with separate debug files found
+ * the standard way (build-id, .debug directories); an object without
+ * .debug_aranges has its units walked instead.  Each address looked
+ * up is ra - 1: a return address is the instruction after the call, which
+ * may already belong to the next line or, after a noreturn call, to the
+ * next function.
+ *
+ * libdw allocates (through malloc, which may be objmem): callers suspend
+ * observation (alloc.h) around a symbolizer's use.  Built without libdw
+ * (OM_TRACE_LIBDW undefined), a frame is named by its module and offset
+ * (dladdr), or by its address.
+ */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "trace/trace.h"
+
+#ifdef OM_TRACE_LIBDW
+#include <elfutils/libdwfl.h>
+
+/* The line of pc in m by walking its compilation units: for objects
+ * without .debug_aranges (clang does not emit them by default), where
+ * dwfl_module_getsrc finds no unit. */
+static Dwarf_Line *line_by_units(Dwfl_Module *m, Dwarf_Addr pc) {
+    Dwarf_Addr bias;
+    Dwarf *dw = dwfl_module_getdwarf(m, &bias);
+    Dwarf_Off off = 0, next;
+    size_t hsize;
+    for (; dw && dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0; off = next) {
+        Dwarf_Die cu;
+        if (dwarf_offdie(dw, off + hsize, &cu) && dwarf_haspc(&cu, pc - bias) == 1)
+            return dwarf_getsrc_die(&cu, pc - bias);
+    }
+    return NULL;
+}
+#endif
+
+struct omi_symbolizer {
+#ifdef OM_TRACE_LIBDW
+    Dwfl *dwfl;
+#endif
+    int unused;
+};
+
+static void copy(char *dst, size_t cap, const char *src) {
+    size_t n = src ? strlen(src) : 0;
+    if (n >= cap)
+        n = cap - 1;
+    if (n)
+        memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+static const char *base_name(const char *path) {
+    const char *slash = path ? strrchr(path, '/') : NULL;
+    return slash ? slash + 1 : (path ? path : "");
+}
+
+omi_symbolizer *omi_symbolizer_open(void) {
+    omi_symbolizer *s = omi_trace_mem_alloc(sizeof *s);
+#ifdef OM_TRACE_LIBDW
+    static char *debuginfo_path = NULL;
+    static const Dwfl_Callbacks callbacks = {
+        .find_elf = dwfl_linux_proc_find_elf,
+        .find_debuginfo = dwfl_standard_find_debuginfo,
+        .debuginfo_path = &debuginfo_path,
+    };
+    if (s && (s->dwfl = dwfl_begin(&callbacks)) != NULL) {
+        if (dwfl_linux_proc_report(s->dwfl, getpid()) != 0 || dwfl_report_end(s->dwfl, NULL, NULL) != 0) {
+            dwfl_end(s->dwfl);
+            s->dwfl = NULL;
+        }
+    }
+#endif
+    return s;
+}
+
+void omi_symbolizer_close(omi_symbolizer *s) {
+    if (!s)
+        return;
+#ifdef OM_TRACE_LIBDW
+    if (s->dwfl)
+        dwfl_end(s->dwfl);
+#endif
+    omi_trace_mem_free(s);
+}
+
+/* Module and offset from the loader (no debug information needed). */
+static void from_loader(const void *ra, omi_symbol *out) {
+    Dl_info info;
+    if (dladdr(ra, &info) && info.dli_fname) {
+        copy(out->module, sizeof out->module, base_name(info.dli_fname));
+        out->offset = (uintptr_t)ra - (uintptr_t)info.dli_fbase;
+        if (info.dli_sname && !out->function[0])
+            copy(out->function, sizeof out->function, info.dli_sname);
+    }
+}
+
+void omi_symbolize(omi_symbolizer *s, const void *ra, omi_symbol *out) {
+    memset(out, 0, sizeof *out);
+    uintptr_t pc = (uintptr_t)ra - 1;
+#ifdef OM_TRACE_LIBDW
+    Dwfl_Module *m = s && s->dwfl ? dwfl_addrmodule(s->dwfl, pc) : NULL;
+    if (m) {
+        GElf_Off off;
+        GElf_Sym sym;
+        const char *name = dwfl_module_addrinfo(m, pc, &off, &sym, NULL, NULL, NULL);
+        if (name)
+            copy(out->function, sizeof out->function, name);
+        Dwfl_Line *line = dwfl_module_getsrc(m, pc);
+        int lineno = 0;
+        const char *file = line ? dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL) : NULL;
+        Dwarf_Line *dline = file ? NULL : line_by_units(m, pc);
+        if (dline && (file = dwarf_linesrc(dline, NULL, NULL)) != NULL)
+            dwarf_lineno(dline, &lineno);
+        if (file) {
+            copy(out->file, sizeof out->file, file);
+            out->line = lineno;
+        }
+    }
+#else
+    (void)s;
+#endif
+    from_loader(ra, out);
+}
+
+void omi_symbol_format(const omi_symbol *sym, const void *ra, char *buf, size_t cap) {
+    const char *fn = sym->function[0] ? sym->function : "?";
+    if (sym->file[0])
+        snprintf(buf, cap, "%s (%s:%d)", fn, sym->file, sym->line);
+    else if (sym->module[0])
+        snprintf(buf, cap, "%s (%s+0x%lx)", fn, sym->module, (unsigned long)sym->offset);
+    else
+        snprintf(buf, cap, "%s (%p)", fn, ra);
+}

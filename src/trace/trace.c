@@ -1,0 +1,175 @@
+/*
+ * trace.c — tracing's switch and its observer: om_trace_start/stop, the
+ * counters, a block's traceback, and what the debug layer asks of it.
+ *
+ * On: alloc.c calls on_alloc after each allocation and on_free before
+ * each free (alloc.h's observer contract).  on_alloc asks sample.c
+ * whether to trace the block, captures the stack (stack.c), interns it
+ * (table.c) and records the block (blocks.c), which counts it in its
+ * trace and the totals.  on_free removes the record, if any.
+ *
+ * Sessions: start and stop each change `session`; a record is added only
+ * if its session is still current (checked under the shard's lock), so a
+ * stop that empties the map leaves nothing behind from calls that were
+ * under way.  Start, stop and the reports are serialised by st.lock.
+ *
+ * OBJMEM_TRACE=N (a constructor) starts tracing at load, with
+ * OBJMEM_TRACE_SAMPLE's rate, and a destructor writes the report at exit.
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "trace/trace.h"
+
+omi_trace_state omi_trace_st = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* ---- the observer ------------------------------------------------------------- */
+OMI_ENTRY static void on_alloc(void *p, size_t size) {
+    omi_trace_state *st = &omi_trace_st;
+    uint64_t session = atomic_load_explicit(&st->session, memory_order_acquire);
+    omi_block_rec rec = {.addr = (uintptr_t)p, .size = size};
+    if (!omi_sample_take(size, &rec.weight))
+        return;
+    void *frames[OMI_TRACE_MAX_FRAMES];
+    int n = omi_trace_stack_capture(frames, st->nframes);
+    rec.id = omi_trace_intern(frames, n);
+    if (rec.id == 0 || omi_blocks_insert(&rec, session) != 0)
+        atomic_fetch_add_explicit(&st->dropped, 1, memory_order_relaxed);
+}
+
+static void on_free(void *p) {
+    omi_block_rec rec;
+    omi_blocks_remove((uintptr_t)p, &rec);
+}
+
+static const om_alloc_observer observer = {on_alloc, on_free};
+
+/* ---- start and stop ----------------------------------------------------------- */
+static void reset_locked(void) {
+    omi_trace_state *st = &omi_trace_st;
+    atomic_fetch_add(&st->session, 1);
+    omi_blocks_clear();
+    omi_trace_table_zero();
+    atomic_store(&st->current, 0);
+    atomic_store(&st->peak, 0);
+    atomic_store(&st->blocks, 0);
+    atomic_store(&st->dropped, 0);
+}
+
+int om_trace_start(int nframes) {
+    omi_trace_state *st = &omi_trace_st;
+    if (nframes < 1 || nframes > OM_TRACE_MAX_FRAMES)
+        return EINVAL;
+    if (!omi_trace_stack_available())
+        return ENOSYS;
+    omi_runtime_init();
+    uint64_t sample = (uint64_t)omi_option_value(OM_OPTION_TRACE_SAMPLE);
+    pthread_mutex_lock(&st->lock);
+    if (atomic_load(&st->on) && st->nframes == nframes && st->sample_bytes == sample) {
+        pthread_mutex_unlock(&st->lock);
+        return 0;
+    }
+    omi_alloc_observe(NULL);
+    reset_locked();
+    st->nframes = nframes;
+    st->sample_bytes = sample;
+    omi_sample_configure(sample);
+    atomic_store(&st->on, 1);
+    omi_alloc_observe(&observer);
+    pthread_mutex_unlock(&st->lock);
+    return 0;
+}
+
+int om_trace_stop(void) {
+    omi_trace_state *st = &omi_trace_st;
+    pthread_mutex_lock(&st->lock);
+    if (atomic_load(&st->on)) {
+        omi_alloc_observe(NULL);
+        atomic_store(&st->on, 0);
+        reset_locked();
+        st->nframes = 0;
+    }
+    pthread_mutex_unlock(&st->lock);
+    return 0;
+}
+
+int om_trace_is_tracing(void) { return atomic_load(&omi_trace_st.on); }
+
+int om_trace_get_traceback_limit(void) { return om_trace_is_tracing() ? omi_trace_st.nframes : 0; }
+
+void om_trace_get_traced_memory(uint64_t *current, uint64_t *peak) {
+    if (current)
+        *current = atomic_load(&omi_trace_st.current);
+    if (peak)
+        *peak = atomic_load(&omi_trace_st.peak);
+}
+
+void om_trace_reset_peak(void) { atomic_store(&omi_trace_st.peak, atomic_load(&omi_trace_st.current)); }
+
+/* ---- one block ------------------------------------------------------------------- */
+size_t om_trace_block_traceback(const void *ptr, void **frames, size_t n) {
+    omi_block_rec rec;
+    if (!ptr || !omi_blocks_find((uintptr_t)ptr, &rec))
+        return 0;
+    omi_trace *t = omi_trace_get(rec.id);
+    size_t k = t && t->nframes < n ? t->nframes : (t ? n : 0);
+    if (k)
+        memcpy(frames, t->frames, k * sizeof(void *));
+    return k;
+}
+
+uint32_t omi_trace_id_of(const void *p) {
+    omi_block_rec rec;
+    return p && om_trace_is_tracing() && omi_blocks_find((uintptr_t)p, &rec) ? rec.id : 0;
+}
+
+void omi_trace_describe(uint32_t id, char *buf, size_t cap) {
+    omi_trace *t = omi_trace_get(id);
+    size_t len = 0;
+    if (!cap)
+        return;
+    buf[0] = '\0';
+    if (!t)
+        return;
+    int was = omi_alloc_observe_suspend(1);
+    omi_symbolizer *sym = omi_symbolizer_open();
+    for (uint32_t i = 0; i < t->nframes && len + 1 < cap; i++) {
+        omi_symbol s;
+        char line[512];
+        omi_symbolize(sym, t->frames[i], &s);
+        omi_symbol_format(&s, t->frames[i], line, sizeof line);
+        size_t n = strlen(line);
+        if (len + 5 + n + 2 > cap)
+            break;
+        memcpy(buf + len, "  at ", 5);
+        memcpy(buf + len + 5, line, n);
+        len += 5 + n;
+        buf[len++] = '\n';
+        buf[len] = '\0';
+    }
+    omi_symbolizer_close(sym);
+    omi_alloc_observe_suspend(was);
+}
+
+/* ---- OBJMEM_TRACE: from load to exit -------------------------------------------- */
+__attribute__((constructor)) static void trace_env_start(void) {
+    omi_options_init();
+    long n = omi_option_value(OM_OPTION_TRACE);
+    if (n <= 0)
+        return;
+    int rc = om_trace_start((int)n);
+    if (rc == ENOSYS && omi_process_speaks()) {
+        static const char msg[] = "objmem: OBJMEM_TRACE: tracing is unavailable in this build "
+                                  "(objmem was built without libunwind)\n";
+        ssize_t w = write(2, msg, sizeof msg - 1);
+        (void)w;
+    }
+    if (rc == 0)
+        omi_trace_signal_setup();
+}
+
+__attribute__((destructor)) static void trace_env_end(void) {
+    if (om_trace_is_tracing() && omi_option_value(OM_OPTION_TRACE) > 0)
+        omi_trace_exit_report();
+}

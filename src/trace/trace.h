@@ -1,0 +1,187 @@
+/*
+ * trace.h — allocation tracing's internal header (CPython's tracemalloc,
+ * with jemalloc's sampled heap profiling): the state its files share and
+ * their prototypes, grouped by the file that defines them.
+ *
+ * The layer sits on the allocator: alloc.c calls it through an observer
+ * (alloc.h: omi_alloc_observe) on every allocation and free once tracing
+ * is on, and nothing at all is called while it is off.  Everything it
+ * keeps is in memory from the OS layer, never from the allocator it
+ * traces:
+ *
+ *   stack.c    the caller's return addresses (libunwind, no malloc)
+ *   table.c    traces: each distinct stack once, numbered 1, 2, ...
+ *              (an id never changes nor goes away), with its live count
+ *              and bytes
+ *   blocks.c   live traced blocks: address -> trace id and size
+ *   sample.c   OBJMEM_TRACE_SAMPLE: which allocations are traced
+ *   trace.c    the observer, start/stop, the counters, om_trace_* basics
+ *   symbols.c  return addresses -> function, file:line (libdw), at reports
+ *   stats.c    snapshots, grouping by site, comparison
+ *   report.c   the text and JSON reports: on demand, at exit, on a signal
+ *
+ * Counts and bytes are kept in fixed point (OMI_TRACE_ONE per block) so
+ * that a sampled block can stand for the 1 / P(sampled) blocks it
+ * represents; with full tracing every block weighs exactly OMI_TRACE_ONE
+ * and its own size, so the totals are exact.
+ */
+#ifndef OM_TRACE_H
+#define OM_TRACE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alloc/alloc.h"
+#include "os/os.h"
+
+#define OMI_TRACE_MAX_FRAMES 128
+#define OMI_TRACE_ONE ((uint64_t)1 << 8) /* one block, in count units */
+
+/* ---- mem.c-like helpers in table.c: OS memory for the layer ------------ */
+/* size bytes, zeroed, from the OS layer (rounded up to pages); NULL on failure. */
+OM_HIDDEN void *omi_trace_mem_alloc(size_t size);
+OM_HIDDEN void omi_trace_mem_free(void *p);
+
+/* ---- stack.c ------------------------------------------------------------- */
+/* 1 if stacks can be captured (libunwind was found at build time). */
+OM_HIDDEN int omi_trace_stack_available(void);
+/* Up to max return addresses of the program's frames (objmem's own frames
+ * skipped), innermost first; how many. */
+OM_HIDDEN int omi_trace_stack_capture(void **frames, int max);
+
+/* ---- table.c: traces ---------------------------------------------------- */
+typedef struct omi_trace {
+    _Atomic uint64_t count;       /* live blocks, in OMI_TRACE_ONE units */
+    _Atomic uint64_t bytes;       /* live bytes (estimate when sampled) */
+    uint32_t hash;
+    uint32_t nframes;
+    void *frames[];               /* return addresses, innermost first */
+} omi_trace;
+
+/* The id of the stack frames[0..n) (0 if the table cannot grow). */
+OM_HIDDEN uint32_t omi_trace_intern(void *const *frames, int n);
+/* The trace of an id, NULL if there is none. */
+OM_HIDDEN omi_trace *omi_trace_get(uint32_t id);
+/* How many ids exist (ids are 1..this). */
+OM_HIDDEN uint32_t omi_trace_count(void);
+/* Every trace's count and bytes back to 0 (tracing stops). */
+OM_HIDDEN void omi_trace_table_zero(void);
+
+/* ---- blocks.c: the live traced blocks ------------------------------------ */
+typedef struct omi_block_rec {
+    uintptr_t addr;               /* 0: empty slot */
+    uint64_t size;                /* the size asked for */
+    uint32_t id;                  /* its trace */
+    uint32_t weight;              /* OMI_TRACE_ONE / P(sampled), saturated */
+} omi_block_rec;
+
+/* Record p (replacing any stale record of it) if tracing's session is
+ * still session; 0, or ENOMEM when the map cannot grow. */
+OM_HIDDEN int omi_blocks_insert(const omi_block_rec *rec, uint64_t session);
+/* Remove p's record into *out; 1 if there was one. */
+OM_HIDDEN int omi_blocks_remove(uintptr_t p, omi_block_rec *out);
+/* p's record into *out; 1 if there is one. */
+OM_HIDDEN int omi_blocks_find(uintptr_t p, omi_block_rec *out);
+/* Drop every record (tracing stops); each shard is emptied under its lock. */
+OM_HIDDEN void omi_blocks_clear(void);
+
+/* ---- sample.c ------------------------------------------------------------ */
+/* Set the mean bytes between samples (0: trace everything) for new countdowns. */
+OM_HIDDEN void omi_sample_configure(uint64_t mean_bytes);
+/* Whether an allocation of size bytes is traced; its weight (OMI_TRACE_ONE
+ * per block it stands for) into *weight. */
+OM_HIDDEN int omi_sample_take(size_t size, uint32_t *weight);
+/* Seed every thread's generator from seed (tests: reproducible samples). */
+OM_HIDDEN void omi_trace_seed(uint64_t seed);
+/* Weight of a sampled block of size bytes at mean bytes between samples:
+ * OMI_TRACE_ONE / (1 - exp(-size / mean)). */
+OM_HIDDEN uint32_t omi_sample_weight(size_t size, uint64_t mean);
+
+/* ---- trace.c: state ------------------------------------------------------- */
+typedef struct omi_trace_state {
+    _Atomic int on;
+    _Atomic uint64_t session;     /* changes at every start and stop */
+    int nframes;
+    uint64_t sample_bytes;        /* 0: every allocation */
+    _Atomic uint64_t current;     /* live traced bytes (estimate when sampled) */
+    _Atomic uint64_t peak;
+    _Atomic uint64_t blocks;      /* live traced blocks, OMI_TRACE_ONE units */
+    _Atomic uint64_t dropped;     /* allocations not traced: no memory for their record */
+    pthread_mutex_t lock;         /* start, stop, reports */
+} omi_trace_state;
+extern OM_HIDDEN omi_trace_state omi_trace_st;
+
+/* The debug layer names a block's trace in its reports with these: the
+ * trace id of the live block at p (0: not traced), and a trace's stack as
+ * text ("at f (file.c:12)" lines, cut to cap). */
+OM_HIDDEN uint32_t omi_trace_id_of(const void *p);
+OM_HIDDEN void omi_trace_describe(uint32_t id, char *buf, size_t cap);
+
+/* ---- symbols.c --------------------------------------------------------------- */
+typedef struct omi_symbol {
+    char function[160];
+    char file[256];               /* "" if unknown */
+    int line;                     /* 0 if unknown */
+    char module[128];             /* the object file's name, without directories */
+    uintptr_t offset;             /* the address inside module */
+} omi_symbol;
+typedef struct omi_symbolizer omi_symbolizer;
+/* A symbolizer for this process's current mappings (NULL: addresses only). */
+OM_HIDDEN omi_symbolizer *omi_symbolizer_open(void);
+OM_HIDDEN void omi_symbolizer_close(omi_symbolizer *s);
+/* The call site of return address ra. */
+OM_HIDDEN void omi_symbolize(omi_symbolizer *s, const void *ra, omi_symbol *out);
+/* "f (file.c:12)", "f (libx.so+0x1f0)" or "0x1234" into buf. */
+OM_HIDDEN void omi_symbol_format(const omi_symbol *sym, const void *ra, char *buf, size_t cap);
+
+/* ---- stats.c -------------------------------------------------------------------- */
+typedef struct omi_snap_rec {
+    uint32_t id;
+    uint32_t pad;
+    uint64_t count;               /* OMI_TRACE_ONE units */
+    uint64_t bytes;
+} omi_snap_rec;
+
+struct om_trace_snap {
+    uint64_t magic;
+    size_t map_size;              /* bytes of OS memory this snapshot holds */
+    uint64_t current, peak, count;
+    uint64_t sample_bytes;
+    int nframes;
+    size_t nrecs;
+    omi_snap_rec recs[];
+};
+
+/* One line of a grouped statistics or comparison. */
+typedef struct omi_group {
+    uint64_t hash;
+    const char *key;              /* in the grouping's string arena */
+    const char *function;         /* the first frame's function */
+    uint32_t id;                  /* traceback grouping: the trace */
+    uint64_t count, bytes;        /* in the newer snapshot (OMI_TRACE_ONE units for count) */
+    uint64_t old_count, old_bytes;
+} omi_group;
+
+typedef struct omi_grouping {
+    omi_group *groups;
+    size_t ngroups;
+    char *arena;
+    size_t arena_used, arena_cap;
+    size_t map_size;
+} omi_grouping;
+
+/* Group newer (and older, if not NULL) by by; sorted by bytes, or by the
+ * size of the change when comparing.  0 or an errno value. */
+OM_HIDDEN int omi_group_snaps(const om_trace_snap *newer, const om_trace_snap *older, int by, omi_symbolizer *sym,
+                        omi_grouping *out);
+OM_HIDDEN void omi_grouping_free(omi_grouping *g);
+
+/* ---- report.c ------------------------------------------------------------------ */
+/* The exit report (OBJMEM_TRACE on): text on stderr, JSON to OBJMEM_TRACE_FILE. */
+OM_HIDDEN void omi_trace_exit_report(void);
+/* Install the OBJMEM_REPORT_SIGNAL handler and its reporter thread. */
+OM_HIDDEN void omi_trace_signal_setup(void);
+
+#endif /* OM_TRACE_H */

@@ -1,0 +1,49 @@
+/*
+ * test_trace_nomalloc.c — capturing a stack allocates nothing: this
+ * program is its own malloc (every call counted, then served by om_*),
+ * and the count must not move while omi_trace_stack_capture runs,
+ * its first call (libunwind's setup) included.  The same with tracing on:
+ * an om_malloc's observer does not call malloc either.
+ */
+#include <stdatomic.h>
+#include <string.h>
+
+#include "check.h"
+#include "objmem.h"
+#include "trace/trace.h"
+
+static _Atomic long mallocs;
+
+void *malloc(size_t n) { return atomic_fetch_add(&mallocs, 1), om_malloc(n); }
+void *calloc(size_t c, size_t n) { return atomic_fetch_add(&mallocs, 1), om_calloc(c, n); }
+void *realloc(void *p, size_t n) { return atomic_fetch_add(&mallocs, 1), om_realloc(p, n); }
+void free(void *p) { om_free(p); }
+
+static void test_capture_does_not_allocate(void) {
+    void *frames[64];
+    long before = atomic_load(&mallocs);
+    int n = omi_trace_stack_capture(frames, 64);
+    CHECK_EQ(atomic_load(&mallocs), before);
+    CHECK(n >= 1);
+    before = atomic_load(&mallocs);
+    for (int i = 0; i < 100; i++)
+        omi_trace_stack_capture(frames, 64);
+    CHECK_EQ(atomic_load(&mallocs), before);
+}
+
+static void test_observer_does_not_allocate(void) {
+    REQUIRE_EQ(om_trace_start(32), 0);
+    long before = atomic_load(&mallocs);
+    for (int i = 0; i < 1000; i++)
+        om_free(om_malloc((size_t)(1 + i * 13)));
+    CHECK_EQ(atomic_load(&mallocs), before);
+    om_trace_stop();
+}
+
+int main(int argc, char **argv) {
+    static const check_case cases[] = {CHECK_CASE(test_capture_does_not_allocate),
+                                       CHECK_CASE(test_observer_does_not_allocate)};
+    if (!omi_trace_stack_available())
+        return CHECK_SKIP;
+    return check_main(cases, CHECK_COUNT(cases), argc, argv);
+}
