@@ -43,6 +43,8 @@ static const char *const option_names[OM_OPTION_COUNT] = {
     [OM_OPTION_REPORT_FOREIGN] = "OBJMEM_REPORT_FOREIGN",
     [OM_OPTION_BACKGROUND] = "OBJMEM_BACKGROUND",
     [OM_OPTION_LARGE_DECAY_MS] = "OBJMEM_LARGE_DECAY_MS",
+    [OM_OPTION_DEBUG] = "OBJMEM_DEBUG",
+    [OM_OPTION_DEBUG_QUARANTINE_MB] = "OBJMEM_DEBUG_QUARANTINE_MB",
 };
 
 /* ---- the child ------------------------------------------------------------ */

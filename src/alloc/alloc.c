@@ -26,6 +26,11 @@
  *     double free makes a pool look empty while a block in it is live, the
  *     check before the pool leaves its class catches it (pool.c).
  * A pool caught either way is quarantined: reported, never reused.
+ *
+ * Debug mode (debug/) wraps these entry points (alloc.h, "diverting"): one
+ * predictable test of omi_fast.divert at the entry of om_malloc and of the
+ * entry points that are not fast paths; none on om_free's fast path.  The
+ * *_plain functions are the allocator's own paths, for the wrapper.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -49,7 +54,7 @@ __attribute__((noinline)) static void *om_malloc_slow(size_t n) {
     return omi_large_alloc(n, OM_ALIGNMENT, 0);
 }
 
-void *om_malloc(size_t n) {
+static inline void *malloc_plain(size_t n) {
     if (om_likely(n - 1 < OM_SMALL_MAX)) {
         om_heap *h = omi_tls_heap;
         unsigned cls = omi_small_class(n);
@@ -62,23 +67,33 @@ void *om_malloc(size_t n) {
     return om_malloc_slow(n);
 }
 
+void *om_malloc(size_t n) {
+    const omi_alloc_divert *d = omi_divert();
+    if (om_unlikely(d != NULL))
+        return d->alloc(n, 0, 0);
+    return malloc_plain(n);
+}
+
 void *om_calloc(size_t count, size_t size) {
     size_t n;
     if (om_unlikely(__builtin_mul_overflow(count, size, &n))) {
         errno = ENOMEM;
         return NULL;
     }
+    const omi_alloc_divert *d = omi_divert();
+    if (om_unlikely(d != NULL))
+        return d->alloc(n, 0, 1);
     /* large.c clears only what may not read zero: nothing when fresh */
     if (n > OM_MEDIUM_MAX)
         return omi_large_alloc(n, OM_ALIGNMENT, 1);
-    void *p = om_malloc(n);
+    void *p = malloc_plain(n);
     if (p)
         memset(p, 0, n);
     return p;
 }
 
 /* ---- freeing -------------------------------------------------------------- */
-static void free_slow_entry(void *p);
+static void free_checked(void *p, uintptr_t e);
 static void free_medium(void *p, uintptr_t e);
 
 /* omi_medium_magic(c) for every medium class, as constants (free may run
@@ -113,7 +128,7 @@ void om_free(void *p) {
         free_medium(p, e);
         return;
     }
-    free_slow_entry(p);
+    free_checked(p, e);
 }
 
 /* A medium block of the calling thread: validated fully (alignment, block
@@ -133,12 +148,21 @@ __attribute__((noinline)) static void free_medium(void *p, uintptr_t e) {
         omi_pool_free_local(pool->heap, pool, b);
         return;
     }
+    free_checked(p, e);
+}
+
+/* Every free the fast paths do not take: diverted (debug mode frees only
+ * here), or validated fully. */
+__attribute__((noinline)) static void free_checked(void *p, uintptr_t e) {
+    const omi_alloc_divert *d = omi_divert();
+    if (om_unlikely(d != NULL)) {
+        d->free(p);
+        return;
+    }
     omi_free_slow(p, e, "om_free");
 }
 
-__attribute__((noinline)) static void free_slow_entry(void *p) {
-    omi_free_slow(p, omi_map_lookup((uintptr_t)p), "om_free");
-}
+void omi_free_plain(void *p) { omi_free_slow(p, omi_map_lookup((uintptr_t)p), "om_free"); }
 
 /* Find and validate the block p; NULL (after a report) if it is bad. */
 static om_pool *checked_pool(void *p, uintptr_t e, const char *op) {
@@ -213,13 +237,23 @@ static size_t block_size_of(const void *p, uintptr_t e) {
     }
 }
 
-size_t om_usable_size(const void *p) {
+size_t omi_usable_size_plain(const void *p) {
     if (!p)
         return 0;
     return block_size_of(p, omi_map_lookup((uintptr_t)p));
 }
 
+size_t om_usable_size(const void *p) {
+    const omi_alloc_divert *d = omi_divert();
+    if (om_unlikely(d != NULL))
+        return d->usable_size(p);
+    return omi_usable_size_plain(p);
+}
+
 int om_owns(const void *p) {
+    const omi_alloc_divert *d = omi_divert();
+    if (om_unlikely(d != NULL))
+        return d->owns(p);
     om_block_info info;
     return p && omi_describe(p, &info) == 0 && info.block == p && info.pool_state != OM_POOL_EMPTY &&
            !(info.kind != OM_BLOCK_LARGE && ((const om_block *)p)->check == omi_fast.cookie);
@@ -240,8 +274,11 @@ static om_pool *realloc_pool(void *p, uintptr_t e) {
 }
 
 void *om_realloc(void *p, size_t n) {
+    const omi_alloc_divert *d = omi_divert();
+    if (om_unlikely(d != NULL))
+        return d->realloc(p, n);
     if (!p)
-        return om_malloc(n);
+        return malloc_plain(n);
     uintptr_t e = omi_map_lookup((uintptr_t)p);
     if (om_unlikely(e == 0)) {
         omi_report(OM_ERR_FOREIGN_POINTER, "om_realloc", p);
@@ -269,7 +306,7 @@ void *om_realloc(void *p, size_t n) {
         if (q)
             return q;
     }
-    void *q = om_malloc(n);
+    void *q = malloc_plain(n);
     if (!q)
         return NULL;
     memcpy(q, p, n < have ? n : have);
@@ -284,29 +321,44 @@ void *om_realloc(void *p, size_t n) {
 }
 
 /* ---- alignment ------------------------------------------------------------- */
-void *om_aligned_alloc(size_t align, size_t size) {
-    if (align == 0 || (align & (align - 1)) || align > OM_MAX_ALIGNMENT) {
-        errno = EINVAL;
-        return NULL;
-    }
+static void *aligned_plain(size_t align, size_t size) {
     if (align <= OM_ALIGNMENT)
-        return om_malloc(size);
+        return malloc_plain(size);
     /* Pools start on their own size and hold nothing but blocks, so a class
      * whose size is a multiple of align gives align-aligned blocks: small
      * classes are multiples of 16, medium power-of-two classes of
      * themselves. */
     if (align <= OM_SMALL_MAX && size <= OM_SMALL_MAX) {
         size_t n = (size + align - 1) & ~(align - 1);
-        return om_malloc(n ? n : align);
+        return malloc_plain(n ? n : align);
     }
     if (align <= OM_MEDIUM_MAX && size <= OM_MEDIUM_MAX) {
         size_t n = size < 1024 ? 1024 : size;
         n = (size_t)1 << (64 - __builtin_clzll((unsigned long long)(n - 1)));
         if (n < align)
             n = align;
-        return om_malloc(n);
+        return malloc_plain(n);
     }
     return omi_large_alloc(size, align, 0);
+}
+
+void *om_aligned_alloc(size_t align, size_t size) {
+    if (align == 0 || (align & (align - 1)) || align > OM_MAX_ALIGNMENT) {
+        errno = EINVAL;
+        return NULL;
+    }
+    const omi_alloc_divert *d = omi_divert();
+    if (om_unlikely(d != NULL))
+        return d->alloc(size, align, 0);
+    return aligned_plain(align, size);
+}
+
+void *omi_alloc_plain(size_t size, size_t align) {
+    if (align > OM_MAX_ALIGNMENT) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return align ? aligned_plain(align, size) : malloc_plain(size);
 }
 
 int om_posix_memalign(void **out, size_t align, size_t size) {

@@ -73,6 +73,7 @@ om_heap *omi_heap_init_thread(void) {
         errno = ENOMEM;
         return NULL;
     }
+    omi_alloc_note_started();
     pthread_mutex_lock(&h->lock);
     atomic_store(&h->state, OM_HEAP_ACTIVE);
     pthread_mutex_unlock(&h->lock);

@@ -202,10 +202,22 @@ typedef struct om_heap {
     _Alignas(64) _Atomic(om_block *) delayed;
 } om_heap;
 
+/* Entry points of a layer that wraps the allocator (debug mode, debug/):
+ * om_malloc & co. hand their calls to it while omi_fast.divert points to
+ * one (alloc.h). */
+typedef struct omi_alloc_divert {
+    void *(*alloc)(size_t size, size_t align, int zero); /* align 0: om_malloc's */
+    void (*free)(void *p);
+    void *(*realloc)(void *p, size_t size);
+    size_t (*usable_size)(const void *p);
+    int (*owns)(const void *p);
+} omi_alloc_divert;
+
 /* Read-mostly values the fast paths need, in one cache line. */
 typedef struct om_fast_state {
     uintptr_t cookie;
     _Atomic int checked;
+    _Atomic(const omi_alloc_divert *) divert; /* NULL: the allocator's own paths */
 } om_fast_state;
 
 #endif /* OM_TYPES_H */

@@ -77,6 +77,9 @@ static const option_desc table[OM_OPTION_COUNT] = {
     [OM_OPTION_BACKGROUND] = SWITCH("OBJMEM_BACKGROUND", 0, "start the background purge thread at load"),
     [OM_OPTION_LARGE_DECAY_MS] = {"OBJMEM_LARGE_DECAY_MS", KIND_MS, 1000, MAX_MS,
                                   "a cached large block unused this long gives its pages back"},
+    [OM_OPTION_DEBUG] = SWITCH("OBJMEM_DEBUG", 0, "debug mode: guards, fills, quarantine, checked frees"),
+    [OM_OPTION_DEBUG_QUARANTINE_MB] = {"OBJMEM_DEBUG_QUARANTINE_MB", KIND_MIB, 16, MAX_MIB,
+                                       "freed blocks debug mode holds back and checks (0: none)"},
 };
 
 /* OBJMEM_ names that are not options in the table, but are objmem's; the

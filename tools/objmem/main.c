@@ -33,7 +33,7 @@ static int cmd_version(int argc, char **argv);
 static const cli_command commands[] = {
     {"tour", "[--json]", "the live allocator explained step by step", cli_cmd_tour},
     {"stats", "[--json]", "statistics report after a small demo allocation pattern", cli_cmd_stats},
-    {"run", "[--stats] [--json FILE] -- CMD [ARGS...]", "run a program with objmem as its malloc",
+    {"run", "[--stats] [--debug] [--json FILE] -- CMD [ARGS...]", "run a program with objmem as its malloc",
      cli_cmd_run},
     {"options", "[--json]", "every OBJMEM_* option: value in force and where it came from",
      cli_cmd_options},

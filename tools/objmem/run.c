@@ -1,5 +1,5 @@
 /*
- * run.c — `objmem run [--stats] [--json FILE] -- CMD ARGS...`: run a
+ * run.c — `objmem run [--stats] [--debug] [--json FILE] -- CMD ARGS...`: run a
  * program with objmem as its malloc.
  *
  * Nothing is loaded into this process: run only prepares the environment
@@ -11,6 +11,7 @@
  *   PYTHONMALLOC=malloc unless already set: CPython then takes every object
  *                       from malloc, i.e. from objmem's arenas
  *   OBJMEM_STATS=1      with --stats: the text report on stderr at exit
+ *   OBJMEM_DEBUG=1      with --debug: debug mode (debug/debug.h)
  *   OBJMEM_STATS_JSON   with --json FILE: the JSON report written at exit
  *                       (FILE made absolute, so a chdir in CMD is harmless)
  *
@@ -40,6 +41,9 @@ const char cli_run_help[] =
     "\n"
     "options:\n"
     "  --stats        the text statistics report on stderr when CMD exits\n"
+    "  --debug        debug mode: guard bytes, fills, a quarantine of freed blocks;\n"
+    "                 overflows, writes after free, double and mismatched frees are\n"
+    "                 reported (and abort CMD)\n"
     "  --json FILE    the JSON report written to FILE when CMD exits ('%p' in FILE\n"
     "                 becomes the process id); FILE is made absolute, and one that\n"
     "                 cannot be written (a directory, a missing directory) is refused\n"
@@ -49,6 +53,7 @@ const char cli_run_help[] =
     "  LD_PRELOAD           the library first, entries already there kept\n"
     "  PYTHONMALLOC=malloc  unless already set: CPython takes every object from malloc\n"
     "  OBJMEM_STATS=1       with --stats\n"
+    "  OBJMEM_DEBUG=1       with --debug\n"
     "  OBJMEM_STATS_JSON    with --json: FILE, made absolute\n"
     "Other OBJMEM_* variables (README: options at run time) pass through to CMD.\n"
     "\n"
@@ -72,6 +77,7 @@ const char cli_run_help[] =
 
 typedef struct run_options {
     int stats;
+    int debug;          /* --debug: OBJMEM_DEBUG=1 */
     const char *json;   /* NULL: no JSON report */
     char **command;     /* NULL-terminated, from argv */
 } run_options;
@@ -93,6 +99,8 @@ static int run_parse(int argc, char **argv, run_options *opt)
             return cli_help("run");
         } else if (strcmp(argv[i], "--stats") == 0) {
             opt->stats = 1;
+        } else if (strcmp(argv[i], "--debug") == 0) {
+            opt->debug = 1;
         } else if (strcmp(argv[i], "--json") == 0) {
             if (i + 1 >= argc || argv[i + 1][0] == '\0') {
                 cli_usage_error("run", "--json needs a file name");
@@ -228,7 +236,8 @@ static int run_set_environment(const run_options *opt, const char *lib)
     if (run_set_preload(lib) != CLI_OK)
         return CLI_FAIL;
     if (setenv("PYTHONMALLOC", "malloc", 0) != 0 ||
-        (opt->stats && setenv("OBJMEM_STATS", "1", 1) != 0)) {
+        (opt->stats && setenv("OBJMEM_STATS", "1", 1) != 0) ||
+        (opt->debug && setenv("OBJMEM_DEBUG", "1", 1) != 0)) {
         fprintf(stderr, "objmem run: cannot set up the environment: %s\n", strerror(errno));
         return CLI_FAIL;
     }
