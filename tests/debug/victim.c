@@ -14,6 +14,7 @@
  *   abort        overflow with the default handler: the report, then abort
  */
 #include <malloc.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -27,6 +28,9 @@ static int fails;
             fails++;                                                \
         }                                                           \
     } while (0)
+
+/* A write the compiler must make, even out of bounds. */
+__attribute__((noinline)) static void poke(void *p, ptrdiff_t i) { ((volatile char *)p)[i] = 'x'; }
 
 static int all(const unsigned char *p, size_t n, unsigned char v) {
     for (size_t i = 0; i < n; i++)
@@ -77,20 +81,20 @@ int main(int argc, char **argv) {
     if (strcmp(mode, "clean") == 0) {
         clean();
     } else if (strcmp(mode, "overflow") == 0 || strcmp(mode, "abort") == 0) {
-        char *volatile p = malloc(13);
+        char *p = malloc(13);
         victim_block(p, 13);
-        p[13] = 'x';
+        poke(p, 13);
         free(p);
     } else if (strcmp(mode, "underflow") == 0) {
-        char *volatile p = malloc(13);
+        char *p = malloc(13);
         victim_block(p, 13);
-        p[-1] = 'x';
+        poke(p, -1);
         free(p);
     } else if (strcmp(mode, "uaf") == 0 || strcmp(mode, "uaf-evict") == 0) {
-        char *volatile p = malloc(24);
+        char *p = malloc(24);
         victim_block(p, 24);
         free(p);
-        p[3] = 1;
+        poke(p, 3);
         if (strcmp(mode, "uaf-evict") == 0)
             for (int i = 0; i < 40; i++)
                 free(malloc(64 << 10));
