@@ -388,7 +388,12 @@ typedef enum om_error_code {
     OM_ERR_REFCOUNT,             /* object's count would go below zero */
     OM_ERR_USE_AFTER_FREE,       /* object used after its count reached zero */
     OM_ERR_BAD_OBJECT,           /* NULL or not an object (bad type, bad size) */
-    OM_ERR_LOCK                  /* runtime lock not held, or held twice */
+    OM_ERR_LOCK,                 /* runtime lock not held, or held twice */
+    /* debug mode (om_debug_enable) */
+    OM_ERR_BUFFER_OVERFLOW,      /* a write past the end of a block (its trailing guard) */
+    OM_ERR_BUFFER_UNDERFLOW,     /* a write before its start (leading guard or header) */
+    OM_ERR_WRITE_AFTER_FREE,     /* a freed block changed while in the quarantine */
+    OM_ERR_FAMILY_MISMATCH       /* freed by another family: new[] then free, new then delete[]... */
 } om_error_code;
 
 /* Handed to the error handler, valid during the call (the library's, so
@@ -400,6 +405,12 @@ typedef struct om_error_info {
     const char *message;         /* one line, with block/pool/arena/class */
     const om_block_info *block;  /* never NULL; kind == OM_BLOCK_FOREIGN if unknown */
     const char *type_name;       /* object errors: the object's type, or NULL */
+    /* Debug mode's errors: the debug block (else 0).  block describes the
+     * allocator's block that holds it (header, guards and data). */
+    uint64_t serial;             /* its serial number: the n-th debug allocation */
+    size_t requested_size;       /* the bytes asked for */
+    int family;                  /* who allocated it: OM_FAMILY_* */
+    int free_family;             /* who tried to free it (OM_ERR_FAMILY_MISMATCH) */
 } om_error_info;
 
 typedef void (*om_error_fn)(const om_error_info *info, void *arg);
@@ -414,6 +425,38 @@ OM_API const char *om_error_name(om_error_code code);
  * structures.  Returns 0 if consistent, else the number of problems found
  * (each described on stderr when verbose). */
 OM_API int om_heap_check(int verbose);
+
+/* Debug mode: CPython's PYTHONMALLOC=debug hooks.  Every block gets a
+ * header (requested size, family, serial number) and guard bytes on both
+ * sides:
+ *     [header | 0xFD x16 | data (size bytes) | 0xFD x16]
+ * New data reads 0xCD (calloc's 0), freed data 0xDD.  Freed blocks wait in
+ * a FIFO quarantine (OBJMEM_DEBUG_QUARANTINE_MB, default 16) before they
+ * are really freed.  Caught, each as one report through the error handler
+ * (serial, requested_size and family filled in):
+ *   - at a free or realloc: overflow and underflow (the guards), a double
+ *     free, a family mismatch (om_malloc/malloc, objects, C++ new and
+ *     new[] are four families), a pointer objmem never gave out, including
+ *     one on the caller's stack;
+ *   - when a block leaves the quarantine: a write after its free;
+ *   - by om_debug_check: all of these, in every live and quarantined block.
+ * A block with an error is reported once and then left alone (never freed
+ * or reused).  om_usable_size gives the requested size.  The cost: 80 bytes
+ * and a lock per block, the fills, the quarantine's memory.
+ * Turned on by OBJMEM_DEBUG=1 (objmem run --debug) or by om_debug_enable
+ * before the first allocation: 0, or EBUSY once objmem has allocated. */
+#define OM_FAMILY_MALLOC 'm'   /* om_malloc & co., and the drop-in's malloc family */
+#define OM_FAMILY_OBJECT 'o'   /* om_new, om_new_var: freed by om_dealloc */
+#define OM_FAMILY_NEW 'n'      /* the drop-in's C++ operator new / delete */
+#define OM_FAMILY_NEW_ARRAY 'a' /* operator new[] / delete[] */
+OM_API int om_debug_enable(void);
+/* 1 when debug mode is on. */
+OM_API int om_debug_enabled(void);
+/* Check every live and quarantined block; returns the number of problems
+ * (each reported through the error handler; 0 when debug mode is off). */
+OM_API int om_debug_check(void);
+/* The serial number of the live debug block at ptr, 0 if there is none. */
+OM_API uint64_t om_debug_serial(const void *ptr);
 
 /* ------------------------------------------------------------------------
  * 7. Options
@@ -471,6 +514,10 @@ typedef enum om_option {
                                     at most 128; section 12) */
     OM_OPTION_TRACE_SAMPLE,      /* OBJMEM_TRACE_SAMPLE: trace about one allocation per this many
                                     bytes (K, M or G suffix allowed; 0: every one, the default) */
+    OM_OPTION_DEBUG,             /* OBJMEM_DEBUG: debug mode from the first allocation (0/1;
+                                    section 6, om_debug_enable) */
+    OM_OPTION_DEBUG_QUARANTINE_MB, /* OBJMEM_DEBUG_QUARANTINE_MB: freed blocks debug mode holds
+                                    back, checking them when they leave (default 16; 0: none) */
     OM_OPTION_COUNT
 } om_option;
 

@@ -46,6 +46,8 @@ static const char *const option_names[OM_OPTION_COUNT] = {
     [OM_OPTION_SNAPSHOT_EVERY_MS] = "OBJMEM_SNAPSHOT_EVERY_MS",
     [OM_OPTION_TRACE] = "OBJMEM_TRACE",
     [OM_OPTION_TRACE_SAMPLE] = "OBJMEM_TRACE_SAMPLE",
+    [OM_OPTION_DEBUG] = "OBJMEM_DEBUG",
+    [OM_OPTION_DEBUG_QUARANTINE_MB] = "OBJMEM_DEBUG_QUARANTINE_MB",
 };
 
 /* ---- the child ------------------------------------------------------------ */

@@ -6,7 +6,9 @@
 #
 # 1. Includes run down the layers.  Every file under src/<layer>/ may
 #    include its own layer's headers and those of the layers below:
-#        os < alloc < trace < object < gc < diag      override: os and alloc only
+#        os < alloc < trace < debug < object < gc < diag
+#        override: os, alloc, trace and debug only (the drop-in wraps the
+#        allocator, debug mode and tracing included, and nothing above it)
 #    An include of a higher layer, of a layer beside it, or of a project
 #    header not named "layer/file" is an error, reported as FILE:LINE.
 # 2. Names: every global symbol an archive defines is objmem's (om_ for the
@@ -19,8 +21,8 @@ set -eu
 
 rank() {
     case "$1" in
-    os) echo 0 ;; alloc) echo 1 ;; trace) echo 2 ;; object) echo 3 ;; gc) echo 4 ;; diag) echo 5 ;;
-    override) echo 5 ;; *) echo "" ;;
+    os) echo 0 ;; alloc) echo 1 ;; trace) echo 2 ;; debug) echo 3 ;; object) echo 4 ;; gc) echo 5 ;; diag) echo 6 ;;
+    override) echo 6 ;; *) echo "" ;;
     esac
 }
 
@@ -31,7 +33,7 @@ check_includes() {
         layer=${f%%/*}
         own=$(rank "$layer")
         if [ -z "$own" ] || [ "$layer" = "$f" ]; then
-            echo "$f: not in a layer's folder (os, alloc, trace, object, gc, diag, override)"
+            echo "$f: not in a layer's folder (os, alloc, trace, debug, object, gc, diag, override)"
             bad=1
             continue
         fi
@@ -47,8 +49,8 @@ check_includes() {
                 echo "$f:$line: includes \"$inc\": name a project header as \"layer/file\""
                 echo x
             elif [ "$dep" != "$layer" ]; then
-                if [ "$layer" = override ] && [ "$dep" != os ] && [ "$dep" != alloc ]; then
-                    echo "$f:$line: includes \"$inc\": override builds on os and alloc only"
+                if [ "$layer" = override ] && [ "$dep" != os ] && [ "$dep" != alloc ] && [ "$dep" != trace ] && [ "$dep" != debug ]; then
+                    echo "$f:$line: includes \"$inc\": override builds on os, alloc, trace and debug only"
                     echo x
                 elif [ "$r" -ge "$own" ]; then
                     echo "$f:$line: includes \"$inc\": layer $layer may not include $dep (above or beside it)"

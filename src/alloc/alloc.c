@@ -29,16 +29,20 @@
  *     check before the pool leaves its class catches it (pool.c).
  * A pool caught either way is quarantined: reported, never reused.
  *
- * Observed calls (tracing, alloc.h's om_alloc_observer): while an
- * observer is set, omi_fast makes every malloc and free miss its fast
- * path by the tests it makes anyway (no size is below small_limit, no
- * address passes free_mask), so tracing off costs them nothing.  The slow
- * paths then call the observer: om_malloc_slow, om_realloc, the large
- * paths of om_calloc and om_aligned_alloc (their other sizes go through
- * om_malloc), and free_slow for every free.  A thread-local flag keeps
- * the calls an observed call makes, and the observer's own, unobserved.
- * Every function on the way from a program's call to the observer is in
- * the OMI_ENTRY section (the tracer skips those frames).
+ * The gates: while an observer is set (tracing, alloc.h's
+ * om_alloc_observer) or the entry points are diverted (debug mode,
+ * debug/; and until the runtime is initialised, omi_divert_init),
+ * omi_fast makes every malloc and free miss its fast path by the tests it
+ * makes anyway (no size is below small_limit, no address passes
+ * free_mask), so both cost the fast paths nothing while off.  The slow
+ * paths then divert first, else call the observer: om_malloc_slow,
+ * om_calloc, om_realloc, om_aligned_alloc's large path, free_slow for
+ * every free; om_usable_size and om_owns divert at entry.  The *_plain
+ * functions are the allocator's own paths, never diverted nor observed,
+ * for the wrapping layer.  A thread-local flag keeps the calls an observed
+ * call makes, and the observer's own, unobserved.  Every function on the
+ * way from a program's call to the observer is in the OMI_ENTRY section
+ * (the tracer skips those frames).
  */
 #include <errno.h>
 #include <stddef.h>
@@ -56,10 +60,16 @@ static inline const om_alloc_observer *observer(void) {
     return om_unlikely(o != NULL) && !observe_busy ? o : NULL;
 }
 
+/* Open the fast paths' gates only with neither an observer nor a diversion. */
+void omi_alloc_gates_update(void) {
+    int open = atomic_load(&omi_fast.observer) == NULL && atomic_load(&omi_fast.divert) == NULL;
+    atomic_store(&omi_fast.small_limit, open ? (size_t)OM_SMALL_MAX : (size_t)0);
+    atomic_store(&omi_fast.free_mask, open ? (uintptr_t)(OM_ALIGNMENT - 1) : ~(uintptr_t)0);
+}
+
 void omi_alloc_observe(const om_alloc_observer *obs) {
     atomic_store(&omi_fast.observer, obs);
-    atomic_store(&omi_fast.small_limit, obs ? (size_t)0 : (size_t)OM_SMALL_MAX);
-    atomic_store(&omi_fast.free_mask, obs ? ~(uintptr_t)0 : (uintptr_t)(OM_ALIGNMENT - 1));
+    omi_alloc_gates_update();
 }
 
 int omi_alloc_observe_suspend(int suspend) {
@@ -68,9 +78,11 @@ int omi_alloc_observe_suspend(int suspend) {
     return old;
 }
 
+static void *malloc_plain(size_t n);
+
 OMI_ENTRY __attribute__((noinline)) static void *observed_malloc(const om_alloc_observer *o, size_t n) {
     observe_busy = 1;
-    void *p = om_malloc(n);
+    void *p = malloc_plain(n);
     if (p)
         o->alloc(p, n);
     observe_busy = 0;
@@ -89,10 +101,8 @@ OMI_ENTRY __attribute__((noinline)) static void *observed_large(const om_alloc_o
 
 /* ---- allocation ---------------------------------------------------------- */
 
-OMI_ENTRY __attribute__((noinline)) static void *om_malloc_slow(size_t n) {
-    const om_alloc_observer *o = observer();
-    if (om_unlikely(o != NULL))
-        return observed_malloc(o, n);
+/* om_malloc's path past the fast one, without the gates' business. */
+static void *malloc_slow_plain(size_t n) {
     om_heap *h = omi_tls_heap;
     if (n <= OM_MEDIUM_MAX) {
         unsigned cls = omi_size_class(n);
@@ -103,6 +113,31 @@ OMI_ENTRY __attribute__((noinline)) static void *om_malloc_slow(size_t n) {
         return omi_pool_alloc_slow(h, cls);
     }
     return omi_large_alloc(n, OM_ALIGNMENT, 0);
+}
+
+OMI_ENTRY __attribute__((noinline)) static void *om_malloc_slow(size_t n) {
+    const omi_alloc_divert *d = omi_divert();
+    if (om_unlikely(d != NULL))
+        return d->alloc(n, 0, 0);
+    const om_alloc_observer *o = observer();
+    if (om_unlikely(o != NULL))
+        return observed_malloc(o, n);
+    return malloc_slow_plain(n);
+}
+
+/* om_malloc with the gate open: what the wrapping layer and observed
+ * calls allocate with. */
+static void *malloc_plain(size_t n) {
+    if (om_likely(n - 1 < OM_SMALL_MAX)) {
+        om_heap *h = omi_tls_heap;
+        unsigned cls = omi_small_class(n);
+        om_pool *pool = h->used[cls];
+        om_block *b = pool->freeblock;
+        if (om_likely(b != NULL) && om_likely(b->check == omi_fast.cookie))
+            return omi_pool_pop(pool, b);
+        return omi_pool_alloc_slow(h, cls);
+    }
+    return malloc_slow_plain(n);
 }
 
 OMI_ENTRY void *om_malloc(size_t n) {
@@ -124,6 +159,9 @@ OMI_ENTRY void *om_calloc(size_t count, size_t size) {
         errno = ENOMEM;
         return NULL;
     }
+    const omi_alloc_divert *d = omi_divert();
+    if (om_unlikely(d != NULL))
+        return d->alloc(n, 0, 1);
     /* large.c clears only what may not read zero: nothing when fresh */
     if (n > OM_MEDIUM_MAX) {
         const om_alloc_observer *o = observer();
@@ -223,11 +261,18 @@ __attribute__((noinline)) static void free_slow_entry(void *p) { free_slow(p, om
 /* Every free an observer must see comes here (observed or not, inside an
  * observed call or not: a block must never stay recorded once freed). */
 static void free_slow(void *p, uintptr_t e) {
+    const omi_alloc_divert *d = omi_divert();
+    if (om_unlikely(d != NULL)) {
+        d->free(p);
+        return;
+    }
     const om_alloc_observer *o = atomic_load_explicit(&omi_fast.observer, memory_order_acquire);
     if (om_unlikely(o != NULL) && p)
         o->free(p);
     omi_free_slow(p, e, "om_free");
 }
+
+void omi_free_plain(void *p) { omi_free_slow(p, omi_map_lookup((uintptr_t)p), "om_free"); }
 
 /* Find and validate the block p; NULL (after a report) if it is bad. */
 static om_pool *checked_pool(void *p, uintptr_t e, const char *op) {
@@ -302,13 +347,23 @@ static size_t block_size_of(const void *p, uintptr_t e) {
     }
 }
 
-size_t om_usable_size(const void *p) {
+size_t omi_usable_size_plain(const void *p) {
     if (!p)
         return 0;
     return block_size_of(p, omi_map_lookup((uintptr_t)p));
 }
 
+size_t om_usable_size(const void *p) {
+    const omi_alloc_divert *d = omi_divert();
+    if (om_unlikely(d != NULL))
+        return d->usable_size(p);
+    return omi_usable_size_plain(p);
+}
+
 int om_owns(const void *p) {
+    const omi_alloc_divert *d = omi_divert();
+    if (om_unlikely(d != NULL))
+        return d->owns(p);
     om_block_info info;
     return p && omi_describe(p, &info) == 0 && info.block == p && info.pool_state != OM_POOL_EMPTY &&
            !(info.kind != OM_BLOCK_LARGE && ((const om_block *)p)->check == omi_fast.cookie);
@@ -345,6 +400,9 @@ OMI_ENTRY __attribute__((noinline)) static void *observed_realloc(const om_alloc
 }
 
 OMI_ENTRY void *om_realloc(void *p, size_t n) {
+    const omi_alloc_divert *d = omi_divert();
+    if (om_unlikely(d != NULL))
+        return d->realloc(p, n);
     const om_alloc_observer *o = observer();
     if (om_unlikely(o != NULL))
         return observed_realloc(o, p, n);
@@ -353,7 +411,7 @@ OMI_ENTRY void *om_realloc(void *p, size_t n) {
 
 OMI_ENTRY static void *realloc_plain(void *p, size_t n) {
     if (!p)
-        return om_malloc(n);
+        return malloc_plain(n);
     uintptr_t e = omi_map_lookup((uintptr_t)p);
     if (om_unlikely(e == 0)) {
         omi_report(OM_ERR_FOREIGN_POINTER, "om_realloc", p);
@@ -381,7 +439,7 @@ OMI_ENTRY static void *realloc_plain(void *p, size_t n) {
         if (q)
             return q;
     }
-    void *q = om_malloc(n);
+    void *q = malloc_plain(n);
     if (!q)
         return NULL;
     memcpy(q, p, n < have ? n : have);
@@ -396,30 +454,47 @@ OMI_ENTRY static void *realloc_plain(void *p, size_t n) {
 }
 
 /* ---- alignment ------------------------------------------------------------- */
-OMI_ENTRY void *om_aligned_alloc(size_t align, size_t size) {
-    if (align == 0 || (align & (align - 1)) || align > OM_MAX_ALIGNMENT) {
-        errno = EINVAL;
-        return NULL;
-    }
+/* align: a power of two, at most OM_MAX_ALIGNMENT; observed says whether a
+ * large block is shown to the observer (om_aligned_alloc's call). */
+static void *aligned_plain(size_t align, size_t size, int observed) {
     if (align <= OM_ALIGNMENT)
-        return om_malloc(size);
+        return observed ? om_malloc(size) : malloc_plain(size);
     /* Pools start on their own size and hold nothing but blocks, so a class
      * whose size is a multiple of align gives align-aligned blocks: small
      * classes are multiples of 16, medium power-of-two classes of
      * themselves. */
     if (align <= OM_SMALL_MAX && size <= OM_SMALL_MAX) {
         size_t n = (size + align - 1) & ~(align - 1);
-        return om_malloc(n ? n : align);
+        return observed ? om_malloc(n ? n : align) : malloc_plain(n ? n : align);
     }
     if (align <= OM_MEDIUM_MAX && size <= OM_MEDIUM_MAX) {
         size_t n = size < 1024 ? 1024 : size;
         n = (size_t)1 << (64 - __builtin_clzll((unsigned long long)(n - 1)));
         if (n < align)
             n = align;
-        return om_malloc(n);
+        return observed ? om_malloc(n) : malloc_plain(n);
     }
-    const om_alloc_observer *o = observer();
+    const om_alloc_observer *o = observed ? observer() : NULL;
     return o ? observed_large(o, size, align, 0) : omi_large_alloc(size, align, 0);
+}
+
+OMI_ENTRY void *om_aligned_alloc(size_t align, size_t size) {
+    if (align == 0 || (align & (align - 1)) || align > OM_MAX_ALIGNMENT) {
+        errno = EINVAL;
+        return NULL;
+    }
+    const omi_alloc_divert *d = omi_divert();
+    if (om_unlikely(d != NULL))
+        return d->alloc(size, align, 0);
+    return aligned_plain(align, size, 1);
+}
+
+void *omi_alloc_plain(size_t size, size_t align) {
+    if (align > OM_MAX_ALIGNMENT) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return align ? aligned_plain(align, size, 0) : malloc_plain(size);
 }
 
 OMI_ENTRY int om_posix_memalign(void **out, size_t align, size_t size) {

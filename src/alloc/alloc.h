@@ -235,6 +235,29 @@ OM_HIDDEN int omi_census_take(omi_census *c);
 /* ---- alloc.c --------------------------------------------------------------- */
 extern OM_HIDDEN const uint64_t omi_medium_magic_table[OM_NUM_CLASSES];
 OM_HIDDEN void omi_free_slow(void *p, uintptr_t entry, const char *op);
+/* The allocator's own paths, never diverted: what a wrapping layer builds
+ * on.  align: 0 or a power of two; omi_free_plain validates p fully. */
+OM_HIDDEN void *omi_alloc_plain(size_t size, size_t align);
+OM_HIDDEN void omi_free_plain(void *p);
+OM_HIDDEN size_t omi_usable_size_plain(const void *p);
+
+/* ---- diverting the entry points (runtime.c) -----------------------------------
+ * A layer above that wraps every block (debug mode, debug/debug.c) installs
+ * its omi_alloc_divert before the first allocation; from then on
+ * om_malloc, om_calloc, om_realloc, om_aligned_alloc (so om_posix_memalign),
+ * om_usable_size and om_owns test omi_fast.divert once at entry, and
+ * om_free pays nothing on its fast path: the calling thread's free heap is
+ * &omi_heap_empty (as in checked mode), so every free reaches the slow
+ * path, which diverts.  Until the runtime is initialised divert is
+ * omi_divert_init, whose functions initialise it (reading OBJMEM_DEBUG,
+ * which installs debug mode or clears divert) and call again.
+ * omi_divert_install fails (EBUSY) once an allocation has been made. */
+extern OM_HIDDEN const omi_alloc_divert omi_divert_init;
+OM_HIDDEN int omi_divert_install(const omi_alloc_divert *d);
+OM_HIDDEN void omi_alloc_note_started(void);
+static inline const omi_alloc_divert *omi_divert(void) {
+    return atomic_load_explicit(&omi_fast.divert, memory_order_relaxed);
+}
 
 /* Observers (the tracing layer): told of every block handed out, after
  * the allocation, and of every free, before the block goes back (so an
@@ -250,6 +273,7 @@ typedef struct om_alloc_observer {
 /* Set (NULL: remove) the observer; takes effect for every thread at its
  * next call. */
 OM_HIDDEN void omi_alloc_observe(const om_alloc_observer *obs);
+OM_HIDDEN void omi_alloc_gates_update(void); /* after the observer or the diversion changed */
 /* Suspend observation on the calling thread (1) or resume it (0); returns
  * the previous state (reports that call libraries that allocate). */
 OM_HIDDEN int omi_alloc_observe_suspend(int suspend);

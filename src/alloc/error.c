@@ -31,6 +31,10 @@ static const char *const names[] = {
     [OM_ERR_USE_AFTER_FREE] = "use after free",
     [OM_ERR_BAD_OBJECT] = "not an object",
     [OM_ERR_LOCK] = "runtime lock misuse",
+    [OM_ERR_BUFFER_OVERFLOW] = "buffer overflow",
+    [OM_ERR_BUFFER_UNDERFLOW] = "buffer underflow",
+    [OM_ERR_WRITE_AFTER_FREE] = "write after free",
+    [OM_ERR_FAMILY_MISMATCH] = "allocator family mismatch",
 };
 
 const char *om_error_name(om_error_code code) {
@@ -46,7 +50,7 @@ void om_set_error_handler(om_error_fn fn, void *arg) {
 
 static void default_handler(const om_error_info *info, void *arg) {
     (void)arg;
-    char line[512];
+    char line[2048];
     int n = snprintf(line, sizeof line, "objmem: %s\n", info->message);
     if (n > 0) {
         ssize_t w = write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);

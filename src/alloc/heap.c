@@ -75,6 +75,7 @@ om_heap *omi_heap_init_thread(void) {
         return NULL;
     }
     int tid = (int)gettid();
+    omi_alloc_note_started();
     pthread_mutex_lock(&h->lock);
     atomic_store(&h->state, OM_HEAP_ACTIVE);
     h->tid = tid;

@@ -567,6 +567,7 @@ static om_large *cache_take(size_t need, size_t span, size_t align) {
 
 void *omi_large_alloc(size_t size, size_t align, int zero) {
     size_t page = omi_os_page_size();
+    omi_alloc_note_started();
     if (size > OM_LARGE_LIMIT || align > OM_MAX_ALIGNMENT) {
         errno = ENOMEM;
         return NULL;

@@ -1,9 +1,11 @@
 /*
  * runtime.c — the allocator's process-wide state: omi_rt (descriptor lists
  * and counters under omi_rt.lock), the fast paths' read-mostly values, the
- * calling thread's heap pointers, one-time initialisation, the fork
+ * calling thread's heap pointers, one-time initialisation (which decides
+ * whether the entry points are diverted to debug mode: alloc.h), the fork
  * handlers, and the report at exit.  Thread heaps themselves are heap.c's.
  */
+#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -19,15 +21,58 @@ _Static_assert(OM_NUM_CLASSES == 64, "omi_heap_empty's initializer lists 64 clas
 __thread om_heap *omi_tls_heap __attribute__((tls_model("initial-exec"))) = &omi_heap_empty;
 __thread om_heap *omi_tls_free_heap __attribute__((tls_model("initial-exec"))) = &omi_heap_empty;
 
-/* Checked mode off: the calling thread frees its own blocks on the fast
- * path.  Called when a thread gets its heap, when the option changes (for
- * the calling thread) and at every fresh pool (for the others). */
+/* Checked mode off and no divert: the calling thread frees its own blocks
+ * on the fast path.  Called when a thread gets its heap, when the option
+ * changes (for the calling thread) and at every fresh pool (for the
+ * others). */
 void omi_heap_sync_checked(void) {
-    omi_tls_free_heap = atomic_load_explicit(&omi_fast.checked, memory_order_relaxed) ? &omi_heap_empty : omi_tls_heap;
+    int slow = atomic_load_explicit(&omi_fast.checked, memory_order_relaxed) || omi_divert() != NULL;
+    omi_tls_free_heap = slow ? &omi_heap_empty : omi_tls_heap;
 }
 
 om_runtime omi_rt = {.lock = PTHREAD_MUTEX_INITIALIZER};
-om_fast_state omi_fast = {.small_limit = OM_SMALL_MAX, .free_mask = OM_ALIGNMENT - 1};
+om_fast_state omi_fast = {.small_limit = 0, .free_mask = ~(uintptr_t)0, .divert = &omi_divert_init};
+
+/* ---- diverting (alloc.h) -------------------------------------------------------
+ * The first call of any entry point finds omi_divert_init: it initialises
+ * the runtime, which decides (OBJMEM_DEBUG), and calls the entry point
+ * again. */
+static void *init_alloc(size_t size, size_t align, int zero) {
+    omi_runtime_init();
+    return align ? om_aligned_alloc(align, size) : zero ? om_calloc(1, size) : om_malloc(size);
+}
+static void init_free(void *p) {
+    omi_runtime_init();
+    om_free(p);
+}
+static void *init_realloc(void *p, size_t size) {
+    omi_runtime_init();
+    return om_realloc(p, size);
+}
+static size_t init_usable_size(const void *p) {
+    omi_runtime_init();
+    return om_usable_size(p);
+}
+static int init_owns(const void *p) {
+    omi_runtime_init();
+    return om_owns(p);
+}
+const omi_alloc_divert omi_divert_init = {init_alloc, init_free, init_realloc, init_usable_size, init_owns};
+
+static _Atomic int alloc_started; /* a heap or a large block was made */
+
+void omi_alloc_note_started(void) {
+    if (!atomic_load_explicit(&alloc_started, memory_order_relaxed))
+        atomic_store(&alloc_started, 1);
+}
+
+int omi_divert_install(const omi_alloc_divert *d) {
+    if (atomic_load(&alloc_started))
+        return EBUSY;
+    atomic_store(&omi_fast.divert, d);
+    omi_alloc_gates_update();
+    return 0;
+}
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
@@ -78,6 +123,14 @@ static void runtime_init_once(void) {
     omi_fast.cookie = c | 1; /* never 0: allocated blocks hold 0 */
     atomic_store(&omi_fast.checked, (int)omi_option_value(OM_OPTION_CHECKED));
     pthread_key_create(&omi_rt.heap_key, omi_heap_thread_exit);
+    /* Debug mode wraps the allocator from the first block on (the
+     * debug layer installs its divert); otherwise the entry points take
+     * their own paths from now on. */
+    if (omi_option_value(OM_OPTION_DEBUG))
+        om_debug_enable();
+    const omi_alloc_divert *init = &omi_divert_init;
+    atomic_compare_exchange_strong(&omi_fast.divert, &init, NULL);
+    omi_alloc_gates_update(); /* the fast paths open (unless observed or diverted) */
 }
 
 void omi_runtime_init(void) { pthread_once(&init_once, runtime_init_once); }

@@ -206,17 +206,31 @@ typedef struct om_heap {
 
 struct om_alloc_observer;
 
+/* Entry points of a layer that wraps the allocator (debug mode, debug/):
+ * om_malloc & co. hand their calls to it while omi_fast.divert points to
+ * one (alloc.h). */
+typedef struct omi_alloc_divert {
+    void *(*alloc)(size_t size, size_t align, int zero); /* align 0: om_malloc's */
+    void (*free)(void *p);
+    void *(*realloc)(void *p, size_t size);
+    size_t (*usable_size)(const void *p);
+    int (*owns)(const void *p);
+} omi_alloc_divert;
+
 /* Read-mostly values the fast paths need, in one cache line.  While an
- * observer is set (tracing), small_limit is 0 and free_mask all ones, so
- * that every om_malloc and om_free leaves its fast path by the test it
- * makes anyway (the size class, the alignment) and meets the observer on
- * the slow path: tracing off costs the fast paths no instruction. */
+ * observer is set (tracing) or the entry points are diverted (debug mode,
+ * or the runtime not yet initialised), small_limit is 0 and free_mask all
+ * ones, so that every om_malloc and om_free leaves its fast path by the
+ * test it makes anyway (the size class, the alignment) and meets them on
+ * the slow path: both cost the fast paths no instruction while off
+ * (alloc.c, omi_alloc_gates_update). */
 typedef struct om_fast_state {
     uintptr_t cookie;
     _Atomic int checked;
-    _Atomic size_t small_limit;  /* OM_SMALL_MAX, or 0 while observed */
-    _Atomic uintptr_t free_mask; /* OM_ALIGNMENT - 1, or all ones while observed */
+    _Atomic size_t small_limit;  /* OM_SMALL_MAX, or 0 while observed or diverted */
+    _Atomic uintptr_t free_mask; /* OM_ALIGNMENT - 1, or all ones while observed or diverted */
     _Atomic(const struct om_alloc_observer *) observer;
+    _Atomic(const omi_alloc_divert *) divert; /* NULL: the allocator's own paths */
 } om_fast_state;
 
 #endif /* OM_TYPES_H */

@@ -24,7 +24,7 @@ void omi_freelist_release(om_type *t, om_object *o) {
          * free can still name its type; the oldest there is freed. */
         s->frees++;
         if ((o = omi_graveyard_swap(o)) != NULL)
-            om_free((char *)o - omi_tstate(o->type)->prefix);
+            omi_obj_free((char *)o - omi_tstate(o->type)->prefix);
         return;
     }
     if (s->freelist_len < s->freelist_limit && s->ready == OM_TYPE_READY_FIXED) {
@@ -35,7 +35,7 @@ void omi_freelist_release(om_type *t, om_object *o) {
         return;
     }
     s->frees++;
-    om_free((char *)o - s->prefix);
+    omi_obj_free((char *)o - s->prefix);
 }
 
 static size_t freelist_trim(om_type *t, size_t keep) {
@@ -47,7 +47,7 @@ static size_t freelist_trim(om_type *t, size_t keep) {
         om_object *o = s->freelist;
         s->freelist = omi_dead_next(o);
         s->freelist_len--;
-        om_free((char *)o - s->prefix);
+        omi_obj_free((char *)o - s->prefix);
         s->trimmed++;
         n++;
     }

@@ -78,7 +78,7 @@ static int type_check(om_type *t, int want) {
 static __attribute__((noinline)) om_object *new_from_allocator(om_type *t) {
     if ((!t || !t->state_ || omi_tstate(t)->ready != OM_TYPE_READY_FIXED) && type_check(t, OM_TYPE_READY_FIXED))
         return NULL;
-    void *block = om_malloc(t->size + omi_tstate(t)->prefix);
+    void *block = omi_obj_malloc(t->size + omi_tstate(t)->prefix);
     return block ? object_init(t, block, t->size) : NULL;
 }
 
@@ -100,7 +100,7 @@ om_object *(om_new)(om_type *t) {
         return o;
     }
     if (s->small) { /* the float case: no prefix, a 32-byte block */
-        uint64_t *w = om_malloc(32);
+        uint64_t *w = omi_obj_malloc(32);
         if (om_unlikely(!w))
             return NULL;
         o = (om_object *)w;
@@ -130,7 +130,7 @@ om_object *om_new_var(om_type *t, size_t nitems) {
         errno = ENOMEM;
         return NULL;
     }
-    void *block = om_malloc(size + omi_tstate(t)->prefix);
+    void *block = omi_obj_malloc(size + omi_tstate(t)->prefix);
     if (!block)
         return NULL;
     om_object *o = object_init(t, block, size);
@@ -154,7 +154,7 @@ int om_resize_var(om_object **op, size_t nitems) {
      * untracked has NULL items again: CPython's _PyTuple_Resize). */
     int gc = (t->flags & OM_TYPE_GC) != 0;
     uintptr_t tag = gc ? omi_gc_detach(o) : 0;
-    char *block = om_realloc((char *)o - prefix, size + prefix);
+    char *block = omi_obj_realloc((char *)o - prefix, size + prefix);
     if (!block) {
         if (gc)
             omi_gc_reattach(o, tag);
@@ -249,7 +249,7 @@ void om_dealloc(om_object *o) {
             s->parks++;
         } else {
             s->frees++;
-            om_free(o); /* simple types have no prefix */
+            omi_obj_free(o); /* simple types have no prefix */
         }
         return;
     }

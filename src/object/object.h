@@ -11,6 +11,7 @@
 #define OM_OBJECT_H
 
 #include "alloc/alloc.h"
+#include "debug/debug.h"
 
 /* ---- objects ---------------------------------------------------------
  *

@@ -50,7 +50,7 @@ size_t omi_graveyard_flush(void) {
         if (!o)
             continue;
         graveyard.ring[i] = NULL;
-        om_free((char *)o - omi_tstate(o->type)->prefix);
+        omi_obj_free((char *)o - omi_tstate(o->type)->prefix);
         n++;
     }
     pthread_mutex_unlock(&graveyard.lock);
@@ -81,7 +81,7 @@ static int check(om_object *o, const char *op, const char *file, int line, int i
     /* Never read o before knowing it is readable: a freed large object's
      * mapping may be gone. */
     om_block_info bi;
-    if (omi_describe(o, &bi) != 0 || !bi.block) {
+    if (omi_debug_describe(o, &bi) != 0 || !bi.block) {
         if (!readable(o)) {
             snprintf(detail, sizeof detail, "unmapped memory, not an object (a freed large object?) (at %s:%d)",
                      file, line);
@@ -103,7 +103,7 @@ static int check(om_object *o, const char *op, const char *file, int line, int i
         omi_report_object(OM_ERR_BAD_OBJECT, op, o, NULL, detail);
         return -1;
     }
-    if (omi_block_is_free(bi.block)) {
+    if (omi_debug_block_is_free(bi.block)) {
         snprintf(detail, sizeof detail, "its block %p is free (at %s:%d)", bi.block, file, line);
         omi_report_object(OM_ERR_USE_AFTER_FREE, op, o, NULL, detail);
         return -1;

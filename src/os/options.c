@@ -87,6 +87,9 @@ static const option_desc table[OM_OPTION_COUNT] = {
                          "trace allocations with this many frames from load, report at exit (0: off)"},
     [OM_OPTION_TRACE_SAMPLE] = {"OBJMEM_TRACE_SAMPLE", KIND_BYTES, 0, MAX_BYTES,
                                 "trace one allocation per this many bytes on average (0: all)"},
+    [OM_OPTION_DEBUG] = SWITCH("OBJMEM_DEBUG", 0, "debug mode: guards, fills, quarantine, checked frees"),
+    [OM_OPTION_DEBUG_QUARANTINE_MB] = {"OBJMEM_DEBUG_QUARANTINE_MB", KIND_MIB, 16, MAX_MIB,
+                                       "freed blocks debug mode holds back and checks (0: none)"},
 };
 
 /* OBJMEM_ names that are not options in the table, but are objmem's; the

@@ -21,6 +21,11 @@
  *                    fordblks = free bytes in pools, keepcost = 0
  *   malloc_trim()    om_trim(1); returns 1
  *   malloc_stats()   the text report on stderr
+ *   operator new, delete   C++'s replaceable operators, every form libstdc++
+ *                    exports (below), on objmem whether or not debug mode
+ *                    is on; in debug mode new, new[] and malloc are
+ *                    families, so new[] then free or new then delete[] is
+ *                    reported (debug/debug.h)
  * At exit (a destructor): OBJMEM_STATS_JSON=FILE writes the JSON report to
  * FILE (each "%p" in FILE becomes the process id: child processes inherit
  * the variable); a FILE that cannot be written is reported on stderr with
@@ -30,11 +35,13 @@
  */
 #include "alloc/alloc.c"
 #include "override/override.h"
+#include "debug/debug.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -141,6 +148,91 @@ OM_EXPORT int malloc_trim(size_t pad) {
 }
 
 OM_EXPORT void malloc_stats(void) { om_stats_write(2, OM_REPORT_TEXT); }
+
+/* ---- C++: operator new and delete -------------------------------------------------
+ * The 20 forms libstdc++ exports, by their Itanium names (size_t is
+ * unsigned long, 'm'; std::align_val_t is a size_t; std::nothrow_t is
+ * passed by reference and unused).  Sized deletes ignore the size.
+ * Out of memory: C cannot throw std::bad_alloc, so the throwing forms do
+ * what libstdc++'s do up to the throw: while the program has a new
+ * handler (std::get_new_handler, found when libstdc++ is loaded: a weak
+ * reference, NULL in a C program) call it and try again; with none,
+ * write "objmem: out of memory in operator new (N bytes)" and abort
+ * (mimalloc's C override ends the same way).  The nothrow forms return
+ * NULL at once: a handler may throw, and they may not. */
+typedef void (*new_handler_fn)(void);
+extern new_handler_fn _ZSt15get_new_handlerv(void) __attribute__((weak));
+
+static void *cxx_alloc(size_t n, size_t align, int family) {
+    if (om_unlikely(omi_divert() != NULL))
+        return omi_family_alloc(n, align, family);
+    return align > OM_ALIGNMENT ? om_aligned_alloc(align, n) : om_malloc(n);
+}
+
+__attribute__((noreturn, noinline)) static void cxx_out_of_memory(size_t n) {
+    char msg[128];
+    int len = snprintf(msg, sizeof msg, "objmem: out of memory in operator new (%zu bytes)\n", n);
+    if (len > 0) {
+        ssize_t w = write(2, msg, (size_t)len < sizeof msg ? (size_t)len : sizeof msg - 1);
+        (void)w;
+    }
+    abort();
+}
+
+static void *cxx_new(size_t n, size_t align, int family) {
+    for (;;) {
+        void *p = cxx_alloc(n, align, family);
+        if (om_likely(p != NULL))
+            return p;
+        new_handler_fn handler = _ZSt15get_new_handlerv ? _ZSt15get_new_handlerv() : NULL;
+        if (!handler)
+            cxx_out_of_memory(n);
+        handler();
+    }
+}
+
+static void cxx_delete(void *p, int family) {
+    if (om_unlikely(omi_divert() != NULL))
+        omi_family_free(p, family, family == OM_FAMILY_NEW_ARRAY ? "operator delete[]" : "operator delete");
+    else
+        om_free(p);
+}
+
+#define NEW_FN(name, args, call) \
+    OM_EXPORT void *name args;   \
+    OM_EXPORT void *name args { return call; }
+#define DELETE_FN(name, args, family) \
+    OM_EXPORT void name args;         \
+    OM_EXPORT void name args { cxx_delete(p, family); }
+#define N OM_FAMILY_NEW
+#define A OM_FAMILY_NEW_ARRAY
+
+NEW_FN(_Znwm, (size_t n), cxx_new(n, 0, N))
+NEW_FN(_Znam, (size_t n), cxx_new(n, 0, A))
+NEW_FN(_ZnwmRKSt9nothrow_t, (size_t n, const void *nt), ((void)nt, cxx_alloc(n, 0, N)))
+NEW_FN(_ZnamRKSt9nothrow_t, (size_t n, const void *nt), ((void)nt, cxx_alloc(n, 0, A)))
+NEW_FN(_ZnwmSt11align_val_t, (size_t n, size_t al), cxx_new(n, al, N))
+NEW_FN(_ZnamSt11align_val_t, (size_t n, size_t al), cxx_new(n, al, A))
+NEW_FN(_ZnwmSt11align_val_tRKSt9nothrow_t, (size_t n, size_t al, const void *nt), ((void)nt, cxx_alloc(n, al, N)))
+NEW_FN(_ZnamSt11align_val_tRKSt9nothrow_t, (size_t n, size_t al, const void *nt), ((void)nt, cxx_alloc(n, al, A)))
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+DELETE_FN(_ZdlPv, (void *p), N)
+DELETE_FN(_ZdaPv, (void *p), A)
+DELETE_FN(_ZdlPvm, (void *p, size_t n), N)
+DELETE_FN(_ZdaPvm, (void *p, size_t n), A)
+DELETE_FN(_ZdlPvRKSt9nothrow_t, (void *p, const void *nt), N)
+DELETE_FN(_ZdaPvRKSt9nothrow_t, (void *p, const void *nt), A)
+DELETE_FN(_ZdlPvSt11align_val_t, (void *p, size_t al), N)
+DELETE_FN(_ZdaPvSt11align_val_t, (void *p, size_t al), A)
+DELETE_FN(_ZdlPvmSt11align_val_t, (void *p, size_t n, size_t al), N)
+DELETE_FN(_ZdaPvmSt11align_val_t, (void *p, size_t n, size_t al), A)
+DELETE_FN(_ZdlPvSt11align_val_tRKSt9nothrow_t, (void *p, size_t al, const void *nt), N)
+DELETE_FN(_ZdaPvSt11align_val_tRKSt9nothrow_t, (void *p, size_t al, const void *nt), A)
+#pragma GCC diagnostic pop
+#undef N
+#undef A
 
 /* ---- start and end ---------------------------------------------------------- */
 /* The loader may call malloc before libc has set `environ`; read the

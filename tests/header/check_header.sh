@@ -20,6 +20,7 @@ set -x
 if [ "$lib" = - ]; then
     "$cc" "$@" -I"$here/../../include" -c "$here/use_header.c" -o "$out/$name.o"
 else
-    "$cc" "$@" -I"$here/../../include" "$here/use_header.c" -x none "$lib" -lpthread -o "$out/$name"
+    # shellcheck disable=SC2086 # OM_LINK_LIBS: the archive's own libraries, word-split
+    "$cc" "$@" -I"$here/../../include" "$here/use_header.c" -x none "$lib" ${OM_LINK_LIBS:-} -lpthread -o "$out/$name"
     "$out/$name"
 fi

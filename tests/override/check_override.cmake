@@ -1,6 +1,6 @@
 # check_override.cmake — the drop-in malloc under real programs, for ctest:
 #   cmake -DCHECK=program|static|python|sqlite -DMALLOC_LIB=libobjmem-malloc.so
-#         -DWORK=dir [-DCLI=objmem] [per check: -DPROGRAM= -DSTATIC_PROGRAM=
+#         -DWORK=dir [-DCLI=objmem] [-DDEBUG=1] [per check: -DPROGRAM= -DSTATIC_PROGRAM=
 #         -DPLUGIN= | -DPYTHON3= -DSCRIPT= | -DSQLITE3= -DGENERATOR=]
 #         -P check_override.cmake
 #
@@ -12,12 +12,21 @@ cmake_minimum_required(VERSION 3.19)  # string(JSON)
 
 # Command prefix that runs what follows on objmem, writing the JSON report to
 # json: `objmem run` when the CLI is built, else the environment by hand.
+# With -DDEBUG=1, in debug mode (objmem run --debug, OBJMEM_DEBUG=1): any
+# error it finds aborts the run, so the same output means none.
 function(objmem_prefix out_var json)
   if(CLI)
-    set(cmd ${CMAKE_COMMAND} -E env --unset=LD_PRELOAD ${CLI} run --json ${json} --)
+    set(debug_opt "")
+    if(DEBUG)
+      set(debug_opt --debug)
+    endif()
+    set(cmd ${CMAKE_COMMAND} -E env --unset=LD_PRELOAD ${CLI} run ${debug_opt} --json ${json} --)
   else()
     set(cmd ${CMAKE_COMMAND} -E env LD_PRELOAD=${MALLOC_LIB} PYTHONMALLOC=malloc
             OBJMEM_STATS_JSON=${json})
+    if(DEBUG)
+      list(APPEND cmd OBJMEM_DEBUG=1)
+    endif()
   endif()
   set(${out_var} ${cmd} PARENT_SCOPE)
 endfunction()
@@ -97,9 +106,13 @@ function(require_tool var name)
 endfunction()
 
 set(plain ${CMAKE_COMMAND} -E env --unset=LD_PRELOAD)
-file(REMOVE_RECURSE ${WORK}/${CHECK})
-file(MAKE_DIRECTORY ${WORK}/${CHECK})
-set(WORK ${WORK}/${CHECK})
+set(name ${CHECK})
+if(DEBUG)
+  set(name ${CHECK}-debug)
+endif()
+file(REMOVE_RECURSE ${WORK}/${name})
+file(MAKE_DIRECTORY ${WORK}/${name})
+set(WORK ${WORK}/${name})
 set(json ${WORK}/report.json)
 objmem_prefix(on_objmem ${json})
 
