@@ -125,10 +125,9 @@ OMI_ENTRY __attribute__((noinline)) static void *om_malloc_slow(size_t n) {
     return malloc_slow_plain(n);
 }
 
-/* om_malloc with the gate open: what the wrapping layer and observed
- * calls allocate with. */
-static void *malloc_plain(size_t n) {
-    if (om_likely(n - 1 < OM_SMALL_MAX)) {
+/* The fast path for sizes below limit, else slow(n). */
+static inline __attribute__((always_inline)) void *malloc_fast(size_t n, size_t limit, void *(*slow)(size_t)) {
+    if (om_likely(n - 1 < limit)) {
         om_heap *h = omi_tls_heap;
         unsigned cls = omi_small_class(n);
         om_pool *pool = h->used[cls];
@@ -137,20 +136,15 @@ static void *malloc_plain(size_t n) {
             return omi_pool_pop(pool, b);
         return omi_pool_alloc_slow(h, cls);
     }
-    return malloc_slow_plain(n);
+    return slow(n);
 }
 
+/* om_malloc with the gate open: what the wrapping layer and observed
+ * calls allocate with. */
+static void *malloc_plain(size_t n) { return malloc_fast(n, OM_SMALL_MAX, malloc_slow_plain); }
+
 OMI_ENTRY void *om_malloc(size_t n) {
-    if (om_likely(n - 1 < atomic_load_explicit(&omi_fast.small_limit, memory_order_relaxed))) {
-        om_heap *h = omi_tls_heap;
-        unsigned cls = omi_small_class(n);
-        om_pool *pool = h->used[cls];
-        om_block *b = pool->freeblock;
-        if (om_likely(b != NULL) && om_likely(b->check == omi_fast.cookie))
-            return omi_pool_pop(pool, b);
-        return omi_pool_alloc_slow(h, cls);
-    }
-    return om_malloc_slow(n);
+    return malloc_fast(n, atomic_load_explicit(&omi_fast.small_limit, memory_order_relaxed), om_malloc_slow);
 }
 
 OMI_ENTRY void *om_calloc(size_t count, size_t size) {

@@ -39,16 +39,7 @@ static struct {
     long every_ms;
 } cap = {PTHREAD_MUTEX_INITIALIZER, -1, 0, 0};
 
-/* "objmem: cannot write heap snapshots to PATH: REASON" on stderr. */
-static void report_failure(const char *path, int error) {
-    char msg[4096 + 256];
-    int n = snprintf(msg, sizeof msg, "objmem: cannot write heap snapshots to %s: %s\n", path,
-                     error ? strerror(error) : "path too long after expanding %p");
-    if (n > 0) {
-        ssize_t w = write(2, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
-        (void)w;
-    }
-}
+static void report_failure(const char *path, int error) { omi_report_write_failure("heap snapshots", path, error); }
 
 /* One snapshot, whole, under the file lock (lock held). */
 static void snapshot_locked(void) {

@@ -263,16 +263,18 @@ int omi_expand_pid(const char *pattern, char *out, size_t cap) {
     return 1;
 }
 
-/* "objmem: cannot write the statistics report to PATH: REASON" on stderr,
- * without stdio (which may be shut down when destructors run). */
-static void report_json_failure(const char *path, int error) {
+void omi_report_write_failure(const char *what, const char *path, int error) {
     char msg[4096 + 256];
-    int n = snprintf(msg, sizeof msg, "objmem: cannot write the statistics report to %s: %s\n", path,
+    int n = snprintf(msg, sizeof msg, "objmem: cannot write %s to %s: %s\n", what, path,
                      error ? strerror(error) : "path too long after expanding %p");
     if (n > 0) {
         ssize_t w = write(2, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
         (void)w;
     }
+}
+
+static void report_json_failure(const char *path, int error) {
+    omi_report_write_failure("the statistics report", path, error);
 }
 
 /* OBJMEM_STATS_JSON=FILE: the JSON report to FILE; a failure to open,
