@@ -19,20 +19,17 @@
  * program's call (tail calls inside objmem make no frame, so nothing else
  * of objmem's can sit there).
  *
- * Without libunwind (OM_TRACE_UNWIND not defined at build time) there are
- * no stacks: omi_trace_stack_available() is 0 and om_trace_start fails
- * with ENOSYS.
+ * libunwind is loaded when tracing starts (libs.c).  Without it (not
+ * found at build time, or not loadable) there are no stacks:
+ * omi_trace_stack_available() is 0 and om_trace_start fails with ENOSYS.
  */
 #include "trace/trace.h"
 
 #ifdef OM_TRACE_UNWIND
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
-
 extern const char __start_omi_entry[] OM_HIDDEN;
 extern const char __stop_omi_entry[] OM_HIDDEN;
 
-int omi_trace_stack_available(void) { return 1; }
+int omi_trace_stack_available(void) { return omi_trace_libs_load(); }
 
 static int is_ours(const void *ra) {
     const char *p = ra;
@@ -42,7 +39,7 @@ static int is_ours(const void *ra) {
 OMI_ENTRY int omi_trace_stack_capture(void **frames, int max) {
     void *raw[OMI_TRACE_MAX_FRAMES + 16];
     int want = max + 16 < (int)(sizeof raw / sizeof raw[0]) ? max + 16 : (int)(sizeof raw / sizeof raw[0]);
-    int n = unw_backtrace(raw, want);
+    int n = omi_tl.unw_backtrace ? omi_tl.unw_backtrace(raw, want) : 0;
     int i = 0;
     while (i < n && !is_ours(raw[i])) /* libunwind's own frames */
         i++;

@@ -25,20 +25,19 @@
 #include "trace/trace.h"
 
 #ifdef OM_TRACE_LIBDW
-#include <elfutils/libdwfl.h>
 
 /* The line of pc in m by walking its compilation units: for objects
  * without .debug_aranges (clang does not emit them by default), where
  * dwfl_module_getsrc finds no unit. */
 static Dwarf_Line *line_by_units(Dwfl_Module *m, Dwarf_Addr pc) {
     Dwarf_Addr bias;
-    Dwarf *dw = dwfl_module_getdwarf(m, &bias);
+    Dwarf *dw = omi_tl.dwfl_module_getdwarf(m, &bias);
     Dwarf_Off off = 0, next;
     size_t hsize;
-    for (; dw && dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0; off = next) {
+    for (; dw && omi_tl.dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0; off = next) {
         Dwarf_Die cu;
-        if (dwarf_offdie(dw, off + hsize, &cu) && dwarf_haspc(&cu, pc - bias) == 1)
-            return dwarf_getsrc_die(&cu, pc - bias);
+        if (omi_tl.dwarf_offdie(dw, off + hsize, &cu) && omi_tl.dwarf_haspc(&cu, pc - bias) == 1)
+            return omi_tl.dwarf_getsrc_die(&cu, pc - bias);
     }
     return NULL;
 }
@@ -69,14 +68,16 @@ omi_symbolizer *omi_symbolizer_open(void) {
     omi_symbolizer *s = omi_trace_mem_alloc(sizeof *s);
 #ifdef OM_TRACE_LIBDW
     static char *debuginfo_path = NULL;
-    static const Dwfl_Callbacks callbacks = {
-        .find_elf = dwfl_linux_proc_find_elf,
-        .find_debuginfo = dwfl_standard_find_debuginfo,
-        .debuginfo_path = &debuginfo_path,
-    };
-    if (s && (s->dwfl = dwfl_begin(&callbacks)) != NULL) {
-        if (dwfl_linux_proc_report(s->dwfl, getpid()) != 0 || dwfl_report_end(s->dwfl, NULL, NULL) != 0) {
-            dwfl_end(s->dwfl);
+    static Dwfl_Callbacks callbacks;
+    omi_trace_libs_load();
+    callbacks.find_elf = omi_tl.dwfl_linux_proc_find_elf;
+    callbacks.find_debuginfo = omi_tl.dwfl_standard_find_debuginfo;
+    callbacks.debuginfo_path = &debuginfo_path;
+    if (s)
+        s->dwfl = NULL;
+    if (s && omi_tl.dwfl_begin && (s->dwfl = omi_tl.dwfl_begin(&callbacks)) != NULL) {
+        if (omi_tl.dwfl_linux_proc_report(s->dwfl, getpid()) != 0 || omi_tl.dwfl_report_end(s->dwfl, NULL, NULL) != 0) {
+            omi_tl.dwfl_end(s->dwfl);
             s->dwfl = NULL;
         }
     }
@@ -89,7 +90,7 @@ void omi_symbolizer_close(omi_symbolizer *s) {
         return;
 #ifdef OM_TRACE_LIBDW
     if (s->dwfl)
-        dwfl_end(s->dwfl);
+        omi_tl.dwfl_end(s->dwfl);
 #endif
     omi_trace_mem_free(s);
 }
@@ -109,19 +110,19 @@ void omi_symbolize(omi_symbolizer *s, const void *ra, omi_symbol *out) {
     memset(out, 0, sizeof *out);
     uintptr_t pc = (uintptr_t)ra - 1;
 #ifdef OM_TRACE_LIBDW
-    Dwfl_Module *m = s && s->dwfl ? dwfl_addrmodule(s->dwfl, pc) : NULL;
+    Dwfl_Module *m = s && s->dwfl ? omi_tl.dwfl_addrmodule(s->dwfl, pc) : NULL;
     if (m) {
         GElf_Off off;
         GElf_Sym sym;
-        const char *name = dwfl_module_addrinfo(m, pc, &off, &sym, NULL, NULL, NULL);
+        const char *name = omi_tl.dwfl_module_addrinfo(m, pc, &off, &sym, NULL, NULL, NULL);
         if (name)
             copy(out->function, sizeof out->function, name);
-        Dwfl_Line *line = dwfl_module_getsrc(m, pc);
+        Dwfl_Line *line = omi_tl.dwfl_module_getsrc(m, pc);
         int lineno = 0;
-        const char *file = line ? dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL) : NULL;
+        const char *file = line ? omi_tl.dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL) : NULL;
         Dwarf_Line *dline = file ? NULL : line_by_units(m, pc);
-        if (dline && (file = dwarf_linesrc(dline, NULL, NULL)) != NULL)
-            dwarf_lineno(dline, &lineno);
+        if (dline && (file = omi_tl.dwarf_linesrc(dline, NULL, NULL)) != NULL)
+            omi_tl.dwarf_lineno(dline, &lineno);
         if (file) {
             copy(out->file, sizeof out->file, file);
             out->line = lineno;

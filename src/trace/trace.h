@@ -119,6 +119,35 @@ extern OM_HIDDEN omi_trace_state omi_trace_st;
 OM_HIDDEN uint32_t omi_trace_id_of(const void *p);
 OM_HIDDEN void omi_trace_describe(uint32_t id, char *buf, size_t cap);
 
+/* ---- libs.c: libunwind and libdw, by dlopen when tracing starts ---------- */
+#ifdef OM_TRACE_UNWIND
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+#endif
+#ifdef OM_TRACE_LIBDW
+#include <elfutils/libdwfl.h>
+#define OMI_TRACE_DW_FUNCS(X)                                                                              \
+    X(dwfl_begin) X(dwfl_end) X(dwfl_linux_proc_report) X(dwfl_report_end) X(dwfl_addrmodule)              \
+    X(dwfl_module_addrinfo) X(dwfl_module_getsrc) X(dwfl_lineinfo) X(dwfl_module_getdwarf) X(dwarf_nextcu) \
+    X(dwarf_offdie) X(dwarf_haspc) X(dwarf_getsrc_die) X(dwarf_linesrc) X(dwarf_lineno)                    \
+    X(dwfl_linux_proc_find_elf) X(dwfl_standard_find_debuginfo)
+#endif
+/* The functions tracing uses, NULL until loaded (or when absent). */
+typedef struct omi_trace_libs {
+#ifdef OM_TRACE_UNWIND
+    __typeof__(unw_backtrace) *unw_backtrace;
+#endif
+#ifdef OM_TRACE_LIBDW
+#define X(f) __typeof__(f) *f;
+    OMI_TRACE_DW_FUNCS(X)
+#undef X
+#endif
+    int unused;
+} omi_trace_libs;
+extern OM_HIDDEN omi_trace_libs omi_tl;
+/* Load them once; 1 when stacks can be captured. */
+OM_HIDDEN int omi_trace_libs_load(void);
+
 /* ---- symbols.c --------------------------------------------------------------- */
 typedef struct omi_symbol {
     char function[160];
