@@ -478,12 +478,11 @@ typedef enum om_option {
                                     Set at run time, it applies at once to the calling thread
                                     and to others from their next fresh pool. */
     OM_OPTION_PURGE_DELAY_MS,    /* OBJMEM_PURGE_DELAY_MS: empty pools and arenas go back after this
-                                    (default 10) once the heap is quiet; while it keeps freeing,
-                                    after about 3x this, at the next allocator call after it.  A
-                                    heap that takes back pools it had purged doubles its own delay
-                                    (up to 64x), and halves it again when quiet; the purge thread
-                                    purges a heap idle for this delay whatever its own.  At most
-                                    10^12 (about 31 years) */
+                                    (default 10) once the heap is quiet (no pool emptied or taken
+                                    for this long), at the next allocator call after it; while it
+                                    is busy, after about 3x this.  A heap that takes back pools it
+                                    had purged doubles that busy delay (up to 64x) and halves it
+                                    when quiet.  At most 10^12 (about 31 years) */
     OM_OPTION_PURGE_DECOMMIT,    /* OBJMEM_PURGE_DECOMMIT: 1 MADV_DONTNEED (default), 0 MADV_FREE */
     OM_OPTION_LARGE_CACHE_MB,    /* OBJMEM_LARGE_CACHE_MB: freed large blocks keep resident for
                                     reuse at most max(this, min(recent peak - live, live)) bytes,

@@ -5,6 +5,8 @@
  *     → the heap's delay doubles (delay_shift + 1), up to its bound;
  *   a tick with pools taken but none of them purged before → unchanged;
  *   a quiet tick with no refault → the delay halves (delay_shift - 1);
+ *   quiet for the option's delay, with the heap's own at its longest →
+ *     everything purged (the heap's delay stretches busy purges only);
  *   a pool taken within the delay → the tick is not quiet: it purges only
  *     the pools that were already dirty at the previous tick; a delay
  *     later, with nothing taken, it is quiet and purges everything.
@@ -100,6 +102,12 @@ static void test_delay_is_bounded(void) {
     }
     empty();
     CHECK_EQ(h->delay_shift, 6);
+    /* quiet for the option's delay, far less than the heap's own: all of
+     * it goes back all the same (the heap's delay stretches busy purges) */
+    CHECK_GT(h->ndirty, 0);
+    usleep(5000);
+    tick_now();
+    CHECK_EQ(h->ndirty, 0);
     /* a quiet heap comes back down, one halving a tick */
     purge_all();
     unsigned top = h->delay_shift;

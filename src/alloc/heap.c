@@ -210,11 +210,12 @@ static uint64_t purge_delay_ns(void) {
 
 static uint64_t heap_delay_ns(const om_heap *h) { return purge_delay_ns() << h->delay_shift; }
 
-/* Arm the purge tick (a pool was retained, or went dirty). */
+/* Arm the purge tick (a pool was retained, or went dirty): the option's
+ * delay from now. */
 void omi_heap_arm_purge(om_heap *h, uint64_t now) {
     if (h->purge_deadline_ns)
         return;
-    uint64_t delay = heap_delay_ns(h);
+    uint64_t delay = purge_delay_ns();
     h->purge_deadline_ns = now + delay;
     if (delay == 0)
         omi_heap_maybe_purge(h);
@@ -226,32 +227,31 @@ void omi_heap_note_dirty(om_heap *h) {
     omi_heap_arm_purge(h, now);
 }
 
-/* The purge tick.  Quiet (no pool emptied or taken for a whole delay):
- * purge everything; otherwise only what was already
- * dirty at the previous tick (arena.c), with ticks OM_BUSY_TICKS delays
- * apart, so that while the heap is busy a pool is purged only after
- * staying empty that long (a CPython object workload spent 4% of its time
- * faulting back pools purged after 10 ms).
+/* The purge tick, the option's delay apart while anything is dirty.
  *
- * The delay adapts, as glibc's mmap threshold does: a tick that finds
- * purged pools taken again (or unmapped arenas mapped again) since the
- * last one, OM_REFAULTS_GROW of them at least, doubles the heap's delay:
- * its program frees and reuses memory in phases longer than the delay (a
- * program that frees a million objects and builds them again faulted 2.5x
- * the pages mimalloc did with 10 ms).  A quiet tick with no such refault
- * halves it again, so an idle heap still gives memory back. */
+ * Quiet (no pool emptied or taken for the option's delay): everything
+ * goes back, as an idle program wants it.  Busy: only what was already
+ * dirty at the previous busy purge (arena.c's fresh mask), and busy purges
+ * are OM_BUSY_TICKS of the heap's own delays apart, so that while the heap
+ * is busy a pool is purged only after staying empty that long (a CPython
+ * object workload spent 4% of its time faulting back pools purged after
+ * 10 ms).
+ *
+ * The heap's delay adapts, as glibc's mmap threshold does: a tick that
+ * finds purged pools taken again (or unmapped arenas mapped again) since
+ * the last one, OM_REFAULTS_GROW of them at least, doubles it: the program
+ * frees and reuses memory in phases longer than the delay (one that frees
+ * a million objects and builds them again faulted 2.5x the pages mimalloc
+ * did with 10 ms).  A quiet tick with no such refault halves it.  It
+ * stretches only the busy purges: a heap that goes quiet gives its memory
+ * back after the option's delay whatever its own (a CPython process that
+ * freed 1 GiB and idled kept it all for 0.5 s when quiet waited for the
+ * heap's delay). */
 #define OM_BUSY_TICKS 3
 #define OM_REFAULTS_GROW 4
 
-static int quiet_for(const om_heap *h, uint64_t now, uint64_t delay) {
-    return now - h->last_active_ns >= delay;
-}
-
-static int heap_quiet(const om_heap *h, uint64_t now) { return quiet_for(h, now, heap_delay_ns(h)); }
-
-/* Idle by the option's delay, whatever the heap's own: the purge thread
- * gives an idle process its memory back after the delay the user set. */
-int omi_heap_idle(const om_heap *h, uint64_t now) { return quiet_for(h, now, purge_delay_ns()); }
+/* Idle for the option's delay: nothing emptied or taken meanwhile. */
+int omi_heap_idle(const om_heap *h, uint64_t now) { return now - h->last_active_ns >= purge_delay_ns(); }
 
 static void purge_tick(om_heap *h, uint64_t now, int quiet) {
     if (h->refaults >= OM_REFAULTS_GROW) {
@@ -261,9 +261,15 @@ static void purge_tick(om_heap *h, uint64_t now, int quiet) {
         h->delay_shift--;
     }
     h->refaults = 0;
-    uint64_t delay = heap_delay_ns(h);
-    uint64_t next = quiet ? delay : OM_BUSY_TICKS * delay;
-    h->purge_deadline_ns = omi_arena_purge(h, quiet, 1) ? now + (next ? next : 1) : 0;
+    uint64_t left = h->ndirty;
+    if (quiet) {
+        left = omi_arena_purge(h, 1, 1);
+    } else if (now - h->last_busy_purge_ns >= OM_BUSY_TICKS * heap_delay_ns(h)) {
+        left = omi_arena_purge(h, 0, 1);
+        h->last_busy_purge_ns = now;
+    }
+    uint64_t next = purge_delay_ns();
+    h->purge_deadline_ns = left ? now + (next ? next : 1) : 0;
 }
 
 void omi_heap_purge_arenas(om_heap *h, uint64_t now) { purge_tick(h, now, omi_heap_idle(h, now)); }
@@ -295,7 +301,7 @@ static void tick_abandoned(uint64_t now) {
             continue;
         if (atomic_load(&a->state) == OM_HEAP_ABANDONED && a->purge_deadline_ns && now >= a->purge_deadline_ns) {
             take_back(a);
-            purge_tick(a, now, heap_quiet(a, now));
+            purge_tick(a, now, omi_heap_idle(a, now));
         }
         pthread_mutex_unlock(&a->lock);
     }
@@ -309,7 +315,7 @@ void omi_heap_maybe_purge(om_heap *h) {
     uint64_t now = omi_os_now_ns();
     if (now < h->purge_deadline_ns)
         return;
-    int quiet = heap_quiet(h, now);
+    int quiet = omi_heap_idle(h, now);
     omi_pool_release_retained(h);
     purge_tick(h, now, quiet);
     /* with nothing dirty, tick again when the large cache's next entry is due */

@@ -191,6 +191,7 @@ typedef struct om_heap {
     om_pool *retained[OM_NUM_CLASSES]; /* empty pool kept on its used list */
     uint64_t purge_deadline_ns;      /* next purge tick; 0: nothing dirty or retained */
     uint64_t last_active_ns;         /* when a pool last became empty or was taken */
+    uint64_t last_busy_purge_ns;     /* the last purge of a busy tick (heap.c) */
     uint64_t ndirty;                 /* pools in dirty masks */
     uint32_t refaults;               /* purged pools taken again since the last tick */
     uint32_t released;               /* arenas given back and not yet made up for */
