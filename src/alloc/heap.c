@@ -253,7 +253,9 @@ void omi_heap_note_dirty(om_heap *h) {
 /* Idle for the option's delay: nothing emptied or taken meanwhile. */
 int omi_heap_idle(const om_heap *h, uint64_t now) { return now - h->last_active_ns >= purge_delay_ns(); }
 
-static void purge_tick(om_heap *h, uint64_t now, int quiet) {
+/* retained: the owner's tick, which gives its retained pools back first
+ * when it purges (they are on its used lists: nobody else may). */
+static void purge_tick(om_heap *h, uint64_t now, int quiet, int retained) {
     if (h->refaults >= OM_REFAULTS_GROW) {
         if (h->delay_shift < OM_DELAY_SHIFT_MAX)
             h->delay_shift++;
@@ -262,17 +264,22 @@ static void purge_tick(om_heap *h, uint64_t now, int quiet) {
     }
     h->refaults = 0;
     uint64_t left = h->ndirty;
+    int busy_due = now - h->last_busy_purge_ns >= OM_BUSY_TICKS * heap_delay_ns(h);
+    if (retained && (quiet || busy_due))
+        omi_pool_release_retained(h);
     if (quiet) {
         left = omi_arena_purge(h, 1, 1);
-    } else if (now - h->last_busy_purge_ns >= OM_BUSY_TICKS * heap_delay_ns(h)) {
+    } else if (busy_due) {
         left = omi_arena_purge(h, 0, 1);
         h->last_busy_purge_ns = now;
+    } else {
+        left = h->ndirty + 1; /* retained pools wait too: tick again */
     }
     uint64_t next = purge_delay_ns();
     h->purge_deadline_ns = left ? now + (next ? next : 1) : 0;
 }
 
-void omi_heap_purge_arenas(om_heap *h, uint64_t now) { purge_tick(h, now, omi_heap_idle(h, now)); }
+void omi_heap_purge_arenas(om_heap *h, uint64_t now) { purge_tick(h, now, omi_heap_idle(h, now), 0); }
 
 /* Abandoned heaps, a few per call (in turn), ticked by whoever ticks:
  * memory of exited threads goes back even if no thread adopts their heaps.
@@ -301,7 +308,7 @@ static void tick_abandoned(uint64_t now) {
             continue;
         if (atomic_load(&a->state) == OM_HEAP_ABANDONED && a->purge_deadline_ns && now >= a->purge_deadline_ns) {
             take_back(a);
-            purge_tick(a, now, omi_heap_idle(a, now));
+            purge_tick(a, now, omi_heap_idle(a, now), 0);
         }
         pthread_mutex_unlock(&a->lock);
     }
@@ -316,8 +323,7 @@ void omi_heap_maybe_purge(om_heap *h) {
     if (now < h->purge_deadline_ns)
         return;
     int quiet = omi_heap_idle(h, now);
-    omi_pool_release_retained(h);
-    purge_tick(h, now, quiet);
+    purge_tick(h, now, quiet, 1);
     /* with nothing dirty, tick again when the large cache's next entry is due */
     uint64_t large = omi_large_purge_old(now);
     if (large && !h->purge_deadline_ns)
