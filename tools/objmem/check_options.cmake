@@ -15,17 +15,7 @@ function(run_options out_var err_var rc_var)
   set(${rc_var} "${rc}" PARENT_SCOPE)
 endfunction()
 
-function(expect what got want)
-  if(NOT "${got}" STREQUAL "${want}")
-    message(FATAL_ERROR "${what}: got '${got}', expected '${want}'")
-  endif()
-endfunction()
-
-function(expect_match what text regex)
-  if(NOT text MATCHES "${regex}")
-    message(FATAL_ERROR "${what}: '${text}' does not match '${regex}'")
-  endif()
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/check_expect.cmake)
 
 # The row of `name` in the JSON list: sets <prefix>_value, _origin, _default.
 function(option_row doc name prefix)

@@ -13,17 +13,7 @@
 #   tour     `objmem tour --heapmap DIR`: one page per chapter
 cmake_minimum_required(VERSION 3.19)  # string(JSON)
 
-function(expect what got want)
-  if(NOT "${got}" STREQUAL "${want}")
-    message(FATAL_ERROR "${what}: got '${got}', expected '${want}'")
-  endif()
-endfunction()
-
-function(expect_match what text regex)
-  if(NOT text MATCHES "${regex}")
-    message(FATAL_ERROR "${what}: '${text}' does not match '${regex}'")
-  endif()
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/../check_expect.cmake)
 
 # The page's snapshots: their count in ${count_var}; fails unless the
 # placeholder is replaced by a JSON array with no "</" inside it.
