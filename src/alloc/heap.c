@@ -32,10 +32,12 @@
  *
  * Purge timing: the first pool to become empty (or retained) after a purge
  * arms purge_deadline_ns = now + OBJMEM_PURGE_DELAY_MS; the first slow path
- * or pool-emptying free after the deadline is a purge tick: it returns
- * retained pools, purges the pools that have been empty for a whole delay
- * (everything, if no pool emptied during the last delay), re-arms while
- * dirty pools are left, and purges old large-cache entries.
+ * or pool-emptying free after the deadline is a purge tick: if no pool was
+ * emptied or taken during the last delay it purges everything; otherwise,
+ * every OM_BUSY_TICKS of the heap's own (adaptive) delays, it purges the
+ * pools empty since the previous such purge; either purge returns the
+ * retained pools first.  It re-arms while dirty pools are left, and purges old
+ * large-cache entries (purge_tick below).
  */
 #include <errno.h>
 #include <string.h>
@@ -244,9 +246,7 @@ void omi_heap_note_dirty(om_heap *h) {
  * a million objects and builds them again faulted 2.5x the pages mimalloc
  * did with 10 ms).  A quiet tick with no such refault halves it.  It
  * stretches only the busy purges: a heap that goes quiet gives its memory
- * back after the option's delay whatever its own (a CPython process that
- * freed 1 GiB and idled kept it all for 0.5 s when quiet waited for the
- * heap's delay). */
+ * back after the option's delay whatever its own. */
 #define OM_BUSY_TICKS 3
 #define OM_REFAULTS_GROW 4
 

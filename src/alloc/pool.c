@@ -157,15 +157,14 @@ static void *pool_pop_checked(om_heap *h, om_pool *pool) {
  * Other threads push the blocks they free on the pool's xfree stack
  * (heap.c); the owner takes the whole stack with one exchange (no ABA)
  * when the pool's own free list runs out, before carving more, and when
- * it gives memory back (om_trim, thread exit).  A pool the owner finds
+ * it gives memory back (om_trim, an abandoned heap's purge tick).  A pool the owner finds
  * exhausted is marked FULL only once its stack is empty: it then sets
  * OM_XFREE_WATCH in the same word, and the first block another thread
  * frees into it comes back through the heap's delayed stack. */
 /* The stack is spliced onto the free list whole: the freers wrote each
  * block's link and free mark, so the walk (for the tail, the count and the
- * signature) only reads them.  Writing every block again, as freeing them
- * one by one did, cost a second transfer of each block's line from the
- * freeing core: 32% of a producer/consumer run at 8+8 threads.  A stack
+ * signature) only reads them: a write would take each block's line from
+ * the freeing core's cache a second time.  A stack
  * longer than the pool's live blocks (a block pushed twice by racing
  * frees makes a cycle) is corruption: the pool is quarantined. */
 static void pool_take_xfree(om_heap *h, om_pool *pool) {

@@ -37,33 +37,10 @@ static struct {
     _Atomic uint64_t seq;
 } snap;
 
-/* ---- the output: a buffer written out when it fills --------------------------- */
-typedef struct sink {
-    int fd, err;
-    size_t len;
-    char buf[16384];
-} sink;
+/* ---- the output: os/fdbuf.c's buffer ------------------------------------------- */
+typedef omi_fdbuf sink;
 
-static void flush(sink *o) {
-    for (size_t done = 0; done < o->len && !o->err;) {
-        ssize_t w = write(o->fd, o->buf + done, o->len - done);
-        if (w < 0 && errno != EINTR)
-            o->err = errno;
-        else if (w > 0)
-            done += (size_t)w;
-    }
-    o->len = 0;
-}
-
-static void put_mem(sink *o, const char *s, size_t n) {
-    while (n) {
-        if (o->len == sizeof o->buf)
-            flush(o);
-        size_t k = sizeof o->buf - o->len < n ? sizeof o->buf - o->len : n;
-        memcpy(o->buf + o->len, s, k);
-        o->len += k, s += k, n -= k;
-    }
-}
+static void put_mem(sink *o, const char *s, size_t n) { omi_fdbuf_put(o, s, n); }
 
 static void put(sink *o, const char *s) { put_mem(o, s, strlen(s)); }
 
@@ -375,6 +352,6 @@ int om_heap_snapshot_write(int fd, unsigned flags) {
     put_u(&o, c.stop_ns);
     put(&o, truncated ? ",\"truncated\":true}\n" : ",\"truncated\":false}\n");
     scratch_drop(&m);
-    flush(&o);
+    omi_fdbuf_flush(&o);
     return o.err;
 }

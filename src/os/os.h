@@ -63,6 +63,15 @@ OM_HIDDEN void omi_options_fork_child(void);
 /* This copy's own om_option_get (a hidden alias). */
 OM_HIDDEN extern long omi_option_get_own(om_option opt);
 
+/* ---- fdbuf.c: buffered output to a file descriptor, no allocation -------- */
+typedef struct omi_fdbuf {
+    int fd, err;  /* err: the first write error (0: none) */
+    size_t len;
+    char buf[8192];
+} omi_fdbuf;
+OM_HIDDEN void omi_fdbuf_put(omi_fdbuf *w, const char *s, size_t n);
+OM_HIDDEN void omi_fdbuf_flush(omi_fdbuf *w);
+
 /* ---- process.c: the process objmem runs in ------------------------------- */
 /* 1 if this copy of objmem speaks for the process: warnings, the option
  * list, the report at exit. */

@@ -33,35 +33,10 @@
 #define TOP_SITES 10
 #define TEXT_STACKS 50 /* stacks printed in full by the text report */
 
-/* ---- buffered output -------------------------------------------------------------- */
-typedef struct wbuf {
-    int fd, err;
-    size_t len;
-    char buf[8192];
-} wbuf;
+/* ---- buffered output: os/fdbuf.c ------------------------------------------------- */
+typedef omi_fdbuf wbuf;
 
-static void flush(wbuf *w) {
-    for (size_t done = 0; done < w->len && !w->err;) {
-        ssize_t n = write(w->fd, w->buf + done, w->len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            w->err = n < 0 ? errno : EIO;
-        else
-            done += (size_t)n;
-    }
-    w->len = 0;
-}
-
-static void put(wbuf *w, const char *s, size_t n) {
-    while (n) {
-        if (w->len == sizeof w->buf)
-            flush(w);
-        size_t k = sizeof w->buf - w->len < n ? sizeof w->buf - w->len : n;
-        memcpy(w->buf + w->len, s, k);
-        w->len += k, s += k, n -= k;
-    }
-}
+static void put(wbuf *w, const char *s, size_t n) { omi_fdbuf_put(w, s, n); }
 
 __attribute__((format(printf, 2, 3))) static void wprintf_(wbuf *w, const char *fmt, ...) {
     char tmp[1024];
@@ -140,7 +115,7 @@ static int write_groups(const om_trace_snap *newer, const om_trace_snap *older, 
             format == OM_REPORT_JSON ? stat_json(&w, &g.groups[i], i == 0) : stat_text(&w, &g.groups[i], older != NULL);
         if (format == OM_REPORT_JSON)
             wprintf_(&w, "\n]}\n");
-        flush(&w);
+        omi_fdbuf_flush(&w);
         rc = w.err;
         omi_grouping_free(&g);
     }
@@ -305,7 +280,7 @@ static int write_report(int fd, int format, const char *reason) {
                 report_stack(&c, &stacks.groups[i], i == 0);
             wprintf_(&c.w, "\n]}\n");
         }
-        flush(&c.w);
+        omi_fdbuf_flush(&c.w);
         rc = c.w.err;
     }
     omi_grouping_free(&lines);
