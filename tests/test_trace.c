@@ -213,6 +213,55 @@ static void test_sampling_unbiased(void) {
     om_option_set(OM_OPTION_TRACE_SAMPLE, 0);
 }
 
+/* Which path sampling takes: at a mean of OMI_SAMPLE_OPEN_MIN or more the
+ * fast paths stay open and every sampled block is a large block of its
+ * own (so its free reaches the tracer); below, the gates close and every
+ * call is observed, sampled blocks staying where they are.  Either way a
+ * realloc or free of a sampled block drops its record. */
+static void sampled_blocks(long mean, int want_large) {
+    enum { N = 40000, SIZE = 48 };
+    static void *p[N];
+    int traced = 0, large = 0;
+    om_option_set(OM_OPTION_TRACE_SAMPLE, mean);
+    omi_trace_seed(7);
+    REQUIRE_EQ(om_trace_start(1), 0);
+    CHECK_EQ(atomic_load(&omi_fast.small_limit) != 0, want_large);
+    for (int i = 0; i < N; i++) {
+        p[i] = ts_small(SIZE);
+        REQUIRE(p[i] != NULL);
+        memset(p[i], i & 0xff, SIZE);
+        om_block_info bi;
+        if (omi_trace_id_of(p[i])) {
+            traced++;
+            REQUIRE_EQ(om_block_describe(p[i], &bi), 0);
+            large += bi.kind == OM_BLOCK_LARGE;
+        }
+    }
+    /* 1.9 MB at mean 64 KiB or 4 KiB: about 30 or 470 samples */
+    CHECK_MSG(traced >= 8, "%d blocks traced", traced);
+    CHECK_EQ(large, want_large ? traced : 0);
+    for (int i = 0; i < N; i++) {
+        if (!omi_trace_id_of(p[i]))
+            continue;
+        unsigned char *q = om_realloc(p[i], SIZE * 2);
+        REQUIRE(q != NULL);
+        CHECK(q[0] == (i & 0xff) && q[SIZE - 1] == (i & 0xff));
+        p[i] = q;
+    }
+    for (int i = 0; i < N; i++)
+        om_free(p[i]);
+    uint64_t cur;
+    om_trace_get_traced_memory(&cur, NULL);
+    CHECK_EQ(cur, 0);
+    om_trace_stop();
+    om_option_set(OM_OPTION_TRACE_SAMPLE, 0);
+}
+
+static void test_sampling_paths(void) {
+    sampled_blocks(OMI_SAMPLE_OPEN_MIN, 1);
+    sampled_blocks(4096, 0);
+}
+
 static void test_stop_forgets(void) {
     REQUIRE_EQ(om_trace_start(2), 0);
     void *p = ts_small(64);
@@ -276,7 +325,7 @@ int main(int argc, char **argv) {
     static const check_case cases[] = {
         CHECK_CASE(test_exact_sites),         CHECK_CASE(test_realloc_moves_the_record),
         CHECK_CASE(test_compare_shows_growth), CHECK_CASE(test_sampling_estimates),
-        CHECK_CASE(test_sampling_unbiased),   CHECK_CASE(test_stop_forgets),
+        CHECK_CASE(test_sampling_unbiased), CHECK_CASE(test_sampling_paths),   CHECK_CASE(test_stop_forgets),
         CHECK_CASE(test_reset_peak),          CHECK_CASE(test_report_names_sites),
     };
     if (!omi_trace_stack_available()) {

@@ -2,8 +2,10 @@
  * alloc.c — om_malloc & co.: the fast paths, nothing else.
  *
  * om_malloc of 1..512 bytes: TLS heap → used[class] → pop the pool's free
- * list.  One branch decides; everything else (carving, exhausted pools,
- * medium and large sizes, the first call of a thread) is om_malloc_slow.
+ * list → subtract the size from the heap's sampling countdown.  One
+ * branch decides; everything else (carving, exhausted pools, medium and
+ * large sizes, the first call of a thread, the allocation that ends a
+ * countdown) is om_malloc_slow, small_refill or sample_event.
  *
  * om_free: the ownership map says which kind of memory p is in; a small
  * block of the calling thread's heap, 16-byte aligned, is pushed on its
@@ -29,8 +31,9 @@
  *     check before the pool leaves its class catches it (pool.c).
  * A pool caught either way is quarantined: reported, never reused.
  *
- * The gates: while an observer is set (tracing, alloc.h's
- * om_alloc_observer) or the entry points are diverted (debug mode,
+ * The gates: while an observer that sees every call is set (tracing,
+ * alloc.h's om_alloc_observer; a sampling one counts on the fast paths
+ * instead, see sample_event) or the entry points are diverted (debug mode,
  * debug/; and until the runtime is initialised, omi_divert_init),
  * omi_fast makes every malloc and free miss its fast path by the tests it
  * makes anyway (no size is below small_limit, no address passes
@@ -60,15 +63,21 @@ static inline const om_alloc_observer *observer(void) {
     return om_unlikely(o != NULL) && !observe_busy ? o : NULL;
 }
 
-/* Open the fast paths' gates only with neither an observer nor a diversion. */
+/* Open the fast paths' gates only with neither a diversion nor an observer
+ * that must see every block (a sampling one counts on the fast paths). */
 void omi_alloc_gates_update(void) {
-    int open = atomic_load(&omi_fast.observer) == NULL && atomic_load(&omi_fast.divert) == NULL;
+    const om_alloc_observer *o = atomic_load(&omi_fast.observer);
+    int open = (o == NULL || o->sampled != NULL) && atomic_load(&omi_fast.divert) == NULL;
     atomic_store(&omi_fast.small_limit, open ? (size_t)OM_SMALL_MAX : (size_t)0);
     atomic_store(&omi_fast.free_mask, open ? (uintptr_t)(OM_ALIGNMENT - 1) : ~(uintptr_t)0);
 }
 
 void omi_alloc_observe(const om_alloc_observer *obs) {
     atomic_store(&omi_fast.observer, obs);
+    atomic_fetch_add(&omi_fast.sample_epoch, 1);
+    om_heap *h = omi_tls_heap;
+    if (h != &omi_heap_empty)
+        h->sample_left = 0; /* the calling thread starts counting at its next allocation */
     omi_alloc_gates_update();
 }
 
@@ -99,6 +108,60 @@ OMI_ENTRY __attribute__((noinline)) static void *observed_large(const om_alloc_o
     return p;
 }
 
+/* ---- allocation events: sampling -------------------------------------------
+ * Every allocation a program makes through om_malloc & co. (not the
+ * *_plain paths) subtracts its size from its heap's sample_left; the one
+ * that takes it below zero calls sample_event.  That costs the fast path
+ * a subtraction and a branch, and with no sampling observer a call every
+ * OMI_SAMPLE_IDLE bytes.  A thread whose countdown was drawn before the
+ * observer changed (another epoch) starts over at its next event, so a
+ * thread that is not the one starting a sampler counts at most
+ * OMI_SAMPLE_IDLE bytes before its first sample point. */
+#define OMI_SAMPLE_IDLE ((int64_t)1 << 18)
+
+/* p (n bytes, just handed out by the allocator's own paths, its contents
+ * the caller's) took its heap below zero: re-arm the count and, when a
+ * sampling observer wants the block, hand out a large block of its own
+ * with the same contents instead and record it. */
+OMI_ENTRY __attribute__((noinline)) static void *sample_event(void *p, size_t n) {
+    om_heap *h = omi_tls_heap;
+    const om_alloc_observer *o = atomic_load_explicit(&omi_fast.observer, memory_order_acquire);
+    uint64_t epoch = atomic_load_explicit(&omi_fast.sample_epoch, memory_order_relaxed);
+    if (o == NULL || o->sampled == NULL || observe_busy) {
+        h->sample_left = OMI_SAMPLE_IDLE;
+        return p;
+    }
+    observe_busy = 1;
+    if (h->sample_epoch != epoch) {
+        h->sample_epoch = epoch;
+        h->sample_left = o->sampled(NULL, 0);
+        observe_busy = 0;
+        return p;
+    }
+    void *q = p;
+    if ((omi_map_lookup((uintptr_t)p) & OM_MAP_TAG) != OM_MAP_LARGE) {
+        q = omi_large_alloc(n ? n : 1, OM_ALIGNMENT, 0);
+        if (q) {
+            memcpy(q, p, n);
+            omi_free_plain(p);
+        }
+    }
+    /* no large block to spare: p goes out unsampled rather than not at all */
+    h->sample_left = o->sampled(q, q ? n : 0);
+    observe_busy = 0;
+    return q ? q : p;
+}
+
+/* Count p's n bytes on the calling thread's heap (none yet: a thread whose
+ * first request was large). */
+static inline __attribute__((always_inline)) void *count_event(void *p, size_t n) {
+    om_heap *h = omi_tls_heap;
+    if (om_likely(p != NULL) && om_likely(h != &omi_heap_empty) &&
+        om_unlikely((h->sample_left -= (int64_t)n) < 0)) /* n < 2^63: p is not NULL */
+        return sample_event(p, n);
+    return p;
+}
+
 /* ---- allocation ---------------------------------------------------------- */
 
 /* om_malloc's path past the fast one, without the gates' business. */
@@ -120,31 +183,43 @@ OMI_ENTRY __attribute__((noinline)) static void *om_malloc_slow(size_t n) {
     if (om_unlikely(d != NULL))
         return d->alloc(n, 0, 0);
     const om_alloc_observer *o = observer();
-    if (om_unlikely(o != NULL))
+    if (om_unlikely(o != NULL) && o->sampled == NULL)
         return observed_malloc(o, n);
-    return malloc_slow_plain(n);
+    return count_event(malloc_slow_plain(n), n);
 }
 
-/* The fast path for sizes below limit, else slow(n). */
-static inline __attribute__((always_inline)) void *malloc_fast(size_t n, size_t limit, void *(*slow)(size_t)) {
+/* A small block from a fresh or refilled pool, counted. */
+OMI_ENTRY __attribute__((noinline)) static void *small_refill(om_heap *h, unsigned cls, size_t n) {
+    return count_event(omi_pool_alloc_slow(h, cls), n);
+}
+
+/* The fast path for sizes below limit, else slow(n); counted says whether
+ * the allocation counts toward sampling (the program's calls do, the
+ * *_plain paths' do not). */
+static inline __attribute__((always_inline)) void *malloc_fast(size_t n, size_t limit, void *(*slow)(size_t),
+                                                               int counted) {
     if (om_likely(n - 1 < limit)) {
         om_heap *h = omi_tls_heap;
         unsigned cls = omi_small_class(n);
         om_pool *pool = h->used[cls];
         om_block *b = pool->freeblock;
-        if (om_likely(b != NULL) && om_likely(b->check == omi_fast.cookie))
-            return omi_pool_pop(pool, b);
-        return omi_pool_alloc_slow(h, cls);
+        if (om_likely(b != NULL) && om_likely(b->check == omi_fast.cookie)) {
+            void *p = omi_pool_pop(pool, b);
+            if (counted && om_unlikely((h->sample_left -= (int64_t)n) < 0))
+                return sample_event(p, n);
+            return p;
+        }
+        return counted ? small_refill(h, cls, n) : omi_pool_alloc_slow(h, cls);
     }
     return slow(n);
 }
 
 /* om_malloc with the gate open: what the wrapping layer and observed
  * calls allocate with. */
-static void *malloc_plain(size_t n) { return malloc_fast(n, OM_SMALL_MAX, malloc_slow_plain); }
+static void *malloc_plain(size_t n) { return malloc_fast(n, OM_SMALL_MAX, malloc_slow_plain, 0); }
 
 OMI_ENTRY void *om_malloc(size_t n) {
-    return malloc_fast(n, atomic_load_explicit(&omi_fast.small_limit, memory_order_relaxed), om_malloc_slow);
+    return malloc_fast(n, atomic_load_explicit(&omi_fast.small_limit, memory_order_relaxed), om_malloc_slow, 1);
 }
 
 OMI_ENTRY void *om_calloc(size_t count, size_t size) {
@@ -159,7 +234,9 @@ OMI_ENTRY void *om_calloc(size_t count, size_t size) {
     /* large.c clears only what may not read zero: nothing when fresh */
     if (n > OM_MEDIUM_MAX) {
         const om_alloc_observer *o = observer();
-        return o ? observed_large(o, n, OM_ALIGNMENT, 1) : omi_large_alloc(n, OM_ALIGNMENT, 1);
+        if (om_unlikely(o != NULL) && o->sampled == NULL)
+            return observed_large(o, n, OM_ALIGNMENT, 1);
+        return count_event(omi_large_alloc(n, OM_ALIGNMENT, 1), n);
     }
     void *p = om_malloc(n);
     if (p)
@@ -393,13 +470,25 @@ OMI_ENTRY __attribute__((noinline)) static void *observed_realloc(const om_alloc
     return q;
 }
 
+/* With a sampling observer: the old block's record (only a large block
+ * can have one) goes before the block may be freed, and the result is a
+ * new allocation, counted (and if sampled, moved to a large block). */
+OMI_ENTRY __attribute__((noinline)) static void *sampled_realloc(const om_alloc_observer *o, void *p, size_t n) {
+    if (p && (omi_map_lookup((uintptr_t)p) & OM_MAP_TAG) == OM_MAP_LARGE) {
+        observe_busy = 1;
+        o->free(p);
+        observe_busy = 0;
+    }
+    return count_event(realloc_plain(p, n), n);
+}
+
 OMI_ENTRY void *om_realloc(void *p, size_t n) {
     const omi_alloc_divert *d = omi_divert();
     if (om_unlikely(d != NULL))
         return d->realloc(p, n);
     const om_alloc_observer *o = observer();
     if (om_unlikely(o != NULL))
-        return observed_realloc(o, p, n);
+        return o->sampled ? sampled_realloc(o, p, n) : observed_realloc(o, p, n);
     return realloc_plain(p, n);
 }
 
@@ -468,8 +557,12 @@ static void *aligned_plain(size_t align, size_t size, int observed) {
             n = align;
         return observed ? om_malloc(n) : malloc_plain(n);
     }
-    const om_alloc_observer *o = observed ? observer() : NULL;
-    return o ? observed_large(o, size, align, 0) : omi_large_alloc(size, align, 0);
+    if (!observed)
+        return omi_large_alloc(size, align, 0);
+    const om_alloc_observer *o = observer();
+    if (om_unlikely(o != NULL) && o->sampled == NULL)
+        return observed_large(o, size, align, 0);
+    return count_event(omi_large_alloc(size, align, 0), size);
 }
 
 OMI_ENTRY void *om_aligned_alloc(size_t align, size_t size) {

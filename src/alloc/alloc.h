@@ -269,6 +269,16 @@ static inline const omi_alloc_divert *omi_divert(void) {
 typedef struct om_alloc_observer {
     void (*alloc)(void *p, size_t size);
     void (*free)(void *p);
+    /* Non-NULL for a sampling observer, which sees only some blocks and
+     * leaves the fast paths open.  Each heap counts down the bytes it hands
+     * out (om_heap.sample_left); the allocation that takes the count below
+     * zero is moved to a large block of its own (so that its free leaves
+     * the fast path and reaches free) and given to sampled(p, size), which
+     * records it and returns the bytes to the next sample point.  sampled
+     * (NULL, 0) only returns a first distance.  alloc is then never called
+     * (except by a wrapping layer, which closes the gates anyway); free is
+     * called for every large block freed. */
+    int64_t (*sampled)(void *p, size_t size);
 } om_alloc_observer;
 /* Set (NULL: remove) the observer; takes effect for every thread at its
  * next call. */

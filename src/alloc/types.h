@@ -184,6 +184,11 @@ enum { OM_HEAP_EMPTY = 0, OM_HEAP_ACTIVE = 1, OM_HEAP_ABANDONED = 2 };
 
 typedef struct om_heap {
     om_pool *used[OM_NUM_CLASSES];   /* &omi_pool_empty when none */
+    /* Bytes this heap may still hand out before its next allocation event
+     * (alloc.c, sample_event): a sample point of a sampling observer, or
+     * without one, a re-arm every OMI_SAMPLE_IDLE bytes. */
+    int64_t sample_left;
+    uint64_t sample_epoch;           /* omi_fast.sample_epoch its countdown was drawn in */
     uint64_t remote_frees;           /* blocks this heap's thread freed into others */
     _Atomic int state;
     pthread_mutex_t lock;            /* arena state: owner, purge thread, users of an abandoned heap */
@@ -232,6 +237,7 @@ typedef struct om_fast_state {
     _Atomic uintptr_t free_mask; /* OM_ALIGNMENT - 1, or all ones while observed or diverted */
     _Atomic(const struct om_alloc_observer *) observer;
     _Atomic(const omi_alloc_divert *) divert; /* NULL: the allocator's own paths */
+    _Atomic uint64_t sample_epoch;    /* changes with the observer: countdowns start over */
 } om_fast_state;
 
 #endif /* OM_TYPES_H */

@@ -10,8 +10,14 @@
  * of s bytes is traced with probability p = 1 - exp(-s / R) whatever the
  * sizes around it, and stands for 1 / p blocks of s bytes: counts and
  * bytes built from those weights are unbiased estimates of the real ones
- * (the same correction as jemalloc's and Go's profilers).  The common
- * case, no sample, is a subtraction and a branch.
+ * (the same correction as jemalloc's and Go's profilers).
+ *
+ * Two countdowns use these gaps.  At a mean of OMI_SAMPLE_OPEN_MIN bytes
+ * or more, the allocator's own, per heap, on its fast paths (alloc.c's
+ * sample_event; omi_sample_gap draws its distances), which costs an
+ * untraced allocation a subtraction and a branch.  Below that mean, and
+ * under debug mode, every allocation reaches the observer, which counts
+ * down here (omi_sample_take).
  *
  * No libm (the core links only libc and pthreads): ln and exp are
  * computed here, to about 1e-9, from their series after range reduction.
@@ -123,6 +129,14 @@ int omi_sample_take(size_t size, uint32_t *weight) {
     tl.left = next_gap(mean);
     *weight = omi_sample_weight(size ? size : 1, mean);
     return 1;
+}
+
+int64_t omi_sample_gap(void) {
+    uint64_t mean = atomic_load_explicit(&smp.mean, memory_order_relaxed);
+    uint64_t epoch = atomic_load_explicit(&smp.epoch, memory_order_relaxed);
+    if (om_unlikely(tl.epoch != epoch))
+        thread_start(epoch, mean);
+    return mean ? next_gap(mean) : 0;
 }
 
 void omi_sample_configure(uint64_t mean_bytes) {

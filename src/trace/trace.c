@@ -6,7 +6,11 @@
  * each free (alloc.h's observer contract).  on_alloc asks sample.c
  * whether to trace the block, captures the stack (stack.c), interns it
  * (table.c) and records the block (blocks.c), which counts it in its
- * trace and the totals.  on_free removes the record, if any.
+ * trace and the totals.  on_free removes the record, if any.  Sampling at
+ * a mean of OMI_SAMPLE_OPEN_MIN or more uses the sampling observer
+ * instead: the allocator counts on its fast paths and calls on_sampled
+ * only for the blocks it picked (moved to large blocks, whose frees
+ * reach on_free).
  *
  * Sessions: start and stop each change `session`; a record is added only
  * if its session is still current (checked under the shard's lock), so a
@@ -43,7 +47,24 @@ static void on_free(void *p) {
     omi_blocks_remove((uintptr_t)p, &rec);
 }
 
-static const om_alloc_observer observer = {on_alloc, on_free};
+/* The allocator's countdown chose p (NULL: only a first distance wanted). */
+OMI_ENTRY static int64_t on_sampled(void *p, size_t size) {
+    omi_trace_state *st = &omi_trace_st;
+    if (p) {
+        uint64_t session = atomic_load_explicit(&st->session, memory_order_acquire);
+        omi_block_rec rec = {.addr = (uintptr_t)p, .size = size,
+                             .weight = omi_sample_weight(size ? size : 1, st->sample_bytes)};
+        void *frames[OMI_TRACE_MAX_FRAMES];
+        int n = omi_trace_stack_capture(frames, st->nframes);
+        rec.id = omi_trace_intern(frames, n);
+        if (rec.id == 0 || omi_blocks_insert(&rec, session) != 0)
+            atomic_fetch_add_explicit(&st->dropped, 1, memory_order_relaxed);
+    }
+    return omi_sample_gap();
+}
+
+static const om_alloc_observer observer_all = {on_alloc, on_free, NULL};
+static const om_alloc_observer observer_sampled = {on_alloc, on_free, on_sampled};
 
 /* ---- start and stop ----------------------------------------------------------- */
 static void reset_locked(void) {
@@ -76,7 +97,7 @@ int om_trace_start(int nframes) {
     st->sample_bytes = sample;
     omi_sample_configure(sample);
     atomic_store(&st->on, 1);
-    omi_alloc_observe(&observer);
+    omi_alloc_observe(sample >= OMI_SAMPLE_OPEN_MIN ? &observer_sampled : &observer_all);
     pthread_mutex_unlock(&st->lock);
     return 0;
 }

@@ -93,6 +93,14 @@ OM_HIDDEN void omi_sample_configure(uint64_t mean_bytes);
 /* Whether an allocation of size bytes is traced; its weight (OMI_TRACE_ONE
  * per block it stands for) into *weight. */
 OM_HIDDEN int omi_sample_take(size_t size, uint32_t *weight);
+/* The calling thread's distance in bytes to its next sample point, drawn
+ * at the configured mean (0 when it is 0). */
+OM_HIDDEN int64_t omi_sample_gap(void);
+/* The mean from which sampling leaves the fast paths open (alloc.h's
+ * sampling observers): each sampled block then takes a large block of its
+ * own, at least a page, so below this mean the memory that costs would
+ * exceed 1/16 of what is sampled; there, the observer sees every call. */
+#define OMI_SAMPLE_OPEN_MIN ((uint64_t)64 << 10)
 /* Seed every thread's generator from seed (tests: reproducible samples). */
 OM_HIDDEN void omi_trace_seed(uint64_t seed);
 /* Weight of a sampled block of size bytes at mean bytes between samples:
