@@ -56,6 +56,11 @@
 
 /* ---- observation ----------------------------------------------------------- */
 static __thread int observe_busy __attribute__((tls_model("initial-exec")));
+/* The return address into the program's code of the observed call under
+ * way, when the entry point knows it (else NULL). */
+static __thread const void *observed_caller __attribute__((tls_model("initial-exec")));
+
+const void *omi_alloc_caller(void) { return observed_caller; }
 
 /* The observer to call, NULL when none is set or the thread is inside one. */
 static inline const om_alloc_observer *observer(void) {
@@ -89,11 +94,18 @@ int omi_alloc_observe_suspend(int suspend) {
 
 static void *malloc_plain(size_t n);
 
-OMI_ENTRY __attribute__((noinline)) static void *observed_malloc(const om_alloc_observer *o, size_t n) {
+/* ra: the return address of the entry point's caller (a program's call
+ * when om_malloc jumped to om_malloc_slow without a frame; objmem's own
+ * otherwise, which the tracer tells by its section). */
+OMI_ENTRY __attribute__((noinline)) static void *observed_malloc(const om_alloc_observer *o, size_t n,
+                                                                  const void *ra) {
     observe_busy = 1;
     void *p = malloc_plain(n);
-    if (p)
+    if (p) {
+        observed_caller = ra;
         o->alloc(p, n);
+        observed_caller = NULL;
+    }
     observe_busy = 0;
     return p;
 }
@@ -184,7 +196,7 @@ OMI_ENTRY __attribute__((noinline)) static void *om_malloc_slow(size_t n) {
         return d->alloc(n, 0, 0);
     const om_alloc_observer *o = observer();
     if (om_unlikely(o != NULL) && o->sampled == NULL)
-        return observed_malloc(o, n);
+        return observed_malloc(o, n, __builtin_return_address(0));
     return count_event(malloc_slow_plain(n), n);
 }
 

@@ -284,6 +284,10 @@ typedef struct om_alloc_observer {
  * next call. */
 OM_HIDDEN void omi_alloc_observe(const om_alloc_observer *obs);
 OM_HIDDEN void omi_alloc_gates_update(void); /* after the observer or the diversion changed */
+/* Inside an observer's alloc: the return address of the program's call
+ * when the entry point could tell it without unwinding, else NULL (or an
+ * address inside OMI_ENTRY's section, which is objmem's own). */
+OM_HIDDEN const void *omi_alloc_caller(void);
 /* Suspend observation on the calling thread (1) or resume it (0); returns
  * the previous state (reports that call libraries that allocate). */
 OM_HIDDEN int omi_alloc_observe_suspend(int suspend);

@@ -1,7 +1,11 @@
 /*
  * blocks.c — the live traced blocks: address -> trace id, size, weight.
  *
- * 64 shards chosen by the address's hash, each an open-addressing table
+ * Full tracing's blocks live in dense.c's address-ordered entries; the
+ * rest (sampled blocks, with their weights; blocks of 4 GiB or more) in
+ * the hash below, which lookups skip while it is empty.
+ *
+ * The hash: 64 shards chosen by the address's hash, each an open-addressing table
  * (linear probing) behind its own mutex, so threads that allocate at the
  * same time rarely meet.  A shard doubles when it is half full (its table
  * re-made from OS memory and the old one released, under its lock) and
@@ -30,6 +34,7 @@ typedef struct shard {
 } shard;
 
 static shard shards[SHARDS];
+static _Atomic size_t sparse_records; /* records in every shard */
 static pthread_once_t shards_once = PTHREAD_ONCE_INIT;
 
 static void shards_init(void) {
@@ -74,28 +79,6 @@ static int grow(shard *s) {
     return 0;
 }
 
-/* r's block counted in (sign > 0) or out of its trace and the totals. */
-static void count(const omi_block_rec *r, int sign) {
-    omi_trace *t = omi_trace_get(r->id);
-    omi_trace_state *st = &omi_trace_st;
-    uint64_t bytes = r->weight == OMI_TRACE_ONE ? r->size : (uint64_t)((unsigned __int128)r->size * r->weight / OMI_TRACE_ONE);
-    if (sign > 0) {
-        atomic_fetch_add_explicit(&t->count, r->weight, memory_order_relaxed);
-        atomic_fetch_add_explicit(&t->bytes, bytes, memory_order_relaxed);
-        atomic_fetch_add_explicit(&st->blocks, r->weight, memory_order_relaxed);
-        uint64_t cur = atomic_fetch_add_explicit(&st->current, bytes, memory_order_relaxed) + bytes;
-        uint64_t peak = atomic_load_explicit(&st->peak, memory_order_relaxed);
-        while (cur > peak && !atomic_compare_exchange_weak_explicit(&st->peak, &peak, cur, memory_order_relaxed,
-                                                                    memory_order_relaxed))
-            ;
-    } else {
-        atomic_fetch_sub_explicit(&t->count, r->weight, memory_order_relaxed);
-        atomic_fetch_sub_explicit(&t->bytes, bytes, memory_order_relaxed);
-        atomic_fetch_sub_explicit(&st->blocks, r->weight, memory_order_relaxed);
-        atomic_fetch_sub_explicit(&st->current, bytes, memory_order_relaxed);
-    }
-}
-
 /* Remove slot i by backward shift: later records of the probe move up. */
 static void delete_at(shard *s, size_t i) {
     size_t j = i;
@@ -114,7 +97,7 @@ static void delete_at(shard *s, size_t i) {
     s->used--;
 }
 
-int omi_blocks_insert(const omi_block_rec *rec, uint64_t session) {
+static int sparse_insert(const omi_block_rec *rec, uint64_t session) {
     uint64_t h;
     shard *s = shard_of(rec->addr, &h);
     int rc = 0;
@@ -125,17 +108,17 @@ int omi_blocks_insert(const omi_block_rec *rec, uint64_t session) {
         goto out;
     size_t i = probe(s, rec->addr, h);
     if (s->slots[i].addr) /* a block freed without our seeing it: forget it */
-        count(&s->slots[i], -1);
+        omi_trace_count_rec(&s->slots[i], -1);
     else
-        s->used++;
+        s->used++, atomic_fetch_add_explicit(&sparse_records, 1, memory_order_relaxed);
     s->slots[i] = *rec;
-    count(rec, +1);
+    omi_trace_count_rec(rec, +1);
 out:
     pthread_mutex_unlock(&s->lock);
     return rc;
 }
 
-int omi_blocks_remove(uintptr_t a, omi_block_rec *out) {
+static int sparse_remove(uintptr_t a, omi_block_rec *out) {
     uint64_t h;
     shard *s = shard_of(a, &h);
     int found = 0;
@@ -144,15 +127,16 @@ int omi_blocks_remove(uintptr_t a, omi_block_rec *out) {
         size_t i = probe(s, a, h);
         if ((found = s->slots[i].addr != 0)) {
             *out = s->slots[i];
-            count(out, -1);
+            omi_trace_count_rec(out, -1);
             delete_at(s, i);
+            atomic_fetch_sub_explicit(&sparse_records, 1, memory_order_relaxed);
         }
     }
     pthread_mutex_unlock(&s->lock);
     return found;
 }
 
-int omi_blocks_find(uintptr_t a, omi_block_rec *out) {
+static int sparse_find(uintptr_t a, omi_block_rec *out) {
     uint64_t h;
     shard *s = shard_of(a, &h);
     int found = 0;
@@ -166,14 +150,47 @@ int omi_blocks_find(uintptr_t a, omi_block_rec *out) {
     return found;
 }
 
-void omi_blocks_clear(void) {
+static void sparse_clear(void) {
     pthread_once(&shards_once, shards_init);
     for (int i = 0; i < SHARDS; i++) {
         shard *s = &shards[i];
         pthread_mutex_lock(&s->lock);
         if (s->cap)
             memset(s->slots, 0, s->cap * sizeof *s->slots);
+        atomic_fetch_sub_explicit(&sparse_records, s->used, memory_order_relaxed);
         s->used = 0;
         pthread_mutex_unlock(&s->lock);
     }
+}
+
+/* ---- the map: dense.c for full tracing, the hash for the rest ---------------- */
+static int dense_kind(const omi_block_rec *rec) {
+    return rec->weight == OMI_TRACE_ONE && rec->size < ((uint64_t)1 << 32) && omi_dense_covers(rec->addr);
+}
+
+int omi_blocks_insert(const omi_block_rec *rec, uint64_t session) {
+    if (!dense_kind(rec))
+        return sparse_insert(rec, session);
+    if (atomic_load_explicit(&sparse_records, memory_order_relaxed)) {
+        omi_block_rec stale; /* a hashed block at this address freed unseen */
+        sparse_remove(rec->addr, &stale);
+    }
+    return omi_dense_insert(rec, session);
+}
+
+int omi_blocks_remove(uintptr_t a, omi_block_rec *out) {
+    if (omi_dense_covers(a) && omi_dense_remove(a, out))
+        return 1;
+    return atomic_load_explicit(&sparse_records, memory_order_relaxed) && sparse_remove(a, out);
+}
+
+int omi_blocks_find(uintptr_t a, omi_block_rec *out) {
+    if (omi_dense_covers(a) && omi_dense_find(a, out))
+        return 1;
+    return atomic_load_explicit(&sparse_records, memory_order_relaxed) && sparse_find(a, out);
+}
+
+void omi_blocks_clear(void) {
+    omi_dense_clear();
+    sparse_clear();
 }

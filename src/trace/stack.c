@@ -17,7 +17,11 @@
  * the linker brackets it with __start_/__stop_ symbols.  The innermost run
  * of frames inside it is dropped; the first frame after it is the
  * program's call (tail calls inside objmem make no frame, so nothing else
- * of objmem's can sit there).
+ * of objmem's can sit there).  The walk asks for a few frames more than
+ * wanted and again for more if that was short: libunwind's cost is per
+ * frame walked.  For one frame, when alloc.c's entry point saw the
+ * program's return address (omi_alloc_caller), that is the frame, and
+ * nothing is walked: it is the frame the walk would have found.
  *
  * libunwind is loaded when tracing starts (libs.c).  Without it (not
  * found at build time, or not loadable) there are no stacks:
@@ -36,21 +40,43 @@ static int is_ours(const void *ra) {
     return p > __start_omi_entry && p <= __stop_omi_entry; /* a return address follows its call */
 }
 
-OMI_ENTRY int omi_trace_stack_capture(void **frames, int max) {
-    void *raw[OMI_TRACE_MAX_FRAMES + 16];
-    int want = max + 16 < (int)(sizeof raw / sizeof raw[0]) ? max + 16 : (int)(sizeof raw / sizeof raw[0]);
+/* Frames walked beyond the max asked for, at first: objmem's own frames
+ * on the deepest common path (libunwind's, this file's, the observer's,
+ * alloc.c's) are fewer; a walk that comes up short is made again with
+ * OMI_TRACE_EXTRA. */
+#define FIRST_EXTRA 8
+#define OMI_TRACE_EXTRA 24
+
+static int walk(void **frames, int max, int extra) {
+    void *raw[OMI_TRACE_MAX_FRAMES + OMI_TRACE_EXTRA];
+    int want = max + extra;
     int n = omi_tl.unw_backtrace ? omi_tl.unw_backtrace(raw, want) : 0;
     int i = 0;
     while (i < n && !is_ours(raw[i])) /* libunwind's own frames */
         i++;
     while (i < n && is_ours(raw[i]))
         i++;
-    if (i == n) /* no frame of objmem's seen: keep the whole stack */
+    if (i == n) { /* no program frame seen: all objmem's, or the walk stopped short */
+        if (n == want && extra < OMI_TRACE_EXTRA)
+            return -1;
         i = 0;
+    }
+    if (n - i < max && n == want && extra < OMI_TRACE_EXTRA)
+        return -1;
     int out = 0;
     for (; i < n && out < max; i++)
         frames[out++] = raw[i];
     return out;
+}
+
+OMI_ENTRY int omi_trace_stack_capture(void **frames, int max) {
+    const void *ra = omi_alloc_caller();
+    if (max == 1 && ra && !is_ours(ra)) { /* the entry point saw the program's call */
+        frames[0] = (void *)ra;
+        return 1;
+    }
+    int n = walk(frames, max, FIRST_EXTRA);
+    return n >= 0 ? n : walk(frames, max, OMI_TRACE_EXTRA);
 }
 
 #else /* no libunwind */

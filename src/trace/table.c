@@ -12,7 +12,8 @@
  * every id; it is at most half full.
  *
  * Locking: `lock` guards interning (dedup, the bump region, new index
- * chunks); a trace's counters are atomics.  Memory comes from the OS
+ * chunks), which each thread's cache of recent ids mostly spares; a
+ * trace's counters are atomics.  Memory comes from the OS
  * layer: traces from 1 MiB regions carved in order, index chunks and dedup
  * tables on their own (dedup's old table is released when it doubles).
  */
@@ -140,8 +141,17 @@ static uint32_t publish(omi_trace *t) {
     return id;
 }
 
+/* Each thread's last ids by hash: a stack interned before is found here
+ * without the lock (traces never change once published). */
+#define RECENT 64
+static __thread uint32_t recent[RECENT];
+
 uint32_t omi_trace_intern(void *const *frames, int n) {
     uint32_t hash = hash_frames(frames, n), id = 0;
+    uint32_t *mine = &recent[hash & (RECENT - 1)];
+    omi_trace *seen = omi_trace_get(*mine);
+    if (seen && same(seen, hash, frames, n))
+        return *mine;
     pthread_mutex_lock(&tab.lock);
     if ((size_t)omi_trace_count() * 2 + 2 > tab.dedup_cap && dedup_grow() != 0)
         goto out;
@@ -156,6 +166,8 @@ uint32_t omi_trace_intern(void *const *frames, int n) {
         tab.dedup[j] = id;
 out:
     pthread_mutex_unlock(&tab.lock);
+    if (id)
+        *mine = id;
     return id;
 }
 

@@ -28,6 +28,28 @@
 
 omi_trace_state omi_trace_st = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
+/* r's block counted in (sign > 0) or out of its trace and the totals. */
+void omi_trace_count_rec(const omi_block_rec *r, int sign) {
+    omi_trace *t = omi_trace_get(r->id);
+    omi_trace_state *st = &omi_trace_st;
+    uint64_t bytes = r->weight == OMI_TRACE_ONE ? r->size : (uint64_t)((unsigned __int128)r->size * r->weight / OMI_TRACE_ONE);
+    if (sign > 0) {
+        atomic_fetch_add_explicit(&t->count, r->weight, memory_order_relaxed);
+        atomic_fetch_add_explicit(&t->bytes, bytes, memory_order_relaxed);
+        atomic_fetch_add_explicit(&st->blocks, r->weight, memory_order_relaxed);
+        uint64_t cur = atomic_fetch_add_explicit(&st->current, bytes, memory_order_relaxed) + bytes;
+        uint64_t peak = atomic_load_explicit(&st->peak, memory_order_relaxed);
+        while (cur > peak && !atomic_compare_exchange_weak_explicit(&st->peak, &peak, cur, memory_order_relaxed,
+                                                                    memory_order_relaxed))
+            ;
+    } else {
+        atomic_fetch_sub_explicit(&t->count, r->weight, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&t->bytes, bytes, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&st->blocks, r->weight, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&st->current, bytes, memory_order_relaxed);
+    }
+}
+
 /* ---- the observer ------------------------------------------------------------- */
 OMI_ENTRY static void on_alloc(void *p, size_t size) {
     omi_trace_state *st = &omi_trace_st;

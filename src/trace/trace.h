@@ -14,6 +14,7 @@
  *              (an id never changes nor goes away), with its live count
  *              and bytes
  *   blocks.c   live traced blocks: address -> trace id and size
+ *   dense.c    the same for full tracing, in address order
  *   sample.c   OBJMEM_TRACE_SAMPLE: which allocations are traced
  *   trace.c    the observer, start/stop, the counters, om_trace_* basics
  *   symbols.c  return addresses -> function, file:line (libdw), at reports
@@ -86,6 +87,18 @@ OM_HIDDEN int omi_blocks_remove(uintptr_t p, omi_block_rec *out);
 OM_HIDDEN int omi_blocks_find(uintptr_t p, omi_block_rec *out);
 /* Drop every record (tracing stops); each shard is emptied under its lock. */
 OM_HIDDEN void omi_blocks_clear(void);
+
+/* ---- dense.c: full tracing's records, by address (blocks.c's API) -------- */
+OM_HIDDEN int omi_dense_covers(uintptr_t p); /* p below 2^47 */
+OM_HIDDEN int omi_dense_insert(const omi_block_rec *rec, uint64_t session); /* size < 2^32, weight one */
+OM_HIDDEN int omi_dense_remove(uintptr_t p, omi_block_rec *out);
+OM_HIDDEN int omi_dense_find(uintptr_t p, omi_block_rec *out);
+OM_HIDDEN void omi_dense_clear(void);
+
+/* ---- trace.c: counting -------------------------------------------------- */
+/* r's block counted in (sign > 0) or out of its trace and the totals;
+ * called under the lock that guards r's record. */
+OM_HIDDEN void omi_trace_count_rec(const omi_block_rec *r, int sign);
 
 /* ---- sample.c ------------------------------------------------------------ */
 /* Set the mean bytes between samples (0: trace everything) for new countdowns. */
