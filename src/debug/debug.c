@@ -35,24 +35,49 @@ void omi_dbg_link(omi_dbg_block *head, omi_dbg_block *b) {
     head->prev = b;
 }
 
-/* A link is trusted only if it points to the head or into objmem's heap
- * and back at b. */
-static int link_ok(const omi_dbg_block *head, const omi_dbg_block *b) {
-    const omi_dbg_block *n = b->next, *p = b->prev;
-    if ((n != head && !omi_map_lookup((uintptr_t)n)) || (p != head && !omi_map_lookup((uintptr_t)p)))
-        return 0;
-    return n->prev == b && p->next == b;
+/* x, if a walk of the list may go on to it: the head, or a block in
+ * objmem's heap whose header is sound; else NULL (a write over headers,
+ * an overflow of the block before, must not be followed). */
+static omi_dbg_block *trusted(omi_dbg_block *head, omi_dbg_block *x) {
+    if (x == head)
+        return x;
+    return x && ((uintptr_t)x & (OM_ALIGNMENT - 1)) == 0 && omi_map_lookup((uintptr_t)x) && x->sum == omi_dbg_sum(x)
+               ? x
+               : NULL;
+}
+
+omi_dbg_block *omi_dbg_next(omi_dbg_block *head, omi_dbg_block *b) {
+    omi_dbg_block *n = trusted(head, b->next);
+    return n ? n : head; /* the list ends where a header is damaged */
+}
+
+/* b's neighbour on the side of dir (next or prev) that links back to it,
+ * found by a walk from the head over trusted blocks; NULL if none. */
+static omi_dbg_block *neighbour(omi_dbg_block *head, omi_dbg_block *b, int forward) {
+    omi_dbg_block *x = head;
+    for (;;) {
+        omi_dbg_block *y = trusted(head, forward ? x->next : x->prev);
+        if (y == b)
+            return x;
+        if (!y || y == head)
+            return NULL;
+        x = y;
+    }
 }
 
 int omi_dbg_unlink(omi_dbg_block *head, omi_dbg_block *b) {
-    omi_dbg_block *p = b->prev, *n = b->next;
-    if (!link_ok(head, b)) { /* b's own links are damaged; its neighbours' are not */
-        for (p = head; p->next != b && p->next != head;)
-            p = p->next;
-        for (n = head; n->prev != b && n->prev != head;)
-            n = n->prev;
-        if (p->next != b || n->prev != b)
+    omi_dbg_block *p = trusted(head, b->prev), *n = trusted(head, b->next);
+    if (!p || !n || p->next != b || n->prev != b) {
+        /* b's links or its neighbours' are damaged: find who points at b,
+         * and close the list over what cannot be trusted */
+        p = neighbour(head, b, 1);
+        n = neighbour(head, b, 0);
+        if (!p && !n)
             return 0; /* not on this list */
+        if (!p)
+            p = head;
+        if (!n)
+            n = head;
     }
     p->next = n;
     n->prev = p;
@@ -250,9 +275,15 @@ static void quarantine(omi_dbg_block *b) {
     omi_dbg.nquarantined++;
     omi_dbg.quarantine_bytes += held(b);
     while (omi_dbg.quarantine_bytes > budget) {
-        omi_dbg_block *old = omi_dbg.quarantine.next;
-        size_t n = old->sum == omi_dbg_sum(old) ? held(old) : 0;
-        omi_dbg_unlink(&omi_dbg.quarantine, old);
+        omi_dbg_block *old = omi_dbg_next(&omi_dbg.quarantine, &omi_dbg.quarantine);
+        if (old == &omi_dbg.quarantine || !omi_dbg_unlink(&omi_dbg.quarantine, old)) {
+            /* a damaged header at the head: the rest is kept, never freed */
+            omi_dbg.quarantine.next = omi_dbg.quarantine.prev = &omi_dbg.quarantine;
+            omi_dbg.nquarantined = 0;
+            omi_dbg.quarantine_bytes = 0;
+            break;
+        }
+        size_t n = held(old);
         omi_dbg.nquarantined--;
         omi_dbg.quarantine_bytes -= n < omi_dbg.quarantine_bytes ? n : omi_dbg.quarantine_bytes;
         old->next = out;

@@ -93,10 +93,13 @@ OM_HIDDEN void *omi_family_alloc(size_t size, size_t align, int family);
 OM_HIDDEN void omi_family_free(void *p, int family, const char *op);
 OM_HIDDEN void *omi_family_realloc(void *p, size_t size, int family, const char *op);
 
-/* List primitives (omi_dbg.lock held).  omi_dbg_unlink repairs around a
- * header whose links were damaged, from its neighbours; 0 if b is not on
- * the list. */
+/* List primitives (omi_dbg.lock held).  A walk goes only to blocks whose
+ * header is sound: omi_dbg_next gives head where the next one is not (an
+ * overflow wrote over it), so the list ends there.  omi_dbg_unlink
+ * repairs around links that were damaged, closing the list over what
+ * cannot be trusted; 0 if b is not on the list. */
 OM_HIDDEN void omi_dbg_link(omi_dbg_block *head, omi_dbg_block *b);
+OM_HIDDEN omi_dbg_block *omi_dbg_next(omi_dbg_block *head, omi_dbg_block *b);
 OM_HIDDEN int omi_dbg_unlink(omi_dbg_block *head, omi_dbg_block *b);
 
 /* The debug block whose data starts at p, if its header is sound (else

@@ -135,7 +135,7 @@ void omi_dbg_report(om_error_code code, const char *op, const void *p, const omi
 /* The first bad block on list head (taken off it and marked REPORTED), or
  * NULL; omi_dbg.lock held. */
 static omi_dbg_block *find_bad(omi_dbg_block *head, int freed, omi_dbg_problem *pr) {
-    for (omi_dbg_block *b = head->next; b != head; b = b->next) {
+    for (omi_dbg_block *b = omi_dbg_next(head, head); b != head; b = omi_dbg_next(head, b)) {
         if (!omi_dbg_verify(b, freed, pr))
             continue;
         omi_dbg_unlink(head, b);

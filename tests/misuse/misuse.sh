@@ -38,6 +38,8 @@
 #   crash-ok REASON          a crash (SIGSEGV, SIGBUS) is what happens, and why
 #   maybe-crash REASON       a crash or not-detected: what lies past the block
 #                            depends on the address-space layout (ASLR)
+#   crash-or-detected REASON a crash, or the report of a check that sees the
+#                            write when what lies past the block is mapped
 #   not-detected REASON      why this mode cannot see it
 # Blank lines and lines starting with # are ignored.
 set -u
@@ -181,12 +183,13 @@ cmd_check() {
         detected) [ "$outcome" = detected ] && { [ -z "$w_detail" ] || [ "$w_detail" = "$detail" ]; } && ok=1 ;;
         crash-ok) [ "$outcome" = crash ] && ok=1 ;;
         maybe-crash) { [ "$outcome" = crash ] || [ "$outcome" = not-detected ]; } && ok=1 ;;
+        crash-or-detected) { [ "$outcome" = crash ] || [ "$outcome" = detected ]; } && ok=1 ;;
         not-detected) [ "$outcome" = not-detected ] && ok=1 ;;
         "") want="(no line in $(basename "$EXPECTED"))" ;;
         *) want="$want (unknown outcome '$w_outcome')" ;;
         esac
         case $w_outcome in
-        crash-ok | maybe-crash | not-detected)
+        crash-ok | maybe-crash | crash-or-detected | not-detected)
             if [ -z "$w_detail" ]; then
                 ok=0
                 want="$want (a reason is required)"
