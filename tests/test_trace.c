@@ -17,6 +17,7 @@
 #include "check.h"
 #include "objmem.h"
 #include "trace/trace.h"
+#include "jsonparse.h"
 #include "trace_sites.h"
 
 typedef struct site_sum {
@@ -321,12 +322,87 @@ static void test_report_names_sites(void) {
     om_trace_stop();
 }
 
+/* Live objects by type, with their sites: objects of a plain type and of
+ * a collected one (a header before the object), blocks that are not
+ * objects, and instances parked on a free list, which are not live. */
+typedef struct ts_node {
+    om_object ob;
+    om_object *child;
+} ts_node;
+
+static void test_report_objects_by_type(void) {
+    static om_type plain = {OM_TYPE_INIT, .name = "ts_plain", .size = 48, .freelist_limit = 8};
+    static om_type gcd = {OM_TYPE_INIT, .name = "ts_gcd", .size = sizeof(ts_node), .flags = OM_TYPE_GC,
+                          .ref_fields = OM_REF_FIELD(ts_node, child)};
+    enum { NP = 30, NG = 12, PARKED = 5 };
+    om_object *p[NP], *g[NG];
+    REQUIRE_EQ(om_trace_start(4), 0);
+    for (int i = 0; i < NP; i++)
+        REQUIRE((p[i] = ts_object(&plain)) != NULL);
+    for (int i = 0; i < NG; i++)
+        REQUIRE((g[i] = ts_object(&gcd)) != NULL);
+    void *raw = ts_small(48); /* a block, no object */
+    for (int i = 0; i < PARKED; i++)
+        om_decref(p[i]); /* parked: allocated, but no live object */
+    char path[] = "/tmp/objmem-test-trace-XXXXXX";
+    int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    unlink(path);
+    REQUIRE_EQ(om_trace_report(fd, OM_REPORT_JSON), 0);
+    static char buf[1 << 20];
+    ssize_t got = pread(fd, buf, sizeof buf - 1, 0);
+    REQUIRE(got > 0);
+    buf[got] = '\0';
+    const char *err = NULL;
+    json *doc = json_parse(buf, &err);
+    CHECK_MSG(doc != NULL, "report is not JSON (%s):\n%s", err ? err : "?", buf);
+    REQUIRE(doc != NULL);
+    json *objs = json_get(doc, "objects");
+    REQUIRE(objs && objs->kind == JSON_ARR);
+    int seen = 0;
+    for (size_t i = 0; i < objs->n; i++) {
+        json *o = objs->items[i];
+        const char *name = json_get(o, "type")->str;
+        json *sites = json_get(o, "sites");
+        REQUIRE(sites && sites->n >= 1);
+        char want[64];
+        snprintf(want, sizeof want, "trace_sites.c:%d", ts_line_object);
+        CHECK_MSG(strstr(json_get(sites->items[0], "site")->str, want) != NULL, "site %s, not %s",
+                  json_get(sites->items[0], "site")->str, want);
+        if (strcmp(name, "ts_plain") == 0) {
+            CHECK_EQ(json_num(json_get(o, "count")), NP - PARKED);
+            CHECK_EQ(json_num(json_get(o, "bytes")), (NP - PARKED) * 48.0);
+            seen |= 1;
+        } else if (strcmp(name, "ts_gcd") == 0) {
+            CHECK_EQ(json_num(json_get(o, "count")), NG);
+            seen |= 2;
+        }
+    }
+    CHECK_EQ(seen, 3);
+    json_free(doc);
+    /* the text report has the section too */
+    REQUIRE(ftruncate(fd, 0) == 0 && lseek(fd, 0, SEEK_SET) == 0);
+    REQUIRE_EQ(om_trace_report(fd, OM_REPORT_TEXT), 0);
+    got = pread(fd, buf, sizeof buf - 1, 0);
+    REQUIRE(got > 0);
+    buf[got] = '\0';
+    CHECK_MSG(strstr(buf, "live objects by type") && strstr(buf, "ts_gcd"), "no object section in:\n%s", buf);
+    close(fd);
+    for (int i = PARKED; i < NP; i++)
+        om_decref(p[i]);
+    for (int i = 0; i < NG; i++)
+        om_decref(g[i]);
+    om_free(raw);
+    om_trace_stop();
+}
+
 int main(int argc, char **argv) {
     static const check_case cases[] = {
         CHECK_CASE(test_exact_sites),         CHECK_CASE(test_realloc_moves_the_record),
         CHECK_CASE(test_compare_shows_growth), CHECK_CASE(test_sampling_estimates),
         CHECK_CASE(test_sampling_unbiased), CHECK_CASE(test_sampling_paths),   CHECK_CASE(test_stop_forgets),
         CHECK_CASE(test_reset_peak),          CHECK_CASE(test_report_names_sites),
+        CHECK_CASE(test_report_objects_by_type),
     };
     if (!omi_trace_stack_available()) {
         CHECK_EQ(om_trace_start(4), ENOSYS);

@@ -27,7 +27,7 @@ static void test_capture_does_not_allocate(void) {
      * om_trace_start does; its first capture is its setup */
     REQUIRE(omi_trace_stack_available());
     long before = atomic_load(&mallocs);
-    int n = omi_trace_stack_capture(frames, 64);
+    int n = omi_trace_stack_capture(frames, 64, NULL);
     /* at most one: glibc gives a dlopen'ed library's thread-local storage
      * its block at a thread's first use, from malloc (a re-entry the
      * observer's guard makes plain, at a point where the allocator holds
@@ -36,7 +36,7 @@ static void test_capture_does_not_allocate(void) {
     CHECK(n >= 1);
     before = atomic_load(&mallocs);
     for (int i = 0; i < 100; i++)
-        omi_trace_stack_capture(frames, 64);
+        omi_trace_stack_capture(frames, 64, NULL);
     CHECK_EQ(atomic_load(&mallocs), before);
 }
 

@@ -11,3 +11,5 @@ void *ts_calloc(size_t n) { return om_calloc(1, n); } const int ts_line_calloc =
 void *ts_aligned(size_t n) { return om_aligned_alloc(4096, n); } const int ts_line_aligned = __LINE__;
 void *ts_realloc(void *p, size_t n) { return om_realloc(p, n); } const int ts_line_realloc = __LINE__;
 void *ts_grow(size_t n) { return om_malloc(n); } const int ts_line_grow = __LINE__;
+om_object *ts_object(om_type *t) { return om_new(t); } const int ts_line_object = __LINE__;
+om_object *ts_object_var(om_type *t, size_t n) { return om_new_var(t, n); } const int ts_line_object_var = __LINE__;

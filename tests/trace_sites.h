@@ -8,5 +8,8 @@ void *ts_calloc(size_t n);
 void *ts_aligned(size_t n);
 void *ts_realloc(void *p, size_t n);
 void *ts_grow(size_t n);
+om_object *ts_object(om_type *t);
+om_object *ts_object_var(om_type *t, size_t n);
 extern const int ts_line_small, ts_line_calloc, ts_line_aligned, ts_line_realloc, ts_line_grow;
+extern const int ts_line_object, ts_line_object_var;
 #endif

@@ -135,8 +135,8 @@ static uint32_t observe_free(void *user) {
     if (!busy) {
         void *frames[64];
         int n = omi_trace_st.nframes < 64 ? omi_trace_st.nframes : 64;
-        n = n > 0 ? omi_trace_stack_capture(frames, n) : 0;
-        id = n > 0 ? omi_trace_intern(frames, n) : 0;
+        n = n > 0 ? omi_trace_stack_capture(frames, n, NULL) : 0;
+        id = n > 0 ? omi_trace_intern(frames, n, 0) : 0;
         o->free(user);
     }
     omi_alloc_observe_suspend(busy);

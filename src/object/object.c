@@ -75,14 +75,14 @@ static int type_check(om_type *t, int want) {
     return rc;
 }
 
-static __attribute__((noinline)) om_object *new_from_allocator(om_type *t) {
+OMI_ENTRY_OBJECT static __attribute__((noinline)) om_object *new_from_allocator(om_type *t) {
     if ((!t || !t->state_ || omi_tstate(t)->ready != OM_TYPE_READY_FIXED) && type_check(t, OM_TYPE_READY_FIXED))
         return NULL;
     void *block = omi_obj_malloc(t->size + omi_tstate(t)->prefix);
     return block ? object_init(t, block, t->size) : NULL;
 }
 
-om_object *(om_new)(om_type *t) {
+OMI_ENTRY_OBJECT om_object *(om_new)(om_type *t) {
     om_object *o;
     omi_type_state *s;
     if (om_unlikely(!t || !(s = omi_tstate(t)) || s->ready != OM_TYPE_READY_FIXED))
@@ -122,7 +122,7 @@ static size_t var_size(const om_type *t, size_t nitems) {
     return t->size + items;
 }
 
-om_object *om_new_var(om_type *t, size_t nitems) {
+OMI_ENTRY_OBJECT om_object *om_new_var(om_type *t, size_t nitems) {
     if (type_check(t, OM_TYPE_READY_VAR))
         return NULL;
     size_t size = var_size(t, nitems);
@@ -138,7 +138,7 @@ om_object *om_new_var(om_type *t, size_t nitems) {
     return o;
 }
 
-int om_resize_var(om_object **op, size_t nitems) {
+OMI_ENTRY_OBJECT int om_resize_var(om_object **op, size_t nitems) {
     om_object *o = op ? *op : NULL;
     if (!o || o->refcount != 1 || omi_tstate(o->type)->ready != OM_TYPE_READY_VAR)
         return EINVAL;

@@ -105,6 +105,10 @@ OM_HIDDEN void omi_destroy_cleared(om_object *o);
 
 /* ---- type.c and freelist.c: the registry, per-type allocators -------------  */
 OM_HIDDEN int omi_type_ready(om_type *t);
+/* 1 if t is in the registry (a ready type); no lock: the list only grows. */
+OM_HIDDEN int omi_type_registered(const om_type *t);
+/* traced.c: the type of the live object in block (tracing's reports). */
+OM_HIDDEN const void *omi_object_in_block(const void *block, const char **name);
 
 /* Declared references (om_type.ref_fields, OM_TYPE_REF_ITEMS): what a
  * type's traverse and clear do when the type leaves them NULL. */

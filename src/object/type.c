@@ -13,6 +13,10 @@
 
 #include "object/object.h"
 
+/* OMI_ENTRY_OBJECT's section (om_new & co.), bracketed by the linker. */
+extern const char __start_omi_entry_obj[] OM_HIDDEN;
+extern const char __stop_omi_entry_obj[] OM_HIDDEN;
+
 static struct {
     pthread_mutex_t lock;
     const om_type *first, *last;
@@ -85,10 +89,14 @@ int omi_type_ready(om_type *t) {
     if (!t->state_) {
         omi_type_state *s = state_new(t);
         if (s) {
-            if (registry.last)
-                omi_tstate(registry.last)->next = t;
+            if (!registry.first) { /* objects from now on: reports can name their types */
+                omi_trace_set_object_entry(__start_omi_entry_obj, __stop_omi_entry_obj);
+                omi_trace_set_object_namer(omi_object_in_block);
+            }
+            if (registry.last) /* release: omi_type_registered reads without the lock */
+                __atomic_store_n(&omi_tstate(registry.last)->next, t, __ATOMIC_RELEASE);
             else
-                registry.first = t;
+                __atomic_store_n(&registry.first, t, __ATOMIC_RELEASE);
             registry.last = t;
             __atomic_store_n(&t->state_, (om_type_state *)s, __ATOMIC_RELEASE);
         } else {
@@ -97,6 +105,14 @@ int omi_type_ready(om_type *t) {
     }
     pthread_mutex_unlock(&registry.lock);
     return rc;
+}
+
+int omi_type_registered(const om_type *t) {
+    for (const om_type *x = __atomic_load_n(&registry.first, __ATOMIC_ACQUIRE); x;
+         x = __atomic_load_n(&omi_tstate(x)->next, __ATOMIC_ACQUIRE))
+        if (x == t)
+            return 1;
+    return 0;
 }
 
 const om_type *om_type_next(const om_type *prev) {

@@ -71,6 +71,8 @@ typedef struct omi_fdbuf {
 } omi_fdbuf;
 OM_HIDDEN void omi_fdbuf_put(omi_fdbuf *w, const char *s, size_t n);
 OM_HIDDEN void omi_fdbuf_flush(omi_fdbuf *w);
+OM_HIDDEN void omi_fdbuf_printf(omi_fdbuf *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+OM_HIDDEN void omi_fdbuf_json_str(omi_fdbuf *w, const char *s); /* s as a JSON string, quotes included */
 
 /* ---- process.c: the process objmem runs in ------------------------------- */
 /* 1 if this copy of objmem speaks for the process: warnings, the option

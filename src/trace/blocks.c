@@ -194,3 +194,16 @@ void omi_blocks_clear(void) {
     omi_dense_clear();
     sparse_clear();
 }
+
+void omi_blocks_foreach(void (*fn)(const omi_block_rec *r, void *arg), void *arg) {
+    omi_dense_foreach(fn, arg);
+    pthread_once(&shards_once, shards_init);
+    for (int i = 0; i < SHARDS; i++) {
+        shard *s = &shards[i];
+        pthread_mutex_lock(&s->lock);
+        for (size_t k = 0; k < s->cap; k++)
+            if (s->slots[k].addr)
+                fn(&s->slots[k], arg);
+        pthread_mutex_unlock(&s->lock);
+    }
+}

@@ -142,6 +142,30 @@ int omi_dense_remove(uintptr_t a, omi_block_rec *out) { return lookup(a, out, 1)
 
 int omi_dense_find(uintptr_t a, omi_block_rec *out) { return lookup(a, out, 0); }
 
+void omi_dense_foreach(void (*fn)(const omi_block_rec *r, void *arg), void *arg) {
+    pthread_once(&dn.once, locks_init);
+    for (int k = 0; k < LOCKS; k++) {
+        pthread_mutex_lock(&dn.locks[k].m);
+        for (size_t i = 0; i < ((size_t)1 << L1_BITS); i++) {
+            level2 *l2 = atomic_load_explicit(&dn.l1[i], memory_order_acquire);
+            if (!l2)
+                continue;
+            for (size_t j = (size_t)k; j < ((size_t)1 << L2_BITS); j += LOCKS) {
+                region *r = l2->r[j];
+                uintptr_t base = ((uintptr_t)i << (REGION_SHIFT + L2_BITS)) | ((uintptr_t)j << REGION_SHIFT);
+                for (size_t e = 0; r && e < ENTRIES; e++) {
+                    if (!r->e[e])
+                        continue;
+                    omi_block_rec rec;
+                    unpack(base + (e << GRANULE_SHIFT), r->e[e], &rec);
+                    fn(&rec, arg);
+                }
+            }
+        }
+        pthread_mutex_unlock(&dn.locks[k].m);
+    }
+}
+
 void omi_dense_clear(void) {
     pthread_once(&dn.once, locks_init);
     for (int k = 0; k < LOCKS; k++) {

@@ -23,7 +23,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -38,32 +37,8 @@ typedef omi_fdbuf wbuf;
 
 static void put(wbuf *w, const char *s, size_t n) { omi_fdbuf_put(w, s, n); }
 
-__attribute__((format(printf, 2, 3))) static void wprintf_(wbuf *w, const char *fmt, ...) {
-    char tmp[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        put(w, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
-
-/* s as a JSON string, quotes included. */
-static void json_str(wbuf *w, const char *s) {
-    put(w, "\"", 1);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            char e[2] = {'\\', (char)c};
-            put(w, e, 2);
-        } else if (c < 0x20) {
-            wprintf_(w, "\\u%04x", c);
-        } else {
-            put(w, s, 1);
-        }
-    }
-    put(w, "\"", 1);
-}
+#define wprintf_ omi_fdbuf_printf
+#define json_str omi_fdbuf_json_str
 
 static const char *group_name(int by) {
     static const char *const names[] = {"traceback", "lineno", "function", "filename"};
@@ -235,9 +210,8 @@ static void retitle(omi_grouping *stacks, omi_symbolizer *sym) {
     for (size_t i = 0; i < stacks->ngroups; i++) {
         omi_trace *t = omi_trace_get(stacks->groups[i].id);
         omi_symbol s;
-        if (!t || !t->nframes)
+        if (!omi_trace_site(sym, t, &s))
             continue;
-        omi_symbolize(sym, t->frames[0], &s);
         if (s.file[0]) {
             char key[300];
             snprintf(key, sizeof key, "%s:%d", s.file, s.line);
@@ -274,7 +248,9 @@ static int write_report(int fd, int format, const char *reason) {
                 wprintf_(&c.w, "\nlive blocks by allocation stack (largest %zu of %zu):\n", n, stacks.ngroups);
             for (size_t i = 0; i < n; i++)
                 report_stack(&c, &stacks.groups[i], i == 0);
+            omi_trace_report_objects(&c.w, 0, c.sym);
         } else {
+            omi_trace_report_objects(&c.w, 1, c.sym);
             wprintf_(&c.w, " \"sites\": [");
             for (size_t i = 0; i < stacks.ngroups; i++)
                 report_stack(&c, &stacks.groups[i], i == 0);

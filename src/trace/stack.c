@@ -32,12 +32,25 @@
 #ifdef OM_TRACE_UNWIND
 extern const char __start_omi_entry[] OM_HIDDEN;
 extern const char __stop_omi_entry[] OM_HIDDEN;
+/* OMI_ENTRY_OBJECT's section, given by the object layer when it is
+ * linked in (omi_trace_set_object_namer); empty until then. */
+static _Atomic(const char *) obj_start, obj_stop;
+
+void omi_trace_set_object_entry(const char *start, const char *stop) {
+    atomic_store(&obj_stop, stop);
+    atomic_store(&obj_start, start);
+}
 
 int omi_trace_stack_available(void) { return omi_trace_libs_load(); }
 
+static int is_object_entry(const void *ra) {
+    const char *p = ra, *start = atomic_load_explicit(&obj_start, memory_order_acquire);
+    return start && p > start && p <= atomic_load_explicit(&obj_stop, memory_order_relaxed);
+}
+
 static int is_ours(const void *ra) {
     const char *p = ra;
-    return p > __start_omi_entry && p <= __stop_omi_entry; /* a return address follows its call */
+    return (p > __start_omi_entry && p <= __stop_omi_entry) || is_object_entry(ra); /* a return address follows its call */
 }
 
 /* Frames walked beyond the max asked for, at first: objmem's own frames
@@ -47,15 +60,18 @@ static int is_ours(const void *ra) {
 #define FIRST_EXTRA 8
 #define OMI_TRACE_EXTRA 24
 
-static int walk(void **frames, int max, int extra) {
+static int walk(void **frames, int max, int extra, uint32_t *flags) {
     void *raw[OMI_TRACE_MAX_FRAMES + OMI_TRACE_EXTRA];
     int want = max + extra;
     int n = omi_tl.unw_backtrace ? omi_tl.unw_backtrace(raw, want) : 0;
     int i = 0;
     while (i < n && !is_ours(raw[i])) /* libunwind's own frames */
         i++;
-    while (i < n && is_ours(raw[i]))
+    while (i < n && is_ours(raw[i])) {
+        if (flags && is_object_entry(raw[i]))
+            *flags |= OMI_TRACE_OBJECT;
         i++;
+    }
     if (i == n) { /* no program frame seen: all objmem's, or the walk stopped short */
         if (n == want && extra < OMI_TRACE_EXTRA)
             return -1;
@@ -69,23 +85,35 @@ static int walk(void **frames, int max, int extra) {
     return out;
 }
 
-OMI_ENTRY int omi_trace_stack_capture(void **frames, int max) {
+OMI_ENTRY int omi_trace_stack_capture(void **frames, int max, uint32_t *flags) {
     const void *ra = omi_alloc_caller();
     if (max == 1 && ra && !is_ours(ra)) { /* the entry point saw the program's call */
         frames[0] = (void *)ra;
         return 1;
     }
-    int n = walk(frames, max, FIRST_EXTRA);
-    return n >= 0 ? n : walk(frames, max, OMI_TRACE_EXTRA);
+    uint32_t f = 0;
+    int n = walk(frames, max, FIRST_EXTRA, &f);
+    if (n < 0)
+        f = 0, n = walk(frames, max, OMI_TRACE_EXTRA, &f);
+    if (flags)
+        *flags = f;
+    return n;
 }
 
 #else /* no libunwind */
 
+void omi_trace_set_object_entry(const char *start, const char *stop) {
+    (void)start;
+    (void)stop;
+}
+
 int omi_trace_stack_available(void) { return 0; }
 
-int omi_trace_stack_capture(void **frames, int max) {
+int omi_trace_stack_capture(void **frames, int max, uint32_t *flags) {
     (void)frames;
     (void)max;
+    if (flags)
+        *flags = 0;
     return 0;
 }
 

@@ -127,17 +127,13 @@ static char *arena_put(omi_grouping *g, const char *s) {
     return p;
 }
 
-/* rec's group (key, function) from its trace's innermost frame. */
+/* rec's group (key, function) from its trace's site (omi_trace_site). */
 static void make_group(omi_grouping *g, const omi_snap_rec *rec, int by, omi_symbolizer *sym, omi_group *out) {
     omi_trace *t = omi_trace_get(rec->id);
     omi_symbol s;
     char key[KEY_MAX];
     memset(out, 0, sizeof *out);
-    if (t && t->nframes)
-        omi_symbolize(sym, t->frames[0], &s);
-    else
-        memset(&s, 0, sizeof s);
-    const void *ra = t && t->nframes ? t->frames[0] : NULL;
+    const void *ra = omi_trace_site(sym, t, &s);
     if (!ra)
         snprintf(key, sizeof key, "<no stack>");
     else if (by == OM_TRACE_LINENO && s.file[0])

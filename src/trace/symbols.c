@@ -143,3 +143,23 @@ void omi_symbol_format(const omi_symbol *sym, const void *ra, char *buf, size_t 
     else
         snprintf(buf, cap, "%s (%p)", fn, ra);
 }
+
+/* A frame in objmem.h's inline wrappers (om_new's fast path, built into
+ * the program) is objmem's, not the program's call site. */
+static int in_public_header(const omi_symbol *s) {
+    size_t n = strlen(s->file);
+    return n >= 8 && strcmp(s->file + n - 8, "objmem.h") == 0 && (n == 8 || s->file[n - 9] == '/');
+}
+
+const void *omi_trace_site(omi_symbolizer *sym, const omi_trace *t, omi_symbol *out) {
+    if (!t || !t->nframes) {
+        memset(out, 0, sizeof *out);
+        return NULL;
+    }
+    for (uint32_t i = 0; i < t->nframes; i++) {
+        omi_symbolize(sym, t->frames[i], out);
+        if (!in_public_header(out) || i + 1 == t->nframes)
+            return t->frames[i];
+    }
+    return NULL; /* not reached */
+}

@@ -81,8 +81,9 @@ omi_trace *omi_trace_get(uint32_t id) {
 
 uint32_t omi_trace_count(void) { return atomic_load_explicit(&tab.count, memory_order_acquire); }
 
-static int same(const omi_trace *t, uint32_t hash, void *const *frames, int n) {
-    return t->hash == hash && t->nframes == (uint32_t)n && memcmp(t->frames, frames, (size_t)n * sizeof(void *)) == 0;
+static int same(const omi_trace *t, uint32_t hash, void *const *frames, int n, uint32_t flags) {
+    return t->hash == hash && t->nframes == (uint32_t)n && t->flags == flags &&
+           memcmp(t->frames, frames, (size_t)n * sizeof(void *)) == 0;
 }
 
 /* dedup at twice its size, every id re-inserted; 0 or ENOMEM. */
@@ -107,7 +108,7 @@ static int dedup_grow(void) {
 }
 
 /* A new trace of the stack, from the bump region (lock held); NULL if full. */
-static omi_trace *trace_new(uint32_t hash, void *const *frames, int n) {
+static omi_trace *trace_new(uint32_t hash, void *const *frames, int n, uint32_t flags) {
     size_t size = (sizeof(omi_trace) + (size_t)n * sizeof(void *) + 15) & ~(size_t)15;
     if (!tab.region || tab.region_used + size > REGION) {
         tab.region = omi_trace_mem_alloc(REGION);
@@ -119,6 +120,7 @@ static omi_trace *trace_new(uint32_t hash, void *const *frames, int n) {
     tab.region_used += size;
     t->hash = hash;
     t->nframes = (uint32_t)n;
+    t->flags = flags;
     memcpy(t->frames, frames, (size_t)n * sizeof(void *));
     return t;
 }
@@ -146,22 +148,22 @@ static uint32_t publish(omi_trace *t) {
 #define RECENT 64
 static __thread uint32_t recent[RECENT];
 
-uint32_t omi_trace_intern(void *const *frames, int n) {
-    uint32_t hash = hash_frames(frames, n), id = 0;
+uint32_t omi_trace_intern(void *const *frames, int n, uint32_t flags) {
+    uint32_t hash = hash_frames(frames, n) ^ flags, id = 0;
     uint32_t *mine = &recent[hash & (RECENT - 1)];
     omi_trace *seen = omi_trace_get(*mine);
-    if (seen && same(seen, hash, frames, n))
+    if (seen && same(seen, hash, frames, n, flags))
         return *mine;
     pthread_mutex_lock(&tab.lock);
     if ((size_t)omi_trace_count() * 2 + 2 > tab.dedup_cap && dedup_grow() != 0)
         goto out;
     size_t j = hash & (tab.dedup_cap - 1);
     for (; tab.dedup[j]; j = (j + 1) & (tab.dedup_cap - 1))
-        if (same(omi_trace_get(tab.dedup[j]), hash, frames, n)) {
+        if (same(omi_trace_get(tab.dedup[j]), hash, frames, n, flags)) {
             id = tab.dedup[j];
             goto out;
         }
-    omi_trace *t = trace_new(hash, frames, n);
+    omi_trace *t = trace_new(hash, frames, n, flags);
     if (t && (id = publish(t)) != 0)
         tab.dedup[j] = id;
 out:

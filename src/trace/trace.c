@@ -58,8 +58,9 @@ OMI_ENTRY static void on_alloc(void *p, size_t size) {
     if (!omi_sample_take(size, &rec.weight))
         return;
     void *frames[OMI_TRACE_MAX_FRAMES];
-    int n = omi_trace_stack_capture(frames, st->nframes);
-    rec.id = omi_trace_intern(frames, n);
+    uint32_t flags = 0;
+    int n = omi_trace_stack_capture(frames, st->nframes, &flags);
+    rec.id = omi_trace_intern(frames, n, flags);
     if (rec.id == 0 || omi_blocks_insert(&rec, session) != 0)
         atomic_fetch_add_explicit(&st->dropped, 1, memory_order_relaxed);
 }
@@ -77,8 +78,9 @@ OMI_ENTRY static int64_t on_sampled(void *p, size_t size) {
         omi_block_rec rec = {.addr = (uintptr_t)p, .size = size,
                              .weight = omi_sample_weight(size ? size : 1, st->sample_bytes)};
         void *frames[OMI_TRACE_MAX_FRAMES];
-        int n = omi_trace_stack_capture(frames, st->nframes);
-        rec.id = omi_trace_intern(frames, n);
+        uint32_t flags = 0;
+        int n = omi_trace_stack_capture(frames, st->nframes, &flags);
+        rec.id = omi_trace_intern(frames, n, flags);
         if (rec.id == 0 || omi_blocks_insert(&rec, session) != 0)
             atomic_fetch_add_explicit(&st->dropped, 1, memory_order_relaxed);
     }

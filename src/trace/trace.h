@@ -49,8 +49,17 @@ OM_HIDDEN void omi_trace_mem_free(void *p);
 /* 1 if stacks can be captured (libunwind was found at build time). */
 OM_HIDDEN int omi_trace_stack_available(void);
 /* Up to max return addresses of the program's frames (objmem's own frames
- * skipped), innermost first; how many. */
-OM_HIDDEN int omi_trace_stack_capture(void **frames, int max);
+ * skipped), innermost first; how many.  *flags gets OMI_TRACE_OBJECT when
+ * a skipped frame was an OMI_ENTRY_OBJECT function (flags may be NULL). */
+OM_HIDDEN int omi_trace_stack_capture(void **frames, int max, uint32_t *flags);
+/* Functions of the layers above that allocate a block on their caller's
+ * behalf, the block being an object (om_new & co.): skipped like
+ * OMI_ENTRY's, and their blocks' traces flagged OMI_TRACE_OBJECT, which
+ * lets a report name their types (omi_trace_set_object_namer). */
+#define OMI_ENTRY_OBJECT __attribute__((section("omi_entry_obj")))
+/* The section's bounds (the object layer's __start_/__stop_omi_entry_obj). */
+OM_HIDDEN void omi_trace_set_object_entry(const char *start, const char *stop);
+#define OMI_TRACE_OBJECT 1u
 
 /* ---- table.c: traces ---------------------------------------------------- */
 typedef struct omi_trace {
@@ -58,11 +67,13 @@ typedef struct omi_trace {
     _Atomic uint64_t bytes;       /* live bytes (estimate when sampled) */
     uint32_t hash;
     uint32_t nframes;
+    uint32_t flags;               /* OMI_TRACE_OBJECT: its blocks are objects */
+    uint32_t pad;
     void *frames[];               /* return addresses, innermost first */
 } omi_trace;
 
 /* The id of the stack frames[0..n) (0 if the table cannot grow). */
-OM_HIDDEN uint32_t omi_trace_intern(void *const *frames, int n);
+OM_HIDDEN uint32_t omi_trace_intern(void *const *frames, int n, uint32_t flags);
 /* The trace of an id, NULL if there is none. */
 OM_HIDDEN omi_trace *omi_trace_get(uint32_t id);
 /* How many ids exist (ids are 1..this). */
@@ -87,6 +98,9 @@ OM_HIDDEN int omi_blocks_remove(uintptr_t p, omi_block_rec *out);
 OM_HIDDEN int omi_blocks_find(uintptr_t p, omi_block_rec *out);
 /* Drop every record (tracing stops); each shard is emptied under its lock. */
 OM_HIDDEN void omi_blocks_clear(void);
+/* fn(record, arg) for every live record, each under the lock that guards
+ * it (its block stays live during the call; fn must not trace). */
+OM_HIDDEN void omi_blocks_foreach(void (*fn)(const omi_block_rec *r, void *arg), void *arg);
 
 /* ---- dense.c: full tracing's records, by address (blocks.c's API) -------- */
 OM_HIDDEN int omi_dense_covers(uintptr_t p); /* p below 2^47 */
@@ -94,6 +108,7 @@ OM_HIDDEN int omi_dense_insert(const omi_block_rec *rec, uint64_t session); /* s
 OM_HIDDEN int omi_dense_remove(uintptr_t p, omi_block_rec *out);
 OM_HIDDEN int omi_dense_find(uintptr_t p, omi_block_rec *out);
 OM_HIDDEN void omi_dense_clear(void);
+OM_HIDDEN void omi_dense_foreach(void (*fn)(const omi_block_rec *r, void *arg), void *arg);
 
 /* ---- trace.c: counting -------------------------------------------------- */
 /* r's block counted in (sign > 0) or out of its trace and the totals;
@@ -183,8 +198,20 @@ OM_HIDDEN omi_symbolizer *omi_symbolizer_open(void);
 OM_HIDDEN void omi_symbolizer_close(omi_symbolizer *s);
 /* The call site of return address ra. */
 OM_HIDDEN void omi_symbolize(omi_symbolizer *s, const void *ra, omi_symbol *out);
+/* The site of trace t: its innermost frame outside objmem.h's inline
+ * wrappers (the last frame if all are), symbolized into *out; that
+ * frame's address, NULL for an empty trace. */
+OM_HIDDEN const void *omi_trace_site(omi_symbolizer *s, const struct omi_trace *t, omi_symbol *out);
 /* "f (file.c:12)", "f (libx.so+0x1f0)" or "0x1234" into buf. */
 OM_HIDDEN void omi_symbol_format(const omi_symbol *sym, const void *ra, char *buf, size_t cap);
+
+/* ---- objects.c: live objects by type in reports ---------------------------- */
+/* The type of the live object in block (its name in *name), or NULL when
+ * the block holds none; set by the object layer. */
+typedef const void *(*omi_object_namer)(const void *block, const char **name);
+OM_HIDDEN void omi_trace_set_object_namer(omi_object_namer fn);
+/* The report's section (text, or JSON's "objects" member and its comma). */
+OM_HIDDEN void omi_trace_report_objects(omi_fdbuf *w, int json, omi_symbolizer *sym);
 
 /* ---- stats.c -------------------------------------------------------------------- */
 typedef struct omi_snap_rec {
