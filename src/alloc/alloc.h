@@ -209,8 +209,12 @@ static inline uintptr_t omi_trailer_get(const void *b, size_t size) {
 static inline void omi_trailer_set(void *b, size_t size, uintptr_t v) {
     __atomic_store_n((uintptr_t *)((char *)b + size - sizeof(uintptr_t)), v, __ATOMIC_RELAXED);
 }
+/* A free block's tag before the key: its link's hash. */
+static inline uintptr_t omi_free_bits(const om_block *next) {
+    return (((uintptr_t)next * 0xD6E8FEB86659FD93ull) & ~(uintptr_t)0xff) | OMI_TAG_FREE;
+}
 static inline uintptr_t omi_free_tag(const om_block *b, const om_block *next) {
-    return omi_secure_key(b) ^ ((((uintptr_t)next * 0xD6E8FEB86659FD93ull) & ~(uintptr_t)0xff) | OMI_TAG_FREE);
+    return omi_secure_key(b) ^ omi_free_bits(next);
 }
 
 /* ---- runtime.c: process-wide state ----------------------------------------- */

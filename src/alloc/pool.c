@@ -113,7 +113,7 @@ static uint32_t carve_secure(om_pool *pool, char *first, size_t n) {
     for (size_t i = 0; i < n; i++)
         order[i] = (uint16_t)i;
     for (size_t i = n; i > 1; i--) { /* Fisher-Yates */
-        size_t j = carve_random() % i;
+        size_t j = (size_t)(((uint64_t)carve_random() * i) >> 32); /* in [0, i) without a division */
         uint16_t t = order[i - 1];
         order[i - 1] = order[j];
         order[j] = t;
@@ -213,8 +213,11 @@ static const om_block *free_list_fault(const om_pool *pool) {
 static om_error_code secure_head_fault(const om_pool *pool, const om_block *b) {
     size_t size = pool->block_size;
     const om_block *n = b->next;
+    /* The tag authenticates the link; the link must also stay in the
+     * pool's span (pools start on their size), 16-byte aligned. */
+    uintptr_t span = size <= OM_POOL16_MAX ? OM_POOL_SIZE : OM_MPOOL_SIZE;
     if (omi_trailer_get(b, size) != omi_free_tag(b, n) ||
-        (n && !omi_pool_block_offset_ok(pool, (uintptr_t)n, 1)))
+        (n && ((((uintptr_t)n ^ (uintptr_t)b) & ~(span - 1)) || ((uintptr_t)n & (OM_ALIGNMENT - 1)))))
         return OM_ERR_CORRUPTION;
     if (omi_secure.zero)
         for (const uintptr_t *w = (const uintptr_t *)(b + 1); (const char *)(w + 1) < (const char *)b + size; w++)

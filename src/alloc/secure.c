@@ -16,7 +16,8 @@
  *   0                      size            S - 8                     S
  *
  * key(p) hashes the block's address with a per-process random secret;
- * the pad bytes all hold one byte of key(p).  The trailer's tag (alloc.h)
+ * the first pad bytes (up to PAD_CHECKED: an overflow starts with the
+ * first byte past the request) hold one byte of key(p).  The trailer's tag (alloc.h)
  * says live (with the family and pad), free on the pool's list (with a
  * hash of the link: pool.c checks it before following the link), or free
  * on another thread's stack.  A large block (one mapping, large.c) has
@@ -38,8 +39,8 @@
  * checks it still reads zero when handed out again.
  *
  * Costs (per call, over default mode): a trailer and pad write at
- * allocation; at free the map lookup, two trailer reads and the pad bytes
- * (under 25% of the block); a hash (3 multiplications) per tag; two
+ * allocation; at free the map lookup, two trailer reads and up to 16 pad
+ * bytes; a hash (3 multiplications) per tag; two
  * mprotect calls per large block.
  */
 #include <errno.h>
@@ -53,6 +54,7 @@ omi_secure_state omi_secure;
 
 #define TRAILER sizeof(uintptr_t)
 #define MIN_BLOCK 24 /* the trailer after a free block's link and check word */
+#define PAD_CHECKED 16 /* pad bytes filled and checked, at most: an overflow starts at the first */
 
 /* The block size to ask a pool for: size + trailer, fitted to align as
  * alloc.c's aligned_plain fits it; 0 for a large block. */
@@ -72,10 +74,34 @@ static size_t pool_request(size_t size, size_t align) {
     return 0;
 }
 
-static inline unsigned char pad_byte(const void *p) { return (unsigned char)(omi_secure_key(p) >> 40); }
+/* The pad's byte, from the block's key k, in every byte of a word. */
+static inline uint64_t pad_word(uintptr_t k) { return (uint64_t)(unsigned char)(k >> 40) * 0x0101010101010101ull; }
 
-static inline uintptr_t live_tag(const void *p, int family, size_t pad) {
-    return omi_secure_key(p) ^ (OMI_TAG_LIVE | (uintptr_t)(unsigned char)family << 8 | (uintptr_t)pad << 16);
+static inline uintptr_t live_bits(int family, size_t pad) {
+    return OMI_TAG_LIVE | (uintptr_t)(unsigned char)family << 8 | (uintptr_t)pad << 16;
+}
+
+/* Fill (or check) the first pad bytes after a request of size bytes. */
+static inline void pad_fill(char *p, size_t size, size_t pad, uintptr_t k) {
+    uint64_t w = pad_word(k);
+    if (pad >= PAD_CHECKED) {
+        memcpy(p + size, &w, 8);
+        memcpy(p + size + 8, &w, 8);
+    } else {
+        memset(p + size, (int)(w & 0xff), pad);
+    }
+}
+static inline int pad_intact(const char *p, size_t size, size_t pad, uintptr_t k) {
+    uint64_t w = pad_word(k), a, b;
+    if (pad >= PAD_CHECKED) {
+        memcpy(&a, p + size, 8);
+        memcpy(&b, p + size + 8, 8);
+        return a == w && b == w;
+    }
+    for (size_t i = 0; i < pad; i++)
+        if ((unsigned char)p[size + i] != (unsigned char)w)
+            return 0;
+    return 1;
 }
 
 static om_large *large_of(const void *p) {
@@ -130,8 +156,9 @@ OMI_ENTRY void *omi_secure_alloc(size_t size, size_t align, int zero, int family
     if (!p)
         return NULL;
     size_t pad = bytes - TRAILER - size;
-    memset(p + size, pad_byte(p), pad);
-    omi_trailer_set(p, bytes, live_tag(p, family, pad));
+    uintptr_t k = omi_secure_key(p);
+    pad_fill(p, size, pad, k);
+    omi_trailer_set(p, bytes, k ^ live_bits(family, pad));
     const om_alloc_observer *o = atomic_load_explicit(&omi_fast.observer, memory_order_acquire);
     if (om_unlikely(o != NULL)) {
         int busy = omi_alloc_observe_suspend(1);
@@ -157,27 +184,27 @@ static int trailer_sound(const char *b, size_t bytes, uintptr_t t) {
     uintptr_t d = t ^ omi_secure_key(b);
     if ((d & 0xff) == OMI_TAG_LIVE)
         return (d >> 16) <= bytes - TRAILER;
-    return d == OMI_TAG_XFREE || t == omi_free_tag((const om_block *)b, ((const om_block *)b)->next);
+    return d == OMI_TAG_XFREE || d == omi_free_bits(((const om_block *)b)->next);
 }
 
-static om_error_code check_pool_block(found *f, int mine) {
+/* pool_mask: the pool's size - 1 (pools start on their size), 0 for a
+ * large block. */
+static om_error_code check_block(found *f, int mine, uintptr_t pool_mask) {
     char *p = f->p;
-    uintptr_t t = omi_trailer_get(p, f->bytes), d = t ^ omi_secure_key(p);
-    if (d == OMI_TAG_XFREE || t == omi_free_tag((om_block *)p, ((om_block *)p)->next))
+    uintptr_t d = omi_trailer_get(p, f->bytes) ^ omi_secure_key(p);
+    if (d == OMI_TAG_XFREE || d == omi_free_bits(((om_block *)p)->next))
         return OM_ERR_DOUBLE_FREE;
     if ((d & 0xff) != OMI_TAG_LIVE || (d >> 16) > f->bytes - TRAILER)
         return OM_ERR_BUFFER_OVERFLOW;
     size_t pad = (size_t)(d >> 16);
     f->size = f->bytes - TRAILER - pad;
     f->family = (int)(d >> 8 & 0xff);
-    unsigned char c = pad_byte(p);
-    for (size_t i = f->size; i < f->size + pad; i++)
-        if ((unsigned char)p[i] != c)
-            return OM_ERR_BUFFER_OVERFLOW;
+    if (!pad_intact(p, f->size, pad, d ^ omi_trailer_get(p, f->bytes)))
+        return OM_ERR_BUFFER_OVERFLOW;
     /* The neighbour below: its trailer ends where this block starts.  Only
      * the owner looks (it alone pops and pushes, so a free tag's link is
-     * stable); a block carved first has none in its pool. */
-    if (mine && f->pool && (uintptr_t)p > (uintptr_t)omi_pool_block_base(f->pool) &&
+     * stable); the block at the pool's start has none. */
+    if (mine && ((uintptr_t)p & pool_mask) &&
         !trailer_sound(p - f->bytes, f->bytes, omi_trailer_get(p - f->bytes, f->bytes)))
         return OM_ERR_BUFFER_UNDERFLOW;
     return 0;
@@ -211,7 +238,7 @@ static int find(void *p, int family, const char *op, found *f) {
         else if (!lead)
             code = (a & (OM_ALIGNMENT - 1)) ? OM_ERR_MISALIGNED_POINTER : OM_ERR_INTERIOR_POINTER;
         else
-            code = check_pool_block(f, 0);
+            code = check_block(f, 0, 0);
     } else if (a & (OM_ALIGNMENT - 1)) {
         code = OM_ERR_MISALIGNED_POINTER;
     } else {
@@ -227,7 +254,7 @@ static int find(void *p, int family, const char *op, found *f) {
             code = OM_ERR_INTERIOR_POINTER;
         else {
             f->bytes = pool->block_size;
-            code = check_pool_block(f, mine);
+            code = check_block(f, mine, ((e & OM_MAP_TAG) == OM_MAP_SMALL ? OM_POOL_SIZE : OM_MPOOL_SIZE) - 1);
         }
     }
     if (!code && family >= 0 && f->family != family)
@@ -288,8 +315,9 @@ OMI_ENTRY void *omi_secure_realloc(void *p, size_t n, int family, const char *op
         if (om_unlikely(o != NULL))
             o->free(p);
         size_t pad = f.bytes - TRAILER - n;
-        memset((char *)p + n, pad_byte(p), pad);
-        omi_trailer_set(p, f.bytes, live_tag(p, f.family, pad));
+        uintptr_t k = omi_secure_key(p);
+        pad_fill(p, n, pad, k);
+        omi_trailer_set(p, f.bytes, k ^ live_bits(f.family, pad));
         if (om_unlikely(o != NULL)) {
             int busy = omi_alloc_observe_suspend(1);
             if (!busy)
