@@ -93,13 +93,15 @@ static void overflow_case(size_t size, size_t by) {
     expect(OM_ERR_BUFFER_OVERFLOW, "om_free", p);
 }
 
-/* One byte past the request (not past the class's size) is caught. */
+/* One byte past the request (not past the class's size) is caught, and a
+ * single byte written up to 64 bytes past it. */
 static void test_canary_overflow(void) {
     size_t sizes[] = {0, 1, 8, 20, 100, 500, 4096, 5000, 256 * 1024 - 100};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         overflow_case(sizes[i], 1);
     overflow_case(8, 8);
     overflow_case(4096, 32);
+    overflow_case(4096, 64);
 }
 
 /* A write just below a block is caught at its free: the neighbour's

@@ -39,7 +39,7 @@
  * checks it still reads zero when handed out again.
  *
  * Costs (per call, over default mode): a trailer and pad write at
- * allocation; at free the map lookup, two trailer reads and up to 16 pad
+ * allocation; at free the map lookup, two trailer reads and up to 64 pad
  * bytes; a hash (3 multiplications) per tag; two
  * mprotect calls per large block.
  */
@@ -54,7 +54,7 @@ omi_secure_state omi_secure;
 
 #define TRAILER sizeof(uintptr_t)
 #define MIN_BLOCK 24 /* the trailer after a free block's link and check word */
-#define PAD_CHECKED 16 /* pad bytes filled and checked, at most: an overflow starts at the first */
+#define PAD_CHECKED 64 /* pad bytes filled and checked, at most: a run starts at the first */
 
 /* The block size to ask a pool for: size + trailer, fitted to align as
  * alloc.c's aligned_plain fits it; 0 for a large block. */
@@ -81,24 +81,25 @@ static inline uintptr_t live_bits(int family, size_t pad) {
     return OMI_TAG_LIVE | (uintptr_t)(unsigned char)family << 8 | (uintptr_t)pad << 16;
 }
 
-/* Fill (or check) the first pad bytes after a request of size bytes. */
+/* Fill (or check) the first pad bytes after a request of size bytes:
+ * whole words, then bytes. */
 static inline void pad_fill(char *p, size_t size, size_t pad, uintptr_t k) {
     uint64_t w = pad_word(k);
-    if (pad >= PAD_CHECKED) {
-        memcpy(p + size, &w, 8);
-        memcpy(p + size + 8, &w, 8);
-    } else {
-        memset(p + size, (int)(w & 0xff), pad);
-    }
+    size_t n = pad < PAD_CHECKED ? pad : PAD_CHECKED, i = 0;
+    for (; i + 8 <= n; i += 8)
+        memcpy(p + size + i, &w, 8);
+    for (; i < n; i++)
+        p[size + i] = (char)w;
 }
 static inline int pad_intact(const char *p, size_t size, size_t pad, uintptr_t k) {
-    uint64_t w = pad_word(k), a, b;
-    if (pad >= PAD_CHECKED) {
-        memcpy(&a, p + size, 8);
-        memcpy(&b, p + size + 8, 8);
-        return a == w && b == w;
+    uint64_t w = pad_word(k), v;
+    size_t n = pad < PAD_CHECKED ? pad : PAD_CHECKED, i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&v, p + size + i, 8);
+        if (v != w)
+            return 0;
     }
-    for (size_t i = 0; i < pad; i++)
+    for (; i < n; i++)
         if ((unsigned char)p[size + i] != (unsigned char)w)
             return 0;
     return 1;
