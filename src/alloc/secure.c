@@ -52,6 +52,28 @@
 
 omi_secure_state omi_secure;
 
+/* Per class, filled at init: the block-index magic (sizeclass.h) and the
+ * bytes a pool's blocks span, so a block start is checked without a
+ * division. */
+static struct {
+    uint64_t magic[OM_NUM_CLASSES];
+    uint32_t span[OM_NUM_CLASSES];
+} classes;
+
+/* a is the start of a block of pool (mine: carved already; only the
+ * owner may read nextoffset); pool_mask: the pool's size - 1. */
+static int block_start_ok(const om_pool *pool, uintptr_t a, uintptr_t pool_mask, int mine) {
+    unsigned c = pool->szidx & (OM_NUM_CLASSES - 1);
+    uint64_t off = a & pool_mask;
+    uint32_t size = pool->block_size;
+    return size == omi_class_size(c) && off < (mine ? pool->nextoffset : classes.span[c]) &&
+           omi_medium_offset_ok(off, size, classes.magic[c]);
+}
+
+static inline uintptr_t pool_mask_of(uintptr_t e) {
+    return ((e & OM_MAP_TAG) == OM_MAP_SMALL ? OM_POOL_SIZE : OM_MPOOL_SIZE) - 1;
+}
+
 #define TRAILER sizeof(uintptr_t)
 #define MIN_BLOCK 24 /* the trailer after a free block's link and check word */
 #define PAD_CHECKED 64 /* pad bytes filled and checked, at most: a run starts at the first */
@@ -251,11 +273,11 @@ static int find(void *p, int family, const char *op, found *f) {
             code = OM_ERR_INTERIOR_POINTER; /* the arena's guard pool */
         else if (mine && (ar->free_mask >> (pool - ar->pools) & 1))
             code = OM_ERR_DOUBLE_FREE; /* its whole pool is free */
-        else if (!omi_pool_block_offset_ok(pool, a, mine))
+        else if (!block_start_ok(pool, a, pool_mask_of(e), mine))
             code = OM_ERR_INTERIOR_POINTER;
         else {
             f->bytes = pool->block_size;
-            code = check_block(f, mine, ((e & OM_MAP_TAG) == OM_MAP_SMALL ? OM_POOL_SIZE : OM_MPOOL_SIZE) - 1);
+            code = check_block(f, mine, pool_mask_of(e));
         }
     }
     if (!code && family >= 0 && f->family != family)
@@ -354,7 +376,7 @@ static long long live_size(const void *p) {
         om_arena *ar = (om_arena *)(e & ~(uintptr_t)OM_MAP_TAG);
         om_pool *pool = omi_pool_of(a, e);
         if ((a & (OM_ALIGNMENT - 1)) || (unsigned)(pool - ar->pools) >= ar->ntotal ||
-            (ar->free_mask >> (pool - ar->pools) & 1) || !omi_pool_block_offset_ok(pool, a, 0))
+            (ar->free_mask >> (pool - ar->pools) & 1) || !block_start_ok(pool, a, pool_mask_of(e), 0))
             return -1;
         bytes = pool->block_size;
     }
@@ -385,6 +407,10 @@ void omi_secure_init(int level) {
     if (getrandom(&s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s)
         s = (uintptr_t)&s ^ ((uintptr_t)omi_os_now_ns() * 0x9E3779B97F4A7C15u);
     omi_secure.secret = s;
+    for (unsigned c = 0; c < OM_NUM_CLASSES; c++) {
+        classes.magic[c] = omi_medium_magic(c);
+        classes.span[c] = (uint32_t)(omi_class_capacity(c) * omi_class_size(c));
+    }
     omi_secure.zero = level >= 2;
     omi_secure.on = 1;
     omi_loader_note();
