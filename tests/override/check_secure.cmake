@@ -49,6 +49,16 @@ function(expect_clean name)
   message(STATUS "${name}: clean")
 endfunction()
 
+# objmem run --secure sets OBJMEM_SECURE=1 (and preloads the library).
+if(CLI)
+  execute_process(COMMAND env -u OBJMEM_SECURE OBJMEM_MALLOC_LIB=${MALLOC_LIB} ${CLI} run --secure -- ${VICTIM} double
+                  OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+  if(rc MATCHES "^[0-9]+$" OR NOT rc MATCHES "bort" OR NOT err MATCHES "objmem: om_free: double free")
+    message(FATAL_ERROR "objmem run --secure: expected SIGABRT after a double free report, got '${rc}'\n${err}")
+  endif()
+  message(STATUS "objmem run --secure: ${rc}")
+endif()
+
 expect_clean(victim_clean ${VICTIM} clean)
 expect_clean(override_program ${PROGRAM} objmem ${PLUGIN})
 expect_clean(ls ls -la /)
