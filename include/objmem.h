@@ -517,6 +517,11 @@ typedef enum om_option {
                                     section 6, om_debug_enable) */
     OM_OPTION_DEBUG_QUARANTINE_MB, /* OBJMEM_DEBUG_QUARANTINE_MB: freed blocks debug mode holds
                                     back, checking them when they leave (default 16; 0: none) */
+    OM_OPTION_SECURE,            /* OBJMEM_SECURE: hardened mode from the first allocation (section
+                                    6): 1 checks links, canaries and frees, randomises blocks, adds
+                                    guard pages and aborts on a foreign free; 2 also zeroes blocks
+                                    when freed and checks they are still zero when reused
+                                    (default 0; read once, at start) */
     OM_OPTION_COUNT
 } om_option;
 

@@ -48,6 +48,7 @@ static const char *const option_names[OM_OPTION_COUNT] = {
     [OM_OPTION_TRACE_SAMPLE] = "OBJMEM_TRACE_SAMPLE",
     [OM_OPTION_DEBUG] = "OBJMEM_DEBUG",
     [OM_OPTION_DEBUG_QUARANTINE_MB] = "OBJMEM_DEBUG_QUARANTINE_MB",
+    [OM_OPTION_SECURE] = "OBJMEM_SECURE",
 };
 
 /* ---- the child ------------------------------------------------------------ */

@@ -109,6 +109,14 @@ static inline void *omi_pool_pop(om_pool *pool, om_block *b) {
     return b;
 }
 
+/* Hardened mode's versions (secure.c): pop after checking the head's
+ * link; push writing the block's free tag. */
+OM_HIDDEN void *omi_pool_alloc_secure(om_heap *h, unsigned cls);
+OM_HIDDEN void omi_pool_free_secure(om_heap *h, om_pool *pool, om_block *b);
+/* omi_pool_free_local, or its hardened version in hardened mode (the
+ * slow paths that free on behalf of others: heap.c). */
+OM_HIDDEN void omi_pool_free_any(om_heap *h, om_pool *pool, om_block *b);
+
 /* ---- large.c: requests above the medium classes ------------------------ */
 /* zero: the block must read zero (calloc); only bytes that may not are cleared. */
 OM_HIDDEN void *omi_large_alloc(size_t size, size_t align, int zero);
@@ -160,6 +168,55 @@ OM_HIDDEN int omi_heap_idle(const om_heap *h, uint64_t now);
 extern OM_HIDDEN _Atomic int omi_bg_running;
 OM_HIDDEN void omi_background_forget(void);
 
+/* ---- secure.c: hardened mode (OBJMEM_SECURE) ---------------------------------
+ * Fixed when the runtime initialises, before the first allocation: then
+ * the entry points are diverted to secure.c (as debug mode's are to
+ * debug/), so the fast paths are never taken and cost nothing.  Every
+ * block of a pool ends in a trailer word, tag ^ key(block), key a hash of
+ * the block's address and a per-process secret (secure.c has the layout):
+ *   live      1 | family << 8 | pad << 16   (pad: unused bytes before it)
+ *   free      2 | hash(next) & ~0xff        (the free-list link's tag)
+ *   xfree     3                             (on another thread's stack)
+ * pool.c writes and checks the free tags when it carves, pushes, splices
+ * and pops. */
+typedef struct omi_secure_state {
+    int on;            /* hardened mode */
+    int zero;          /* OBJMEM_SECURE=2: zero on free, checked at reuse */
+    uintptr_t secret;
+} omi_secure_state;
+extern OM_HIDDEN omi_secure_state omi_secure;
+extern OM_HIDDEN const struct omi_alloc_divert omi_secure_divert;
+OM_HIDDEN void omi_secure_init(int level);
+/* The divert's work with the caller's family (OM_FAMILY_*; -1 at a free:
+ * any); C++'s operators pass theirs (debug.c's omi_family_*). */
+OM_HIDDEN void *omi_secure_alloc(size_t size, size_t align, int zero, int family);
+OM_HIDDEN void omi_secure_free(void *p, int family, const char *op);
+OM_HIDDEN void *omi_secure_realloc(void *p, size_t size, int family, const char *op);
+
+enum { OMI_TAG_LIVE = 1, OMI_TAG_FREE = 2, OMI_TAG_XFREE = 3 };
+
+static inline uintptr_t omi_secure_key(const void *b) {
+    uint64_t x = ((uintptr_t)b ^ omi_secure.secret) * 0x9E3779B97F4A7C15ull;
+    x ^= x >> 29;
+    x *= 0xBF58476D1CE4E5B9ull;
+    return (uintptr_t)(x ^ (x >> 32));
+}
+/* The last word of a block of size bytes; read and written relaxed (a
+ * neighbour's trailer is read while its owner may write it). */
+static inline uintptr_t omi_trailer_get(const void *b, size_t size) {
+    return __atomic_load_n((const uintptr_t *)((const char *)b + size - sizeof(uintptr_t)), __ATOMIC_RELAXED);
+}
+static inline void omi_trailer_set(void *b, size_t size, uintptr_t v) {
+    __atomic_store_n((uintptr_t *)((char *)b + size - sizeof(uintptr_t)), v, __ATOMIC_RELAXED);
+}
+/* A free block's tag before the key: its link's hash. */
+static inline uintptr_t omi_free_bits(const om_block *next) {
+    return (((uintptr_t)next * 0xD6E8FEB86659FD93ull) & ~(uintptr_t)0xff) | OMI_TAG_FREE;
+}
+static inline uintptr_t omi_free_tag(const om_block *b, const om_block *next) {
+    return omi_secure_key(b) ^ omi_free_bits(next);
+}
+
 /* ---- runtime.c: process-wide state ----------------------------------------- */
 OM_HIDDEN void omi_runtime_init(void);
 OM_HIDDEN void omi_runtime_register_atfork(void);
@@ -167,6 +224,7 @@ OM_HIDDEN void omi_runtime_register_atfork(void);
 /* ---- error.c: one place for bad-pointer reports ------------------------ */
 OM_HIDDEN void omi_report(om_error_code code, const char *op, const void *p);
 OM_HIDDEN uint64_t omi_error_foreign_ignored(void);
+OM_HIDDEN void omi_error_ignore_foreign(void); /* count one, unreported */
 /* For reports built above this layer: fill info's common fields (and
  * clear the rest), then hand info with its message to the handler. */
 /* Start a report whose block description is *block (zeroed: foreign). */

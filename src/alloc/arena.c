@@ -103,6 +103,13 @@ static om_arena *arena_new(om_heap *h, int geom) {
     a->heap = h;
     a->geom = (uint8_t)geom;
     a->ntotal = a->nfree = geometry[geom].npools;
+    /* Hardened mode: the last pool is a PROT_NONE guard between this
+     * arena and whatever is mapped above it, never handed out. */
+    if (omi_secure.on) {
+        size_t pool = (size_t)1 << geometry[geom].pool_shift;
+        if (omi_os_protect(base + size - pool, pool, 0) == 0)
+            a->ntotal = a->nfree = geometry[geom].npools - 1;
+    }
     a->free_mask = a->ntotal == 64 ? ~(uint64_t)0 : (((uint64_t)1 << a->ntotal) - 1);
     a->gnext = omi_rt.arenas;
     if (omi_rt.arenas)

@@ -85,9 +85,12 @@ static _Atomic uint64_t foreign_ignored;
 
 uint64_t omi_error_foreign_ignored(void) { return atomic_load(&foreign_ignored); }
 
+void omi_error_ignore_foreign(void) { atomic_fetch_add_explicit(&foreign_ignored, 1, memory_order_relaxed); }
+
 void omi_report(om_error_code code, const char *op, const void *p) {
-    if (code == OM_ERR_FOREIGN_POINTER && !omi_option_value(OM_OPTION_REPORT_FOREIGN)) {
-        atomic_fetch_add_explicit(&foreign_ignored, 1, memory_order_relaxed);
+    /* hardened mode reports every foreign free (secure.c spares the loader's) */
+    if (code == OM_ERR_FOREIGN_POINTER && !omi_secure.on && !omi_option_value(OM_OPTION_REPORT_FOREIGN)) {
+        omi_error_ignore_foreign();
         return;
     }
     om_error_info info;

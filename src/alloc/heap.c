@@ -145,7 +145,7 @@ void omi_heap_drain_delayed(om_heap *h) {
     om_block *b = atomic_exchange_explicit(&h->delayed, NULL, memory_order_acquire);
     while (b) {
         om_block *next = b->next;
-        omi_pool_free_local(h, omi_pool_of((uintptr_t)b, omi_map_lookup((uintptr_t)b)), b);
+        omi_pool_free_any(h, omi_pool_of((uintptr_t)b, omi_map_lookup((uintptr_t)b)), b);
         b = next;
     }
 }
@@ -160,7 +160,7 @@ static void push_delayed(om_heap *owner, om_block *b) {
 
 static void free_abandoned(om_heap *owner, om_pool *pool, om_block *b) {
     omi_heap_drain_delayed(owner);
-    omi_pool_free_local(owner, pool, b);
+    omi_pool_free_any(owner, pool, b);
     omi_heap_maybe_purge(owner);
 }
 

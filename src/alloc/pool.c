@@ -24,8 +24,14 @@
  * of a used list can be exhausted (freeblock == NULL, nothing to carve):
  * om_malloc's fast path then falls here, and the pool moves to FULL.
  * pool->sig tracks the free list's membership (types.h, omi_block_sig).
+ *
+ * Hardened mode (alloc.h, secure.c): every free block's trailer holds the
+ * tag of its link, written by each carve, push and splice and checked
+ * before a pop follows the link (which must also stay inside the pool); a
+ * carve links its blocks in a random order.
  */
 #include <errno.h>
+#include <string.h>
 
 #include "alloc/alloc.h"
 #include "alloc/sizeclass.h"
@@ -82,6 +88,52 @@ static void pool_init(om_pool *pool, unsigned cls) {
     pool->sig = pool->carved_sig = 0;
 }
 
+/* ---- hardened mode: shuffled carving, tagged links -------------------------- */
+#define SECURE_CARVE_MIN 8   /* blocks one carve links, at least (as the pool has them) */
+#define SECURE_CARVE_MAX 256 /* ... and at most */
+
+static __thread uint64_t carve_rng __attribute__((tls_model("initial-exec")));
+
+static uint32_t carve_random(void) {
+    uint64_t x = carve_rng;
+    if (om_unlikely(x == 0))
+        x = omi_secure_key(&carve_rng) | 1; /* the thread's own seed */
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    carve_rng = x;
+    return (uint32_t)(x >> 32);
+}
+
+/* Link n blocks from first (n <= SECURE_CARVE_MAX) in a random order in
+ * front of the free list, each with its link's tag; returns their sig. */
+static uint32_t carve_secure(om_pool *pool, char *first, size_t n) {
+    size_t size = pool->block_size;
+    uint16_t order[SECURE_CARVE_MAX];
+    for (size_t i = 0; i < n; i++)
+        order[i] = (uint16_t)i;
+    for (size_t i = n; i > 1; i--) { /* Fisher-Yates */
+        size_t j = (size_t)(((uint64_t)carve_random() * i) >> 32); /* in [0, i) without a division */
+        uint16_t t = order[i - 1];
+        order[i - 1] = order[j];
+        order[j] = t;
+    }
+    uint32_t sig = 0;
+    om_block *next = pool->freeblock;
+    for (size_t i = n; i-- > 0;) {
+        om_block *b = (om_block *)(first + order[i] * size);
+        if (omi_secure.zero)
+            memset(b, 0, size); /* a dirty pool's pages: reuse checks for zeros */
+        b->next = next;
+        b->check = omi_fast.cookie;
+        omi_trailer_set(b, size, omi_free_tag(b, next));
+        sig ^= omi_block_sig(b);
+        next = b;
+    }
+    pool->freeblock = next;
+    return sig;
+}
+
 /* Link the blocks from nextoffset to the end of its page (at least one). */
 static int pool_extend(om_pool *pool) {
     if (pool->nextoffset > pool->maxnextoffset)
@@ -96,6 +148,17 @@ static int pool_extend(om_pool *pool) {
         n = 1;
     if (n > left)
         n = left;
+    if (omi_secure.on) {
+        /* a page may hold one block: shuffle among a few pages' worth */
+        n = n < SECURE_CARVE_MIN ? SECURE_CARVE_MIN : n > SECURE_CARVE_MAX ? SECURE_CARVE_MAX : n;
+        if (n > left)
+            n = left;
+        uint32_t ssig = carve_secure(pool, first, n);
+        pool->sig ^= ssig;
+        pool->carved_sig ^= ssig;
+        pool->nextoffset += (uint32_t)(n * size);
+        return 1;
+    }
     om_block *b = (om_block *)first;
     uint32_t sig = 0;
     for (size_t i = 1; i < n; i++) {
@@ -121,8 +184,8 @@ static int pool_extend(om_pool *pool) {
  * again, never returned to its arena.  Its blocks leak; none is handed out
  * twice and its memory is never reused under a live block.
  */
-static void quarantine(om_heap *h, om_pool *pool, const char *op, const void *bad) {
-    omi_report(OM_ERR_DOUBLE_FREE, op, bad);
+static void quarantine(om_heap *h, om_pool *pool, const char *op, const void *bad, om_error_code code) {
+    omi_report(code, op, bad);
     if (pool->state == OM_POOL_USED)
         used_remove(h, pool);
     pool->state = OM_POOL_FULL;
@@ -144,10 +207,34 @@ static const om_block *free_list_fault(const om_pool *pool) {
     return pool->freeblock ? pool->freeblock : (const om_block *)omi_pool_block_base(pool);
 }
 
+/* Hardened mode: the head's link is followed only if its tag matches and
+ * it stays inside the pool; with OBJMEM_SECURE=2 the block must still read
+ * zero between its header and its trailer. */
+static om_error_code secure_head_fault(const om_pool *pool, const om_block *b) {
+    size_t size = pool->block_size;
+    const om_block *n = b->next;
+    /* The tag authenticates the link; the link must also stay in the
+     * pool's span (pools start on their size), 16-byte aligned. */
+    uintptr_t span = size <= OM_POOL16_MAX ? OM_POOL_SIZE : OM_MPOOL_SIZE;
+    if (omi_trailer_get(b, size) != omi_free_tag(b, n) ||
+        (n && ((((uintptr_t)n ^ (uintptr_t)b) & ~(span - 1)) || ((uintptr_t)n & (OM_ALIGNMENT - 1)))))
+        return OM_ERR_CORRUPTION;
+    if (omi_secure.zero)
+        for (const uintptr_t *w = (const uintptr_t *)(b + 1); (const char *)(w + 1) < (const char *)b + size; w++)
+            if (*w)
+                return OM_ERR_WRITE_AFTER_FREE;
+    return 0;
+}
+
 static void *pool_pop_checked(om_heap *h, om_pool *pool) {
     om_block *b = pool->freeblock;
     if (om_unlikely(b->check != omi_fast.cookie)) {
-        quarantine(h, pool, "om_malloc", b);
+        quarantine(h, pool, "om_malloc", b, omi_secure.on ? OM_ERR_WRITE_AFTER_FREE : OM_ERR_DOUBLE_FREE);
+        return NULL;
+    }
+    om_error_code fault = omi_secure.on ? secure_head_fault(pool, b) : 0;
+    if (om_unlikely(fault)) {
+        quarantine(h, pool, "om_malloc", b, fault);
         return NULL;
     }
     return omi_pool_pop(pool, b);
@@ -167,6 +254,20 @@ static void *pool_pop_checked(om_heap *h, om_pool *pool) {
  * the freeing core's cache a second time.  A stack
  * longer than the pool's live blocks (a block pushed twice by racing
  * frees makes a cycle) is corruption: the pool is quarantined. */
+/* Hardened mode: the stack's blocks, now linked onto the free list, get
+ * their links' tags; a block outside the pool quarantines it. */
+static int secure_retag(om_heap *h, om_pool *pool, om_block *head, om_block *tail) {
+    for (om_block *b = head;; b = b->next) {
+        if (!omi_pool_block_offset_ok(pool, (uintptr_t)b, 1)) {
+            quarantine(h, pool, "om_free", b, OM_ERR_CORRUPTION);
+            return 0;
+        }
+        omi_trailer_set(b, pool->block_size, omi_free_tag(b, b->next));
+        if (b == tail)
+            return 1;
+    }
+}
+
 static void pool_take_xfree(om_heap *h, om_pool *pool) {
     uintptr_t w = atomic_exchange_explicit(omi_pool_xfree(pool), 0, memory_order_acquire);
     om_block *head = (om_block *)(w & ~OM_XFREE_FLAGS);
@@ -176,7 +277,7 @@ static void pool_take_xfree(om_heap *h, om_pool *pool) {
     uint32_t n = 1, sig = omi_block_sig(head);
     for (om_block *b = head->next; b; b = b->next) {
         if (om_unlikely(n >= pool->nused)) {
-            quarantine(h, pool, "om_free", b);
+            quarantine(h, pool, "om_free", b, OM_ERR_DOUBLE_FREE);
             return;
         }
         tail = b;
@@ -185,6 +286,8 @@ static void pool_take_xfree(om_heap *h, om_pool *pool) {
     }
     om_block *old = pool->freeblock;
     tail->next = old;
+    if (omi_secure.on && !secure_retag(h, pool, head, tail))
+        return;
     pool->freeblock = head;
     pool->sig ^= sig;
     pool->nused -= n;
@@ -295,7 +398,7 @@ void *omi_pool_alloc_slow(om_heap *h, unsigned cls) {
 static void pool_return(om_heap *h, om_pool *pool) {
     const om_block *bad = free_list_sig_ok(pool) ? NULL : free_list_fault(pool);
     if (om_unlikely(bad != NULL)) {
-        quarantine(h, pool, "om_free", bad);
+        quarantine(h, pool, "om_free", bad, OM_ERR_DOUBLE_FREE);
         return;
     }
     if (pool->state == OM_POOL_USED)
@@ -351,6 +454,34 @@ void omi_pool_free_local(om_heap *h, om_pool *pool, om_block *b) {
     pool->sig ^= omi_block_sig(b);
     if (--pool->nused == 0 || old == NULL)
         omi_pool_free_transition(h, pool, old);
+}
+
+void omi_pool_free_secure(om_heap *h, om_pool *pool, om_block *b) {
+    om_block *old = pool->freeblock;
+    b->next = old;
+    b->check = omi_fast.cookie;
+    omi_trailer_set(b, pool->block_size, omi_free_tag(b, old));
+    pool->freeblock = b;
+    pool->sig ^= omi_block_sig(b);
+    if (--pool->nused == 0 || old == NULL)
+        omi_pool_free_transition(h, pool, old);
+}
+
+void omi_pool_free_any(om_heap *h, om_pool *pool, om_block *b) {
+    if (omi_secure.on)
+        omi_pool_free_secure(h, pool, b);
+    else
+        omi_pool_free_local(h, pool, b);
+}
+
+void *omi_pool_alloc_secure(om_heap *h, unsigned cls) {
+    om_pool *pool = h->used[cls];
+    if (pool->freeblock) {
+        void *p = pool_pop_checked(h, pool);
+        if (p)
+            return p;
+    }
+    return omi_pool_alloc_slow(h, cls);
 }
 
 /* ---- validation (slow paths only) ------------------------------------------ */

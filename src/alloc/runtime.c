@@ -2,7 +2,8 @@
  * runtime.c — the allocator's process-wide state: omi_rt (descriptor lists
  * and counters under omi_rt.lock), the fast paths' read-mostly values, the
  * calling thread's heap pointers, one-time initialisation (which decides
- * whether the entry points are diverted to debug mode: alloc.h), the fork
+ * whether the entry points are diverted to debug or hardened mode:
+ * alloc.h), the fork
  * handlers, and the report at exit.  Thread heaps themselves are heap.c's.
  */
 #include <errno.h>
@@ -124,10 +125,13 @@ static void runtime_init_once(void) {
     atomic_store(&omi_fast.checked, (int)omi_option_value(OM_OPTION_CHECKED));
     pthread_key_create(&omi_rt.heap_key, omi_heap_thread_exit);
     /* Debug mode wraps the allocator from the first block on (the
-     * debug layer installs its divert); otherwise the entry points take
-     * their own paths from now on. */
+     * debug layer installs its divert), else hardened mode diverts to
+     * secure.c; otherwise the entry points take their own paths from now
+     * on. */
     if (omi_option_value(OM_OPTION_DEBUG))
         om_debug_enable();
+    else if (omi_option_value(OM_OPTION_SECURE))
+        omi_secure_init((int)omi_option_value(OM_OPTION_SECURE));
     const omi_alloc_divert *init = &omi_divert_init;
     atomic_compare_exchange_strong(&omi_fast.divert, &init, NULL);
     omi_alloc_gates_update(); /* the fast paths open (unless observed or diverted) */

@@ -356,6 +356,8 @@ void *omi_family_alloc(size_t size, size_t align, int family) {
         omi_runtime_init();
     if (omi_debug_on())
         return dbg_alloc(size, align, 0, family);
+    if (omi_divert() == &omi_secure_divert)
+        return omi_secure_alloc(size, align, 0, family);
     return align > OM_ALIGNMENT ? om_aligned_alloc(align, size) : om_malloc(size);
 }
 
@@ -364,6 +366,8 @@ void *omi_family_realloc(void *p, size_t size, int family, const char *op) {
         omi_runtime_init();
     if (omi_debug_on())
         return dbg_realloc(p, size, family, op);
+    if (omi_divert() == &omi_secure_divert)
+        return omi_secure_realloc(p, size, family, op);
     return om_realloc(p, size);
 }
 
@@ -372,6 +376,8 @@ void omi_family_free(void *p, int family, const char *op) {
         omi_runtime_init();
     if (omi_debug_on())
         dbg_free(p, family, op);
+    else if (omi_divert() == &omi_secure_divert)
+        omi_secure_free(p, family, op);
     else
         om_free(p);
 }

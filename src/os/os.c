@@ -22,6 +22,11 @@
  *       the pages of [from, from + size) moved (not copied, residency kept)
  *       onto [to, to + size), a page-aligned part of a reserved region;
  *       from is unmapped.  0, or an errno value with nothing moved.
+ *   omi_os_protect(p, size, access)  default hooks only: the pages of
+ *       [p, p + size) (page-aligned, inside a reserved region) made
+ *       inaccessible (access 0: hardened mode's guard pages) or read/write
+ *       again (1).  0, or an errno value (ENOTSUP with replaced hooks: no
+ *       guard pages then).
  * Every call through the hooks is counted, with the bytes currently and at
  * most mapped.  The counters are atomics: any thread may call these.
  * The hooks are read without a lock: set them before other threads
@@ -163,6 +168,12 @@ int omi_os_purge(void *p, size_t size) {
 
 int omi_os_can_remap(void) {
     return os.hooks.reserve == om_os_default_reserve && os.hooks.release == om_os_default_release;
+}
+
+int omi_os_protect(void *p, size_t size, int access) {
+    if (!omi_os_can_remap())
+        return ENOTSUP;
+    return mprotect(p, size, access ? PROT_READ | PROT_WRITE : PROT_NONE) == 0 ? 0 : errno;
 }
 
 /* The kernel moves one of its mappings (VMAs) per mremap: a range made of

@@ -42,6 +42,7 @@ OM_HIDDEN int omi_os_purge(void *p, size_t size);
 OM_HIDDEN void *omi_os_remap(void *old, size_t old_size, size_t new_size, size_t align);
 OM_HIDDEN int omi_os_can_remap(void);
 OM_HIDDEN int omi_os_move(void *from, void *to, size_t size);
+OM_HIDDEN int omi_os_protect(void *p, size_t size, int access);
 OM_HIDDEN size_t omi_os_page_size(void);
 OM_HIDDEN uint64_t omi_os_now_ns(void);
 OM_HIDDEN void omi_os_stats(om_stats *out);
@@ -62,6 +63,13 @@ OM_HIDDEN const char *omi_option_string(const char *name);
 OM_HIDDEN void omi_options_fork_child(void);
 /* This copy's own om_option_get (a hidden alias). */
 OM_HIDDEN extern long omi_option_get_own(om_option opt);
+
+/* ---- loader.c: blocks the dynamic loader allocated before objmem --------- */
+/* Remember where the loader's own early allocator put its blocks (call
+ * before objmem's first allocation is handed out; no allocation). */
+OM_HIDDEN void omi_loader_note(void);
+/* 1 if p may be a block of the loader's early allocator (loader.c). */
+OM_HIDDEN int omi_loader_block(const void *p);
 
 /* ---- fdbuf.c: buffered output to a file descriptor, no allocation -------- */
 typedef struct omi_fdbuf {

@@ -239,6 +239,16 @@ DELETE_FN(_ZdaPvSt11align_val_tRKSt9nothrow_t, (void *p, size_t al, const void *
  * options again once constructors run. */
 __attribute__((constructor)) static void override_start(void) {
     omi_options_init();
+    /* Hardened mode is decided at the first allocation: if the loader
+     * allocated before `environ` was set, OBJMEM_SECURE was not seen then.
+     * A program that asked for it must not run unprotected in silence.
+     * (Initialise now if nothing has allocated yet: it decides.) */
+    omi_runtime_init();
+    if (omi_option_value(OM_OPTION_SECURE) && !omi_secure.on && !omi_option_value(OM_OPTION_DEBUG)) {
+        static const char msg[] = "objmem: OBJMEM_SECURE was read after the first allocation: hardened mode is off\n";
+        ssize_t w = write(2, msg, sizeof msg - 1);
+        (void)w;
+    }
     omi_capture_start();
 }
 

@@ -33,7 +33,7 @@ static int cmd_version(int argc, char **argv);
 static const cli_command commands[] = {
     {"tour", "[--json] [--heapmap DIR]", "the live allocator explained step by step", cli_cmd_tour},
     {"stats", "[--json]", "statistics report after a small demo allocation pattern", cli_cmd_stats},
-    {"run", "[--stats] [--json FILE] [--debug] [--trace[=N]] [--heapmap FILE.html [--every MS]] -- CMD [ARGS...]",
+    {"run", "[--stats] [--json FILE] [--debug] [--secure] [--trace[=N]] [--heapmap FILE.html [--every MS]] -- CMD [ARGS...]",
      "run a program with objmem as its malloc", cli_cmd_run},
     {"heapmap", "SNAPSHOTS.json -o FILE.html", "heap snapshots made into one interactive HTML page",
      cli_cmd_heapmap},

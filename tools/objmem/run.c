@@ -19,6 +19,7 @@
  *                       from malloc, i.e. from objmem's arenas
  *   OBJMEM_STATS=1      with --stats: the text report on stderr at exit
  *   OBJMEM_DEBUG=1      with --debug: debug mode (debug/debug.h)
+ *   OBJMEM_SECURE=1     with --secure: hardened mode (alloc/secure.c)
  *   OBJMEM_STATS_JSON   with --json FILE: the JSON report written at exit
  *                       (FILE made absolute, so a chdir in CMD is harmless)
  *   OBJMEM_SNAPSHOT_FILE, OBJMEM_SNAPSHOT_EVERY_MS   with --heapmap
@@ -58,6 +59,8 @@ const char cli_run_help[] =
     "  --debug        debug mode: guard bytes, fills, a quarantine of freed blocks;\n"
     "                 overflows, writes after free, double and mismatched frees are\n"
     "                 reported (and abort CMD)\n"
+    "  --secure       hardened mode: canaries, checked links, guard pages; misuse\n"
+    "                 found at a free is reported and aborts CMD\n"
     "  --json FILE    the JSON report written to FILE when CMD exits ('%p' in FILE\n"
     "                 becomes the process id); FILE is made absolute, and one that\n"
     "                 cannot be written (a directory, a missing directory) is refused\n"
@@ -77,6 +80,7 @@ const char cli_run_help[] =
     "  PYTHONMALLOC=malloc  unless already set: CPython takes every object from malloc\n"
     "  OBJMEM_STATS=1       with --stats\n"
     "  OBJMEM_DEBUG=1       with --debug\n"
+    "  OBJMEM_SECURE=1      with --secure\n"
     "  OBJMEM_STATS_JSON    with --json: FILE, made absolute\n"
     "  OBJMEM_WARNED_PID    this pid: objmem run warned about bad options, CMD does not\n"
     "  OBJMEM_SNAPSHOT_FILE, OBJMEM_SNAPSHOT_EVERY_MS  with --heapmap: a temporary\n"
@@ -107,6 +111,7 @@ typedef struct run_options {
     int stats;
     const char *trace;  /* frames, as text; NULL: no tracing */
     int debug;          /* --debug: OBJMEM_DEBUG=1 */
+    int secure;         /* --secure: OBJMEM_SECURE=1 */
     const char *json;   /* NULL: no JSON report */
     const char *heapmap; /* NULL: exec CMD; else the page to make */
     const char *every;  /* --every MS, as given; NULL: the default */
@@ -173,6 +178,8 @@ static int run_parse(int argc, char **argv, run_options *opt)
             opt->every = v;
         } else if (strcmp(argv[i], "--debug") == 0) {
             opt->debug = 1;
+        } else if (strcmp(argv[i], "--secure") == 0) {
+            opt->secure = 1;
         } else if (strcmp(argv[i], "--json") == 0) {
             if (i + 1 >= argc || argv[i + 1][0] == '\0') {
                 cli_usage_error("run", "--json needs a file name");
@@ -362,7 +369,8 @@ static int run_set_environment(const run_options *opt, const char *lib)
     if (setenv("PYTHONMALLOC", "malloc", 0) != 0 || setenv("OBJMEM_WARNED_PID", pid, 1) != 0 ||
         (opt->stats && setenv("OBJMEM_STATS", "1", 1) != 0) ||
         (opt->trace && setenv("OBJMEM_TRACE", opt->trace, 1) != 0) ||
-        (opt->debug && setenv("OBJMEM_DEBUG", "1", 1) != 0)) {
+        (opt->debug && setenv("OBJMEM_DEBUG", "1", 1) != 0) ||
+        (opt->secure && setenv("OBJMEM_SECURE", "1", 1) != 0)) {
         fprintf(stderr, "objmem run: cannot set up the environment: %s\n", strerror(errno));
         return CLI_FAIL;
     }

@@ -1,0 +1,418 @@
+/*
+ * secure.c — hardened mode (OBJMEM_SECURE=1, or 2 to zero on free): the
+ * entry points' divert that checks every block at its free.
+ *
+ * Decided once, when the runtime initialises (before the first block):
+ * the divert is installed, so om_malloc and om_free leave their fast
+ * paths by the tests they make anyway (alloc.c's gates) and default mode
+ * pays nothing.  OBJMEM_DEBUG wins over it (debug mode checks more).
+ *
+ * A block of a pool, S bytes (the class chosen for size + 8, at least 24
+ * so that a free block's trailer never shares its check word):
+ *
+ *   ┌──────────────────────┬───────────────┬─────────────────────────┐
+ *   │ size bytes (user)    │ pad: pad bytes│ trailer: tag ^ key(p)   │
+ *   └──────────────────────┴───────────────┴─────────────────────────┘
+ *   0                      size            S - 8                     S
+ *
+ * key(p) hashes the block's address with a per-process random secret;
+ * the first pad bytes (up to PAD_CHECKED: an overflow starts with the
+ * first byte past the request) hold one byte of key(p).  The trailer's tag (alloc.h)
+ * says live (with the family and pad), free on the pool's list (with a
+ * hash of the link: pool.c checks it before following the link), or free
+ * on another thread's stack.  A large block (one mapping, large.c) has
+ * the same layout between two PROT_NONE guards: a page (or the alignment)
+ * before, a page after the trailer; freed, it is PROT_NONE whole while
+ * large.c caches it.
+ *
+ * At a free, in O(1) and in this order: the pointer is objmem's (else a
+ * foreign free: reported, unless the loader's early allocator gave it out,
+ * os/loader.c), a block start (misaligned / interior), live (a free tag:
+ * double free, at the second free whatever came between), its trailer and
+ * pad intact (1 byte past the request is caught), the family the
+ * caller's (C++ delete vs delete[] vs free), and the trailer of the block
+ * just below it in the pool intact (an underflow of 1 byte and up).  Each
+ * report goes through the error handler (error.c), whose default aborts;
+ * a handler that returns makes the call a no-op.  Pools also get shuffled
+ * carving and tagged links (pool.c), and arenas a PROT_NONE last pool
+ * (arena.c).  OBJMEM_SECURE=2 zeroes each block at its free and pool.c
+ * checks it still reads zero when handed out again.
+ *
+ * Costs (per call, over default mode): a trailer and pad write at
+ * allocation; at free the map lookup, two trailer reads and up to 64 pad
+ * bytes; a hash (3 multiplications) per tag; two
+ * mprotect calls per large block.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "alloc/alloc.h"
+#include "alloc/sizeclass.h"
+
+omi_secure_state omi_secure;
+
+/* Per class, filled at init: the block-index magic (sizeclass.h) and the
+ * bytes a pool's blocks span, so a block start is checked without a
+ * division. */
+static struct {
+    uint64_t magic[OM_NUM_CLASSES];
+    uint32_t span[OM_NUM_CLASSES];
+} classes;
+
+/* a is the start of a block of pool (mine: carved already; only the
+ * owner may read nextoffset); pool_mask: the pool's size - 1. */
+static int block_start_ok(const om_pool *pool, uintptr_t a, uintptr_t pool_mask, int mine) {
+    unsigned c = pool->szidx & (OM_NUM_CLASSES - 1);
+    uint64_t off = a & pool_mask;
+    uint32_t size = pool->block_size;
+    return size == omi_class_size(c) && off < (mine ? pool->nextoffset : classes.span[c]) &&
+           omi_medium_offset_ok(off, size, classes.magic[c]);
+}
+
+static inline uintptr_t pool_mask_of(uintptr_t e) {
+    return ((e & OM_MAP_TAG) == OM_MAP_SMALL ? OM_POOL_SIZE : OM_MPOOL_SIZE) - 1;
+}
+
+#define TRAILER sizeof(uintptr_t)
+#define MIN_BLOCK 24 /* the trailer after a free block's link and check word */
+#define PAD_CHECKED 64 /* pad bytes filled and checked, at most: a run starts at the first */
+
+/* The block size to ask a pool for: size + trailer, fitted to align as
+ * alloc.c's aligned_plain fits it; 0 for a large block. */
+static size_t pool_request(size_t size, size_t align) {
+    if (size > OM_MEDIUM_MAX)
+        return 0;
+    size_t n = size + TRAILER < MIN_BLOCK ? MIN_BLOCK : size + TRAILER;
+    if (align <= OM_ALIGNMENT)
+        return n <= OM_MEDIUM_MAX ? n : 0;
+    if (align <= OM_SMALL_MAX && n <= OM_SMALL_MAX)
+        return (n + align - 1) & ~(align - 1);
+    if (align <= OM_MEDIUM_MAX && n <= OM_MEDIUM_MAX) {
+        size_t m = n < 1024 ? 1024 : n;
+        m = (size_t)1 << (64 - __builtin_clzll((unsigned long long)(m - 1)));
+        return m < align ? align : m;
+    }
+    return 0;
+}
+
+/* The pad's byte, from the block's key k, in every byte of a word. */
+static inline uint64_t pad_word(uintptr_t k) { return (uint64_t)(unsigned char)(k >> 40) * 0x0101010101010101ull; }
+
+static inline uintptr_t live_bits(int family, size_t pad) {
+    return OMI_TAG_LIVE | (uintptr_t)(unsigned char)family << 8 | (uintptr_t)pad << 16;
+}
+
+/* Fill (or check) the first pad bytes after a request of size bytes:
+ * whole words, then bytes. */
+static inline void pad_fill(char *p, size_t size, size_t pad, uintptr_t k) {
+    uint64_t w = pad_word(k);
+    size_t n = pad < PAD_CHECKED ? pad : PAD_CHECKED, i = 0;
+    for (; i + 8 <= n; i += 8)
+        memcpy(p + size + i, &w, 8);
+    for (; i < n; i++)
+        p[size + i] = (char)w;
+}
+static inline int pad_intact(const char *p, size_t size, size_t pad, uintptr_t k) {
+    uint64_t w = pad_word(k), v;
+    size_t n = pad < PAD_CHECKED ? pad : PAD_CHECKED, i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&v, p + size + i, 8);
+        if (v != w)
+            return 0;
+    }
+    for (; i < n; i++)
+        if ((unsigned char)p[size + i] != (unsigned char)w)
+            return 0;
+    return 1;
+}
+
+static om_large *large_of(const void *p) {
+    return (om_large *)(omi_map_lookup((uintptr_t)p) & ~(uintptr_t)OM_MAP_TAG);
+}
+
+/* A large block is handed out past its leading guard: a page, or align
+ * bytes when that is more.  The lead of p in l, 0 if p is not a block. */
+static size_t large_lead(const om_large *l, const void *p) {
+    size_t d = (size_t)((const char *)p - l->user), page = omi_os_page_size();
+    if ((const char *)p < l->user || d < page || (d & (d - 1)) || ((uintptr_t)p & (d - 1)))
+        return 0;
+    if (d != page && d + 2 * page > l->usable)
+        return 0;
+    return d;
+}
+
+/* ---- allocation ------------------------------------------------------------- */
+static void *alloc_block(size_t size, size_t align, int zero, size_t *bytes) {
+    size_t need = pool_request(size, align);
+    if (need) {
+        unsigned cls = omi_size_class(need);
+        *bytes = omi_class_size(cls);
+        char *p = omi_pool_alloc_secure(omi_tls_heap, cls);
+        if (p && zero)
+            memset(p, 0, size);
+        return p;
+    }
+    size_t page = omi_os_page_size();
+    size_t lead = align > page ? align : page;
+    if (size > SIZE_MAX / 2 || lead > SIZE_MAX / 4) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t body = (size + TRAILER + page - 1) & ~(page - 1);
+    char *base = omi_large_alloc(lead + body + page, align < OM_ALIGNMENT ? OM_ALIGNMENT : align, 0);
+    if (!base)
+        return NULL;
+    size_t usable = large_of(base)->usable;
+    omi_os_protect(base, usable, 1); /* a cached block is PROT_NONE (release) */
+    omi_os_protect(base + lead - page, page, 0);
+    *bytes = usable - lead - page;
+    omi_os_protect(base + lead + *bytes, page, 0);
+    if (zero)
+        memset(base + lead, 0, size); /* large.c clears only as it hands out: not here */
+    return base + lead;
+}
+
+OMI_ENTRY void *omi_secure_alloc(size_t size, size_t align, int zero, int family) {
+    size_t bytes;
+    char *p = alloc_block(size, align, zero, &bytes);
+    if (!p)
+        return NULL;
+    size_t pad = bytes - TRAILER - size;
+    uintptr_t k = omi_secure_key(p);
+    pad_fill(p, size, pad, k);
+    omi_trailer_set(p, bytes, k ^ live_bits(family, pad));
+    const om_alloc_observer *o = atomic_load_explicit(&omi_fast.observer, memory_order_acquire);
+    if (om_unlikely(o != NULL)) {
+        int busy = omi_alloc_observe_suspend(1);
+        if (!busy)
+            o->alloc(p, size);
+        omi_alloc_observe_suspend(busy);
+    }
+    return p;
+}
+
+/* ---- finding and checking a block ---------------------------------------------- */
+typedef struct found {
+    char *p;
+    size_t bytes;      /* S: up to the trailer's end */
+    size_t size;       /* the request */
+    int family;
+    om_pool *pool;     /* NULL: large */
+    om_large *large;
+} found;
+
+/* 1 if t is the trailer of a block b of bytes bytes in a consistent state. */
+static int trailer_sound(const char *b, size_t bytes, uintptr_t t) {
+    uintptr_t d = t ^ omi_secure_key(b);
+    if ((d & 0xff) == OMI_TAG_LIVE)
+        return (d >> 16) <= bytes - TRAILER;
+    return d == OMI_TAG_XFREE || d == omi_free_bits(((const om_block *)b)->next);
+}
+
+/* pool_mask: the pool's size - 1 (pools start on their size), 0 for a
+ * large block. */
+static om_error_code check_block(found *f, int mine, uintptr_t pool_mask) {
+    char *p = f->p;
+    uintptr_t d = omi_trailer_get(p, f->bytes) ^ omi_secure_key(p);
+    if (d == OMI_TAG_XFREE || d == omi_free_bits(((om_block *)p)->next))
+        return OM_ERR_DOUBLE_FREE;
+    if ((d & 0xff) != OMI_TAG_LIVE || (d >> 16) > f->bytes - TRAILER)
+        return OM_ERR_BUFFER_OVERFLOW;
+    size_t pad = (size_t)(d >> 16);
+    f->size = f->bytes - TRAILER - pad;
+    f->family = (int)(d >> 8 & 0xff);
+    if (!pad_intact(p, f->size, pad, d ^ omi_trailer_get(p, f->bytes)))
+        return OM_ERR_BUFFER_OVERFLOW;
+    /* The neighbour below: its trailer ends where this block starts.  Only
+     * the owner looks (it alone pops and pushes, so a free tag's link is
+     * stable); the block at the pool's start has none. */
+    if (mine && ((uintptr_t)p & pool_mask) &&
+        !trailer_sound(p - f->bytes, f->bytes, omi_trailer_get(p - f->bytes, f->bytes)))
+        return OM_ERR_BUFFER_UNDERFLOW;
+    return 0;
+}
+
+/* Report a pointer objmem did not hand out, unless the loader did. */
+static void foreign(const void *p, const char *op) {
+    if (omi_loader_block(p))
+        omi_error_ignore_foreign();
+    else
+        omi_report(OM_ERR_FOREIGN_POINTER, op, p);
+}
+
+/* Validate p as free would (family -1: any); 0 and *f, or reported. */
+static int find(void *p, int family, const char *op, found *f) {
+    uintptr_t a = (uintptr_t)p, e = omi_map_lookup(a);
+    om_error_code code = 0;
+    memset(f, 0, sizeof *f);
+    f->p = p;
+    if (e == 0) {
+        foreign(p, op);
+        return -1;
+    }
+    if ((e & OM_MAP_TAG) == OM_MAP_LARGE) {
+        om_large *l = (om_large *)(e & ~(uintptr_t)OM_MAP_TAG);
+        size_t lead = large_lead(l, p);
+        f->large = l;
+        f->bytes = lead ? l->usable - lead - omi_os_page_size() : 0;
+        if (l->cached)
+            code = OM_ERR_DOUBLE_FREE;
+        else if (!lead)
+            code = (a & (OM_ALIGNMENT - 1)) ? OM_ERR_MISALIGNED_POINTER : OM_ERR_INTERIOR_POINTER;
+        else
+            code = check_block(f, 0, 0);
+    } else if (a & (OM_ALIGNMENT - 1)) {
+        code = OM_ERR_MISALIGNED_POINTER;
+    } else {
+        om_arena *ar = (om_arena *)(e & ~(uintptr_t)OM_MAP_TAG);
+        om_pool *pool = omi_pool_of(a, e);
+        int mine = pool->heap == omi_tls_heap;
+        f->pool = pool;
+        if ((unsigned)(pool - ar->pools) >= ar->ntotal)
+            code = OM_ERR_INTERIOR_POINTER; /* the arena's guard pool */
+        else if (mine && (ar->free_mask >> (pool - ar->pools) & 1))
+            code = OM_ERR_DOUBLE_FREE; /* its whole pool is free */
+        else if (!block_start_ok(pool, a, pool_mask_of(e), mine))
+            code = OM_ERR_INTERIOR_POINTER;
+        else {
+            f->bytes = pool->block_size;
+            code = check_block(f, mine, pool_mask_of(e));
+        }
+    }
+    if (!code && family >= 0 && f->family != family)
+        code = OM_ERR_FAMILY_MISMATCH;
+    if (code) {
+        omi_report(code, op, p);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- freeing ------------------------------------------------------------------ */
+static void release(found *f) {
+    if (f->large) {
+        /* Cached, the whole block is PROT_NONE until handed out again: a
+         * write after free faults. */
+        if (omi_secure.zero)
+            memset(f->p, 0, f->bytes);
+        omi_os_protect(f->large->user, f->large->usable, 0);
+        omi_large_free(f->large);
+        return;
+    }
+    om_pool *pool = f->pool;
+    om_block *b = (om_block *)f->p;
+    if (omi_secure.zero)
+        memset(b, 0, f->bytes);
+    om_heap *h = omi_tls_heap;
+    if (pool->heap == h) {
+        omi_pool_free_secure(h, pool, b);
+        return;
+    }
+    omi_trailer_set(b, f->bytes, omi_secure_key(b) ^ OMI_TAG_XFREE); /* before the block is published */
+    omi_heap_free_remote(pool->heap, pool, b);
+}
+
+OMI_ENTRY void omi_secure_free(void *p, int family, const char *op) {
+    if (!p)
+        return;
+    const om_alloc_observer *o = atomic_load_explicit(&omi_fast.observer, memory_order_acquire);
+    if (om_unlikely(o != NULL))
+        o->free(p);
+    found f;
+    if (find(p, family, op, &f) == 0)
+        release(&f);
+}
+
+OMI_ENTRY void *omi_secure_realloc(void *p, size_t n, int family, const char *op) {
+    if (!p)
+        return omi_secure_alloc(n, 0, 0, family);
+    found f;
+    if (find(p, -1, op, &f) != 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t need = f.pool ? pool_request(n, 0) : 0;
+    if (need && omi_class_size(omi_size_class(need)) == f.bytes) { /* same class: in place */
+        const om_alloc_observer *o = atomic_load_explicit(&omi_fast.observer, memory_order_acquire);
+        if (om_unlikely(o != NULL))
+            o->free(p);
+        size_t pad = f.bytes - TRAILER - n;
+        uintptr_t k = omi_secure_key(p);
+        pad_fill(p, n, pad, k);
+        omi_trailer_set(p, f.bytes, k ^ live_bits(f.family, pad));
+        if (om_unlikely(o != NULL)) {
+            int busy = omi_alloc_observe_suspend(1);
+            if (!busy)
+                o->alloc(p, n);
+            omi_alloc_observe_suspend(busy);
+        }
+        return p;
+    }
+    void *q = omi_secure_alloc(n, 0, 0, f.family);
+    if (!q)
+        return NULL;
+    memcpy(q, p, n < f.size ? n : f.size);
+    const om_alloc_observer *o = atomic_load_explicit(&omi_fast.observer, memory_order_acquire);
+    if (om_unlikely(o != NULL))
+        o->free(p);
+    release(&f);
+    return q;
+}
+
+/* The request size of a live block p, or -1 if p is not one (no report). */
+static long long live_size(const void *p) {
+    uintptr_t a = (uintptr_t)p, e = p ? omi_map_lookup(a) : 0;
+    size_t bytes;
+    if (e == 0)
+        return -1;
+    if ((e & OM_MAP_TAG) == OM_MAP_LARGE) {
+        om_large *l = (om_large *)(e & ~(uintptr_t)OM_MAP_TAG);
+        size_t lead = large_lead(l, p);
+        if (l->cached || !lead)
+            return -1;
+        bytes = l->usable - lead - omi_os_page_size();
+    } else {
+        om_arena *ar = (om_arena *)(e & ~(uintptr_t)OM_MAP_TAG);
+        om_pool *pool = omi_pool_of(a, e);
+        if ((a & (OM_ALIGNMENT - 1)) || (unsigned)(pool - ar->pools) >= ar->ntotal ||
+            (ar->free_mask >> (pool - ar->pools) & 1) || !block_start_ok(pool, a, pool_mask_of(e), 0))
+            return -1;
+        bytes = pool->block_size;
+    }
+    uintptr_t d = omi_trailer_get(p, bytes) ^ omi_secure_key(p);
+    if ((d & 0xff) != OMI_TAG_LIVE || (d >> 16) > bytes - TRAILER)
+        return -1;
+    return (long long)(bytes - TRAILER - (size_t)(d >> 16));
+}
+
+/* ---- the divert: om_malloc & co. are family 'm' -------------------------------- */
+static void *divert_alloc(size_t size, size_t align, int zero) {
+    return omi_secure_alloc(size, align, zero, OM_FAMILY_MALLOC);
+}
+static void divert_free(void *p) { omi_secure_free(p, OM_FAMILY_MALLOC, "om_free"); }
+static void *divert_realloc(void *p, size_t n) { return omi_secure_realloc(p, n, OM_FAMILY_MALLOC, "om_realloc"); }
+static size_t divert_usable_size(const void *p) {
+    long long n = live_size(p);
+    return n < 0 ? 0 : (size_t)n;
+}
+static int divert_owns(const void *p) { return live_size(p) >= 0; }
+
+const omi_alloc_divert omi_secure_divert = {divert_alloc, divert_free, divert_realloc, divert_usable_size,
+                                            divert_owns};
+
+/* Called once by runtime.c, before the first allocation. */
+void omi_secure_init(int level) {
+    uintptr_t s = 0;
+    if (getrandom(&s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s)
+        s = (uintptr_t)&s ^ ((uintptr_t)omi_os_now_ns() * 0x9E3779B97F4A7C15u);
+    omi_secure.secret = s;
+    for (unsigned c = 0; c < OM_NUM_CLASSES; c++) {
+        classes.magic[c] = omi_medium_magic(c);
+        classes.span[c] = (uint32_t)(omi_class_capacity(c) * omi_class_size(c));
+    }
+    omi_secure.zero = level >= 2;
+    omi_secure.on = 1;
+    omi_loader_note();
+    omi_divert_install(&omi_secure_divert);
+}
