@@ -3,7 +3,8 @@
  * step.  This file runs the chapters in order and holds their helpers; the
  * chapters are in tour_pools.c (blocks, pools), tour_arenas.c (arenas, the
  * OS, large blocks), tour_objects.c (objects on top of the blocks) and
- * tour_gc.c (the cycle collector).  The last chapter, the statistics
+ * tour_gc.c (the cycle collector) and tour_trace.c (tracing; debug and
+ * hardened modes).  The last chapter, the statistics
  * report, is here.
  *
  * The tour allocates only through objmem's public API, and the tool's own
@@ -287,7 +288,7 @@ int cli_cmd_tour(int argc, char **argv)
         {tour_arena_order, "arena-order"},   {tour_arena_release, "arena-release"},
         {tour_pool_purge, "pool-purge"},     {tour_large, "large"},
         {tour_objects, "objects"},           {tour_gc, "gc"},
-        {tour_stats_report, "stats"},
+        {tour_trace, "tracing"},             {tour_stats_report, "stats"},
     };
     out o;
     int json, rc;

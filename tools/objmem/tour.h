@@ -6,7 +6,7 @@
  * it will do, does it, prints what it measured (text or JSON through out.h)
  * and frees everything it allocated.  The order follows the layers upward:
  * blocks and size classes, pools, arenas, the OS, objects, the cycle
- * collector, then the whole report.
+ * collector, the diagnostics (tracing), then the whole report.
  *
  * Allocation failure or a live block that om_block_describe does not know
  * ends the tour with a message on stderr (exit 1): neither can be explained
@@ -33,6 +33,9 @@ void tour_objects(out *o);
 
 /* tour_gc.c: the cycle collector (cycles, generations, finalizers) */
 void tour_gc(out *o);
+
+/* tour_trace.c: tracing on the live heap; debug and hardened modes */
+void tour_trace(out *o);
 
 /* tour.c: helpers */
 void *tour_alloc(size_t size);                          /* never NULL */
