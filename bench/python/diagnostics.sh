@@ -4,6 +4,7 @@
 # CPython workloads, in the same run.
 #
 #   bench/python/diagnostics.sh [--rounds N] [--scale F] [--only W[,W...]]
+#                               [--configs C[,C...]]
 #
 # Workloads: json, objects, containers, text (bench/python/*.py).
 # Configurations, each a command line:
@@ -23,7 +24,9 @@
 # equal default's.  Prints per workload the median wall time of each
 # configuration and its ratio to its baseline (CPython's tools to
 # default, objmem's to objmem), the overhead in seconds over the baseline,
-# and the geometric means of the ratios; writes
+# and the geometric means of the ratios, of wall time and of CPU time
+# (user + system, which a busy machine disturbs less); --configs runs
+# only those configurations (and their baselines); writes
 # bench/results/diagnostics.csv (work,config,round,wall_s,cpu_s,maxrss_kb),
 # diagnostics.txt and diagnostics-raw.txt.  Builds build-bench/ (as
 # bench/python/run.sh does) when the library is missing.
@@ -52,6 +55,7 @@ while [[ $# -gt 0 ]]; do
         --rounds) [[ $# -ge 2 ]] || die "--rounds needs a number"; ROUNDS=$2; shift ;;
         --scale) [[ $# -ge 2 ]] || die "--scale needs a number"; SCALE=$2; shift ;;
         --only) [[ $# -ge 2 ]] || die "--only needs a workload"; ONLY=$2; shift ;;
+        --configs) [[ $# -ge 2 ]] || die "--configs needs a list"; IFS=, read -r -a PICK <<<"$2"; shift ;;
         -h|--help) bench_usage "$here/diagnostics.sh"; exit 0 ;;
         *) bench_usage "$here/diagnostics.sh" >&2; die "unknown option $1" ;;
     esac
@@ -60,6 +64,15 @@ done
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "--rounds: bad number '$ROUNDS'"
 [[ $SCALE =~ ^[0-9]*\.?[0-9]+$ ]] || die "--scale: bad number '$SCALE'"
 if [[ -n $ONLY ]]; then IFS=, read -r -a WORKS <<<"$ONLY"; fi
+if [[ -n ${PICK[*]:-} ]]; then
+    for c in "${PICK[@]}"; do [[ " ${CONFIGS[*]} " == *" $c "* ]] || die "unknown configuration '$c'"; done
+    # a configuration's baseline always runs with it
+    for c in "${PICK[@]}"; do
+        case $c in om-*) [[ " ${PICK[*]} " == *" objmem "* ]] || PICK+=(objmem) ;;
+                   py-*|tracemalloc*) [[ " ${PICK[*]} " == *" default "* ]] || PICK+=(default) ;; esac
+    done
+    CONFIGS=("${PICK[@]}")
+fi
 for w in "${WORKS[@]}"; do [[ -n ${SCRIPT[$w]:-} ]] || die "unknown workload '$w'"; done
 
 [[ -x $PY ]] || bench_install diagnostics.sh
@@ -175,12 +188,20 @@ for w in works:
         b = med[w, base[c]]
         ratios[c].append(med[w, c] / b)
         print("| %s | %s | %.3f | %.2f | %+.3f | %.1f |" % (w, c, med[w, c], med[w, c] / b, med[w, c] - b, rss[w, c]))
-print("\nGeometric mean of the ratios to the baseline:\n")
-print("| config | geomean |")
-print("| --- | ---: |")
+cpu = {}
+for w in works:
+    for c in order:
+        xs = [float(r["cpu_s"]) for r in runs if r["work"] == w and r["config"] == c and r["rc"] == "0"]
+        if xs:
+            cpu[w, c] = statistics.median(xs)
+cratios = {c: [cpu[w, c] / cpu[w, base[c]] for w in works if (w, c) in cpu and (w, base[c]) in cpu] for c in order}
+print("\nGeometric mean of the ratios to the baseline (wall time; CPU time, user + system):\n")
+print("| config | wall | cpu |")
+print("| --- | ---: | ---: |")
 for c in order:
     if ratios[c]:
-        print("| %s | %.3f |" % (c, math.exp(sum(map(math.log, ratios[c])) / len(ratios[c]))))
+        g = lambda v: math.exp(sum(map(math.log, v)) / len(v))
+        print("| %s | %.3f | %.3f |" % (c, g(ratios[c]), g(cratios[c])))
 EOF
 echo "results: $RESULTS/diagnostics.csv, $RESULTS/diagnostics.txt, $RAW ($((SECONDS - start)) s of runs)"
 ((bad == 0)) || { echo "diagnostics.sh: some runs FAILED or differed (see above)" >&2; exit 3; }
