@@ -142,43 +142,48 @@ int omi_dense_remove(uintptr_t a, omi_block_rec *out) { return lookup(a, out, 1)
 
 int omi_dense_find(uintptr_t a, omi_block_rec *out) { return lookup(a, out, 0); }
 
-void omi_dense_foreach(void (*fn)(const omi_block_rec *r, void *arg), void *arg) {
+/* visit(slot, region's address, arg) for every region, each under its
+ * mutex (the mutexes taken in turn). */
+static void each_region(void (*visit)(region **slot, uintptr_t base, void *arg), void *arg) {
     pthread_once(&dn.once, locks_init);
     for (int k = 0; k < LOCKS; k++) {
         pthread_mutex_lock(&dn.locks[k].m);
         for (size_t i = 0; i < ((size_t)1 << L1_BITS); i++) {
             level2 *l2 = atomic_load_explicit(&dn.l1[i], memory_order_acquire);
-            if (!l2)
-                continue;
-            for (size_t j = (size_t)k; j < ((size_t)1 << L2_BITS); j += LOCKS) {
-                region *r = l2->r[j];
-                uintptr_t base = ((uintptr_t)i << (REGION_SHIFT + L2_BITS)) | ((uintptr_t)j << REGION_SHIFT);
-                for (size_t e = 0; r && e < ENTRIES; e++) {
-                    if (!r->e[e])
-                        continue;
-                    omi_block_rec rec;
-                    unpack(base + (e << GRANULE_SHIFT), r->e[e], &rec);
-                    fn(&rec, arg);
-                }
-            }
+            for (size_t j = (size_t)k; l2 && j < ((size_t)1 << L2_BITS); j += LOCKS)
+                if (l2->r[j])
+                    visit(&l2->r[j], ((uintptr_t)i << (REGION_SHIFT + L2_BITS)) | ((uintptr_t)j << REGION_SHIFT), arg);
         }
         pthread_mutex_unlock(&dn.locks[k].m);
     }
 }
 
-void omi_dense_clear(void) {
-    pthread_once(&dn.once, locks_init);
-    for (int k = 0; k < LOCKS; k++) {
-        pthread_mutex_lock(&dn.locks[k].m);
-        for (size_t i = 0; i < ((size_t)1 << L1_BITS); i++) {
-            level2 *l2 = atomic_load_explicit(&dn.l1[i], memory_order_acquire);
-            if (!l2)
-                continue;
-            for (size_t j = (size_t)k; j < ((size_t)1 << L2_BITS); j += LOCKS) {
-                omi_trace_mem_free(l2->r[j]);
-                l2->r[j] = NULL;
-            }
-        }
-        pthread_mutex_unlock(&dn.locks[k].m);
+typedef struct walk {
+    void (*fn)(const omi_block_rec *r, void *arg);
+    void *arg;
+} walk;
+
+static void visit_records(region **slot, uintptr_t base, void *arg) {
+    walk *w = arg;
+    for (size_t e = 0; e < ENTRIES; e++) {
+        if (!(*slot)->e[e])
+            continue;
+        omi_block_rec rec;
+        unpack(base + (e << GRANULE_SHIFT), (*slot)->e[e], &rec);
+        w->fn(&rec, w->arg);
     }
 }
+
+void omi_dense_foreach(void (*fn)(const omi_block_rec *r, void *arg), void *arg) {
+    walk w = {fn, arg};
+    each_region(visit_records, &w);
+}
+
+static void release_region(region **slot, uintptr_t base, void *arg) {
+    (void)base;
+    (void)arg;
+    omi_trace_mem_free(*slot);
+    *slot = NULL;
+}
+
+void omi_dense_clear(void) { each_region(release_region, NULL); }

@@ -51,18 +51,22 @@ void omi_trace_count_rec(const omi_block_rec *r, int sign) {
 }
 
 /* ---- the observer ------------------------------------------------------------- */
-OMI_ENTRY static void on_alloc(void *p, size_t size) {
+/* rec (address, size, weight) with the caller's stack, in session. */
+OMI_ENTRY static void record(omi_block_rec *rec, uint64_t session) {
     omi_trace_state *st = &omi_trace_st;
-    uint64_t session = atomic_load_explicit(&st->session, memory_order_acquire);
-    omi_block_rec rec = {.addr = (uintptr_t)p, .size = size};
-    if (!omi_sample_take(size, &rec.weight))
-        return;
     void *frames[OMI_TRACE_MAX_FRAMES];
     uint32_t flags = 0;
     int n = omi_trace_stack_capture(frames, st->nframes, &flags);
-    rec.id = omi_trace_intern(frames, n, flags);
-    if (rec.id == 0 || omi_blocks_insert(&rec, session) != 0)
+    rec->id = omi_trace_intern(frames, n, flags);
+    if (rec->id == 0 || omi_blocks_insert(rec, session) != 0)
         atomic_fetch_add_explicit(&st->dropped, 1, memory_order_relaxed);
+}
+
+OMI_ENTRY static void on_alloc(void *p, size_t size) {
+    uint64_t session = atomic_load_explicit(&omi_trace_st.session, memory_order_acquire);
+    omi_block_rec rec = {.addr = (uintptr_t)p, .size = size};
+    if (omi_sample_take(size, &rec.weight))
+        record(&rec, session);
 }
 
 static void on_free(void *p) {
@@ -77,12 +81,7 @@ OMI_ENTRY static int64_t on_sampled(void *p, size_t size) {
         uint64_t session = atomic_load_explicit(&st->session, memory_order_acquire);
         omi_block_rec rec = {.addr = (uintptr_t)p, .size = size,
                              .weight = omi_sample_weight(size ? size : 1, st->sample_bytes)};
-        void *frames[OMI_TRACE_MAX_FRAMES];
-        uint32_t flags = 0;
-        int n = omi_trace_stack_capture(frames, st->nframes, &flags);
-        rec.id = omi_trace_intern(frames, n, flags);
-        if (rec.id == 0 || omi_blocks_insert(&rec, session) != 0)
-            atomic_fetch_add_explicit(&st->dropped, 1, memory_order_relaxed);
+        record(&rec, session);
     }
     return omi_sample_gap();
 }
