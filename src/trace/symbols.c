@@ -19,12 +19,17 @@
  */
 #include <dlfcn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "trace/trace.h"
 
+static int in_public_header(const omi_symbol *s);
+static void copy(char *dst, size_t cap, const char *src);
+
 #ifdef OM_TRACE_LIBDW
+#include <dwarf.h>
 
 /* The line of pc in m by walking its compilation units: for objects
  * without .debug_aranges (clang does not emit them by default), where
@@ -40,6 +45,33 @@ static Dwarf_Line *line_by_units(Dwfl_Module *m, Dwarf_Addr pc) {
             return omi_tl.dwarf_getsrc_die(&cu, pc - bias);
     }
     return NULL;
+}
+
+/* pc's line is inside an inline function of objmem.h (om_new's fast
+ * path) built into the program: name the line that called it instead,
+ * from the innermost inlined scope's DW_AT_call_file and _line. */
+static void call_site(Dwfl_Module *m, Dwarf_Addr pc, omi_symbol *out) {
+    Dwarf_Addr bias;
+    Dwarf_Die *cu = omi_tl.dwfl_module_addrdie(m, pc, &bias), *scopes = NULL;
+    int n = cu ? omi_tl.dwarf_getscopes(cu, pc - bias, &scopes) : -1;
+    for (int i = 0; i < n; i++) {
+        Dwarf_Attribute fa, la;
+        Dwarf_Word fi, li;
+        Dwarf_Files *files;
+        size_t nfiles;
+        const char *file;
+        if (omi_tl.dwarf_tag(&scopes[i]) != DW_TAG_inlined_subroutine)
+            continue;
+        if (omi_tl.dwarf_attr(&scopes[i], DW_AT_call_file, &fa) && omi_tl.dwarf_attr(&scopes[i], DW_AT_call_line, &la) &&
+            omi_tl.dwarf_formudata(&fa, &fi) == 0 && omi_tl.dwarf_formudata(&la, &li) == 0 &&
+            omi_tl.dwarf_getsrcfiles(cu, &files, &nfiles) == 0 && fi < nfiles &&
+            (file = omi_tl.dwarf_filesrc(files, fi, NULL, NULL)) != NULL) {
+            copy(out->file, sizeof out->file, file);
+            out->line = (int)li;
+        }
+        break;
+    }
+    free(scopes); /* libdw's, from malloc */
 }
 #endif
 
@@ -126,6 +158,8 @@ void omi_symbolize(omi_symbolizer *s, const void *ra, omi_symbol *out) {
         if (file) {
             copy(out->file, sizeof out->file, file);
             out->line = lineno;
+            if (in_public_header(out))
+                call_site(m, pc, out);
         }
     }
 #else

@@ -166,7 +166,8 @@ OM_HIDDEN void omi_trace_describe(uint32_t id, char *buf, size_t cap);
     X(dwfl_begin) X(dwfl_end) X(dwfl_linux_proc_report) X(dwfl_report_end) X(dwfl_addrmodule)              \
     X(dwfl_module_addrinfo) X(dwfl_module_getsrc) X(dwfl_lineinfo) X(dwfl_module_getdwarf) X(dwarf_nextcu) \
     X(dwarf_offdie) X(dwarf_haspc) X(dwarf_getsrc_die) X(dwarf_linesrc) X(dwarf_lineno)                    \
-    X(dwfl_linux_proc_find_elf) X(dwfl_standard_find_debuginfo)
+    X(dwfl_linux_proc_find_elf) X(dwfl_standard_find_debuginfo) X(dwfl_module_addrdie) X(dwarf_getscopes)      \
+    X(dwarf_tag) X(dwarf_attr) X(dwarf_formudata) X(dwarf_getsrcfiles) X(dwarf_filesrc)
 #endif
 /* The functions tracing uses, NULL until loaded (or when absent). */
 typedef struct omi_trace_libs {
