@@ -31,20 +31,31 @@ static void copy(char *dst, size_t cap, const char *src);
 #ifdef OM_TRACE_LIBDW
 #include <dwarf.h>
 
-/* The line of pc in m by walking its compilation units: for objects
- * without .debug_aranges (clang does not emit them by default), where
- * dwfl_module_getsrc finds no unit. */
-static Dwarf_Line *line_by_units(Dwfl_Module *m, Dwarf_Addr pc) {
-    Dwarf_Addr bias;
-    Dwarf *dw = omi_tl.dwfl_module_getdwarf(m, &bias);
+/* The compilation unit of pc in m into *cu (and the module's bias): by
+ * the address ranges, else by walking the units, for objects without
+ * .debug_aranges (clang does not emit them by default), where libdwfl
+ * finds no unit.  0 if none. */
+static int unit_of(Dwfl_Module *m, Dwarf_Addr pc, Dwarf_Die *cu, Dwarf_Addr *bias) {
+    Dwarf_Die *found = omi_tl.dwfl_module_addrdie(m, pc, bias);
+    if (found) {
+        *cu = *found;
+        return 1;
+    }
+    Dwarf *dw = omi_tl.dwfl_module_getdwarf(m, bias);
     Dwarf_Off off = 0, next;
     size_t hsize;
-    for (; dw && omi_tl.dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0; off = next) {
-        Dwarf_Die cu;
-        if (omi_tl.dwarf_offdie(dw, off + hsize, &cu) && omi_tl.dwarf_haspc(&cu, pc - bias) == 1)
-            return omi_tl.dwarf_getsrc_die(&cu, pc - bias);
-    }
-    return NULL;
+    for (; dw && omi_tl.dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0; off = next)
+        if (omi_tl.dwarf_offdie(dw, off + hsize, cu) && omi_tl.dwarf_haspc(cu, pc - *bias) == 1)
+            return 1;
+    return 0;
+}
+
+/* The line of pc in m from its unit's line table (when
+ * dwfl_module_getsrc found none). */
+static Dwarf_Line *line_by_units(Dwfl_Module *m, Dwarf_Addr pc) {
+    Dwarf_Die cu;
+    Dwarf_Addr bias;
+    return unit_of(m, pc, &cu, &bias) ? omi_tl.dwarf_getsrc_die(&cu, pc - bias) : NULL;
 }
 
 /* pc's line is inside an inline function of objmem.h (om_new's fast
@@ -52,8 +63,8 @@ static Dwarf_Line *line_by_units(Dwfl_Module *m, Dwarf_Addr pc) {
  * from the innermost inlined scope's DW_AT_call_file and _line. */
 static void call_site(Dwfl_Module *m, Dwarf_Addr pc, omi_symbol *out) {
     Dwarf_Addr bias;
-    Dwarf_Die *cu = omi_tl.dwfl_module_addrdie(m, pc, &bias), *scopes = NULL;
-    int n = cu ? omi_tl.dwarf_getscopes(cu, pc - bias, &scopes) : -1;
+    Dwarf_Die unit, *cu = &unit, *scopes = NULL;
+    int n = unit_of(m, pc, &unit, &bias) ? omi_tl.dwarf_getscopes(cu, pc - bias, &scopes) : -1;
     for (int i = 0; i < n; i++) {
         Dwarf_Attribute fa, la;
         Dwarf_Word fi, li;
