@@ -200,7 +200,13 @@ static omi_dbg_block *take(void *p, int family, const char *op) {
     }
     omi_dbg_block *b = bi.block;
     size_t off = (size_t)((char *)p - (char *)b);
-    if (omi_block_is_free(b)) { /* a free block keeps its header but for the links: name it if it can */
+    /* A free block: on a pool's free list its check word (the header's
+     * prev, an even address while live) holds the allocator's odd cookie;
+     * its header may also be stale or purged.  Only then is the pool's
+     * list walked (omi_block_is_free is linear in it). */
+    int maybe_free = ((const om_block *)b)->check == omi_fast.cookie ||
+                     bi.block_size < OMI_DBG_OFFSET + OMI_DBG_GUARD || b->sum != omi_dbg_sum(b);
+    if (maybe_free && omi_block_is_free(b)) { /* it keeps its header but for the links: name it if it can */
         int named = bi.block_size >= OMI_DBG_OFFSET + OMI_DBG_GUARD && b->sum == omi_dbg_sum(b) && b->offset == off;
         omi_dbg_report(OM_ERR_DOUBLE_FREE, op, p, named ? b : NULL,
                        "its block was freed already (and left the quarantine)", family);
