@@ -144,8 +144,8 @@ static void tracing(void) {
     om_free(p);
     poke(p, 0);
     CHECK_EQ(om_debug_check(), 1);
-    CHECK_STR_HAS(seen.message, "; allocated at: ");
-    CHECK_STR_HAS(seen.message, "; freed at: ");
+    CHECK_STR_HAS(seen.message, "; allocated at ");
+    CHECK_STR_HAS(seen.message, "; freed at ");
     om_free(q);
     om_trace_stop();
 }

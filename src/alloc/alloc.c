@@ -190,10 +190,21 @@ static void *malloc_slow_plain(size_t n) {
     return omi_large_alloc(n, OM_ALIGNMENT, 0);
 }
 
+/* The wrapping layer's allocation, told the program's return address as
+ * an observed call is (its observer call then needs no unwinding). */
+OMI_ENTRY __attribute__((noinline)) static void *diverted_malloc(const omi_alloc_divert *d, size_t n,
+                                                                  const void *ra) {
+    const void *saved = observed_caller;
+    observed_caller = ra;
+    void *p = d->alloc(n, 0, 0);
+    observed_caller = saved;
+    return p;
+}
+
 OMI_ENTRY __attribute__((noinline)) static void *om_malloc_slow(size_t n) {
     const omi_alloc_divert *d = omi_divert();
     if (om_unlikely(d != NULL))
-        return d->alloc(n, 0, 0);
+        return diverted_malloc(d, n, __builtin_return_address(0));
     const om_alloc_observer *o = observer();
     if (om_unlikely(o != NULL) && o->sampled == NULL)
         return observed_malloc(o, n, __builtin_return_address(0));
@@ -271,7 +282,7 @@ const uint64_t omi_medium_magic_table[OM_NUM_CLASSES] = {
     MAGIC4(0), MAGIC4(4), MAGIC4(8), MAGIC4(12), MAGIC4(16), MAGIC4(20), MAGIC4(24), MAGIC4(28),
 };
 
-void om_free(void *p) {
+OMI_ENTRY void om_free(void *p) {
     uintptr_t a = (uintptr_t)p;
     uintptr_t e = omi_map_lookup(a);
     if (om_likely((e & OM_MAP_TAG) == OM_MAP_SMALL)) {
@@ -303,7 +314,7 @@ void om_free(void *p) {
 /* A medium block of the calling thread: validated fully (alignment, block
  * boundary by multiplication, free mark) but without omi_free_slow's
  * division; CPython's lists and dicts live here. */
-__attribute__((noinline)) static void free_medium(void *p, uintptr_t e) {
+OMI_ENTRY __attribute__((noinline)) static void free_medium(void *p, uintptr_t e) {
     uintptr_t a = (uintptr_t)p;
     om_arena *ar = (om_arena *)(e - OM_MAP_MEDIUM);
     uintptr_t off = a - (uintptr_t)ar->base;
@@ -327,7 +338,7 @@ __attribute__((noinline)) static void free_medium(void *p, uintptr_t e) {
  * by omi_free_slow's division: a server's cross-thread frees spent 11% of
  * their instructions there.  A pointer inside a small block is caught in
  * checked mode, for other threads' blocks as for one's own. */
-__attribute__((noinline)) static void free_small_other(void *p, uintptr_t e, om_pool *pool) {
+OMI_ENTRY __attribute__((noinline)) static void free_small_other(void *p, uintptr_t e, om_pool *pool) {
     om_heap *owner = pool->heap;
     om_block *b = p;
     if (omi_tls_free_heap != &omi_heap_empty && owner != NULL && owner != omi_tls_heap &&
@@ -339,11 +350,11 @@ __attribute__((noinline)) static void free_small_other(void *p, uintptr_t e, om_
     free_slow(p, e); /* observed frees too (free_mask) */
 }
 
-__attribute__((noinline)) static void free_slow_entry(void *p) { free_slow(p, omi_map_lookup((uintptr_t)p)); }
+OMI_ENTRY __attribute__((noinline)) static void free_slow_entry(void *p) { free_slow(p, omi_map_lookup((uintptr_t)p)); }
 
 /* Every free an observer must see comes here (observed or not, inside an
  * observed call or not: a block must never stay recorded once freed). */
-static void free_slow(void *p, uintptr_t e) {
+OMI_ENTRY static void free_slow(void *p, uintptr_t e) {
     const omi_alloc_divert *d = omi_divert();
     if (om_unlikely(d != NULL)) {
         d->free(p);

@@ -112,7 +112,7 @@ omi_dbg_block *omi_dbg_header_of(const void *p) {
  * addresses, and keeps the trace ids for its reports: where a block was
  * allocated (the observer's record) and where it was freed (a stack taken
  * at the free). */
-static uint32_t observe_alloc(void *user, size_t size) {
+OMI_ENTRY static uint32_t observe_alloc(void *user, size_t size) {
     const om_alloc_observer *o = atomic_load_explicit(&omi_fast.observer, memory_order_acquire);
     if (!o)
         return 0;
@@ -126,7 +126,7 @@ static uint32_t observe_alloc(void *user, size_t size) {
     return id;
 }
 
-static uint32_t observe_free(void *user) {
+OMI_ENTRY static uint32_t observe_free(void *user) {
     const om_alloc_observer *o = atomic_load_explicit(&omi_fast.observer, memory_order_acquire);
     if (!o)
         return 0;
@@ -134,7 +134,7 @@ static uint32_t observe_free(void *user) {
     uint32_t id = 0;
     if (!busy) {
         void *frames[64];
-        int n = omi_trace_st.nframes < 64 ? omi_trace_st.nframes : 64;
+        int n = omi_trace_st.for_debug ? 0 : omi_trace_st.nframes < 64 ? omi_trace_st.nframes : 64;
         n = n > 0 ? omi_trace_stack_capture(frames, n, NULL) : 0;
         id = n > 0 ? omi_trace_intern(frames, n, 0) : 0;
         o->free(user);
@@ -143,7 +143,7 @@ static uint32_t observe_free(void *user) {
     return id;
 }
 
-static void *dbg_alloc(size_t size, size_t align, int zero, int family) {
+OMI_ENTRY static void *dbg_alloc(size_t size, size_t align, int zero, int family) {
     size_t off = align > OMI_DBG_OFFSET ? align : OMI_DBG_OFFSET;
     if (size > SIZE_MAX - off - OMI_DBG_GUARD) {
         errno = ENOMEM;
@@ -310,7 +310,7 @@ static void quarantine(omi_dbg_block *b) {
     }
 }
 
-static void dbg_free(void *p, int family, const char *op) {
+OMI_ENTRY static void dbg_free(void *p, int family, const char *op) {
     if (!p)
         return;
     omi_dbg_block *b = take(p, family, op);
@@ -318,7 +318,7 @@ static void dbg_free(void *p, int family, const char *op) {
         quarantine(b);
 }
 
-static void *dbg_realloc(void *p, size_t n, int family, const char *op) {
+OMI_ENTRY static void *dbg_realloc(void *p, size_t n, int family, const char *op) {
     if (!p)
         return dbg_alloc(n, 0, 0, family);
     omi_dbg_block *b = take(p, family, op);
@@ -341,9 +341,9 @@ static void *dbg_realloc(void *p, size_t n, int family, const char *op) {
 }
 
 /* ---- the divert: om_malloc & co. are family 'm' ------------------------------------ */
-static void *divert_alloc(size_t size, size_t align, int zero) { return dbg_alloc(size, align, zero, OM_FAMILY_MALLOC); }
-static void divert_free(void *p) { dbg_free(p, OM_FAMILY_MALLOC, "om_free"); }
-static void *divert_realloc(void *p, size_t n) { return dbg_realloc(p, n, OM_FAMILY_MALLOC, "om_realloc"); }
+OMI_ENTRY static void *divert_alloc(size_t size, size_t align, int zero) { return dbg_alloc(size, align, zero, OM_FAMILY_MALLOC); }
+OMI_ENTRY static void divert_free(void *p) { dbg_free(p, OM_FAMILY_MALLOC, "om_free"); }
+OMI_ENTRY static void *divert_realloc(void *p, size_t n) { return dbg_realloc(p, n, OM_FAMILY_MALLOC, "om_realloc"); }
 
 static size_t divert_usable_size(const void *p) {
     omi_dbg_block *b = omi_dbg_header_of(p);
@@ -357,7 +357,7 @@ static int divert_owns(const void *p) {
 
 const omi_alloc_divert omi_debug_divert = {divert_alloc, divert_free, divert_realloc, divert_usable_size, divert_owns};
 
-void *omi_family_alloc(size_t size, size_t align, int family) {
+OMI_ENTRY void *omi_family_alloc(size_t size, size_t align, int family) {
     if (omi_divert() == &omi_divert_init)
         omi_runtime_init();
     if (omi_debug_on())
@@ -367,7 +367,7 @@ void *omi_family_alloc(size_t size, size_t align, int family) {
     return align > OM_ALIGNMENT ? om_aligned_alloc(align, size) : om_malloc(size);
 }
 
-void *omi_family_realloc(void *p, size_t size, int family, const char *op) {
+OMI_ENTRY void *omi_family_realloc(void *p, size_t size, int family, const char *op) {
     if (omi_divert() == &omi_divert_init)
         omi_runtime_init();
     if (omi_debug_on())
@@ -377,7 +377,7 @@ void *omi_family_realloc(void *p, size_t size, int family, const char *op) {
     return om_realloc(p, size);
 }
 
-void omi_family_free(void *p, int family, const char *op) {
+OMI_ENTRY void omi_family_free(void *p, int family, const char *op) {
     if (omi_divert() == &omi_divert_init)
         omi_runtime_init();
     if (omi_debug_on())

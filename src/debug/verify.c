@@ -95,7 +95,7 @@ static size_t put_site(char *buf, size_t cap, const char *what, uint32_t id) {
     omi_trace_describe(id, site, sizeof site);
     if (!site[0])
         return 0;
-    int n = snprintf(buf, cap, "; %s at: %s", what, site);
+    int n = snprintf(buf, cap, "; %s at %s", what, site);
     return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap ? cap - 1 : 0;
 }
 

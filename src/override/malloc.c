@@ -163,7 +163,7 @@ OM_EXPORT void malloc_stats(void) { om_stats_write(2, OM_REPORT_TEXT); }
 typedef void (*new_handler_fn)(void);
 extern new_handler_fn _ZSt15get_new_handlerv(void) __attribute__((weak));
 
-static void *cxx_alloc(size_t n, size_t align, int family) {
+OMI_ENTRY static void *cxx_alloc(size_t n, size_t align, int family) {
     if (om_unlikely(omi_divert() != NULL))
         return omi_family_alloc(n, align, family);
     return align > OM_ALIGNMENT ? om_aligned_alloc(align, n) : om_malloc(n);
@@ -179,7 +179,7 @@ __attribute__((noreturn, noinline)) static void cxx_out_of_memory(size_t n) {
     abort();
 }
 
-static void *cxx_new(size_t n, size_t align, int family) {
+OMI_ENTRY static void *cxx_new(size_t n, size_t align, int family) {
     for (;;) {
         void *p = cxx_alloc(n, align, family);
         if (om_likely(p != NULL))
@@ -191,19 +191,21 @@ static void *cxx_new(size_t n, size_t align, int family) {
     }
 }
 
-static void cxx_delete(void *p, int family) {
+OMI_ENTRY static void cxx_delete(void *p, int family) {
     if (om_unlikely(omi_divert() != NULL))
         omi_family_free(p, family, family == OM_FAMILY_NEW_ARRAY ? "operator delete[]" : "operator delete");
     else
         om_free(p);
 }
 
-#define NEW_FN(name, args, call) \
-    OM_EXPORT void *name args;   \
-    OM_EXPORT void *name args { return call; }
+/* In OMI_ENTRY's section, so that tracing names the program's new, not
+ * these (alloc.h). */
+#define NEW_FN(name, args, call)        \
+    OM_EXPORT void *name args;          \
+    OMI_ENTRY OM_EXPORT void *name args { return call; }
 #define DELETE_FN(name, args, family) \
     OM_EXPORT void name args;         \
-    OM_EXPORT void name args { cxx_delete(p, family); }
+    OMI_ENTRY OM_EXPORT void name args { cxx_delete(p, family); }
 #define N OM_FAMILY_NEW
 #define A OM_FAMILY_NEW_ARRAY
 

@@ -117,6 +117,7 @@ int om_trace_start(int nframes) {
     omi_alloc_observe(NULL);
     reset_locked();
     st->nframes = nframes;
+    st->for_debug = 0;
     st->sample_bytes = sample;
     omi_sample_configure(sample);
     atomic_store(&st->on, 1);
@@ -183,13 +184,12 @@ void omi_trace_describe(uint32_t id, char *buf, size_t cap) {
         char line[512];
         omi_symbolize(sym, t->frames[i], &s);
         omi_symbol_format(&s, t->frames[i], line, sizeof line);
-        size_t n = strlen(line);
-        if (len + 5 + n + 2 > cap)
+        size_t n = strlen(line), sep = i ? 4 : 0;
+        if (len + sep + n + 1 > cap)
             break;
-        memcpy(buf + len, "  at ", 5);
-        memcpy(buf + len + 5, line, n);
-        len += 5 + n;
-        buf[len++] = '\n';
+        memcpy(buf + len, " <- ", sep);
+        memcpy(buf + len + sep, line, n);
+        len += sep + n;
         buf[len] = '\0';
     }
     omi_symbolizer_close(sym);
@@ -200,8 +200,15 @@ void omi_trace_describe(uint32_t id, char *buf, size_t cap) {
 __attribute__((constructor)) static void trace_env_start(void) {
     omi_options_init();
     long n = omi_option_value(OM_OPTION_TRACE);
-    if (n <= 0)
+    if (n <= 0) {
+        /* Debug mode names each block's allocation site in its reports:
+         * one frame, which the entry point gives without unwinding; no
+         * report at exit, and no stacks taken at frees (OBJMEM_TRACE=N
+         * asks for both). */
+        if (omi_option_value(OM_OPTION_DEBUG) && omi_trace_stack_available() && om_trace_start(1) == 0)
+            omi_trace_st.for_debug = 1;
         return;
+    }
     int rc = om_trace_start((int)n);
     if (rc == ENOSYS && omi_process_speaks()) {
         static const char msg[] = "objmem: OBJMEM_TRACE: tracing is unavailable in this build "

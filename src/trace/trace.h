@@ -140,6 +140,7 @@ typedef struct omi_trace_state {
     _Atomic int on;
     _Atomic uint64_t session;     /* changes at every start and stop */
     int nframes;
+    int for_debug;                /* started for debug mode's allocation sites, not asked for */
     uint64_t sample_bytes;        /* 0: every allocation */
     _Atomic uint64_t current;     /* live traced bytes (estimate when sampled) */
     _Atomic uint64_t peak;
@@ -151,7 +152,7 @@ extern OM_HIDDEN omi_trace_state omi_trace_st;
 
 /* The debug layer names a block's trace in its reports with these: the
  * trace id of the live block at p (0: not traced), and a trace's stack as
- * text ("at f (file.c:12)" lines, cut to cap). */
+ * one line of text ("f (file.c:12) <- g (main.c:40)", cut to cap). */
 OM_HIDDEN uint32_t omi_trace_id_of(const void *p);
 OM_HIDDEN void omi_trace_describe(uint32_t id, char *buf, size_t cap);
 

@@ -57,6 +57,15 @@ function(expect_one program how mode code)
       fail("${how} ${mode}: the report does not name block serial ${serial} of ${size} bytes")
     endif()
   endif()
+  # The report names the line that allocated the block (debug mode traces
+  # one frame by itself: the program's call).
+  if(out MATCHES "site=([^\n]+)")
+    set(where "${CMAKE_MATCH_1}")
+    string(REPLACE "." "\\." site "${where}")
+    if(NOT out MATCHES "message [^\n]*; allocated at [^ \n]+ \\([^)\n]*/${site}\\)")
+      fail("${how} ${mode}: the report does not say the block was allocated at ${where}")
+    endif()
+  endif()
   # om_debug_check at the end counts the report when it made it (uaf),
   # and nothing else: a reported block is left alone.
   set(checks 0)
@@ -92,7 +101,8 @@ if(CHECK STREQUAL "c")
   # The default handler: the report on stderr, then abort.
   run(${PROGRAM} ${HOW} abort)
   if(rc EQUAL 0 OR NOT err MATCHES "objmem: om_free: buffer overflow 0x[0-9a-f]+: byte 0 past the end"
-     OR NOT err MATCHES "debug block of 13 bytes, serial [1-9][0-9]*, from malloc; in small block")
+     OR NOT err MATCHES "debug block of 13 bytes, serial [1-9][0-9]*, from malloc; in small block"
+     OR NOT err MATCHES "; allocated at main \\([^)\n]*/victim\\.c:[0-9]+\\)")
     fail("${HOW} abort: expected the overflow report on stderr and an abort (status ${rc})")
   endif()
   message(STATUS "${HOW} abort: ${rc}")

@@ -81,17 +81,17 @@ int main(int argc, char **argv) {
     if (strcmp(mode, "clean") == 0) {
         clean();
     } else if (strcmp(mode, "overflow") == 0 || strcmp(mode, "abort") == 0) {
-        char *p = malloc(13);
+        char *p = malloc(13); victim_site(__FILE__, __LINE__);
         victim_block(p, 13);
         poke(p, 13);
         free(p);
     } else if (strcmp(mode, "underflow") == 0) {
-        char *p = malloc(13);
+        char *p = malloc(13); victim_site(__FILE__, __LINE__);
         victim_block(p, 13);
         poke(p, -1);
         free(p);
     } else if (strcmp(mode, "uaf") == 0 || strcmp(mode, "uaf-evict") == 0) {
-        char *p = malloc(24);
+        char *p = malloc(24); victim_site(__FILE__, __LINE__);
         victim_block(p, 24);
         free(p);
         poke(p, 3);
@@ -99,7 +99,7 @@ int main(int argc, char **argv) {
             for (int i = 0; i < 40; i++)
                 free(malloc(64 << 10));
     } else if (strcmp(mode, "double") == 0 || strcmp(mode, "double-late") == 0) {
-        char *p = malloc(40);
+        char *p = malloc(40); victim_site(__FILE__, __LINE__);
         victim_block(p, 40);
         free(p);
         free(p);

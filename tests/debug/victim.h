@@ -6,6 +6,8 @@
  * returns, so that the program goes on and the test counts the reports.
  *
  *   report code=NAME serial=N size=N family=C free_family=C
+ *   message TEXT                    (the report's message)
+ *   site=FILE:LINE                  (the line that allocated the block)
  *   block serial=N size=N          (the victim's own view of its block)
  *   check=N                         (om_debug_check's count at the end)
  */
@@ -14,6 +16,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "objmem.h"
 
@@ -32,6 +35,15 @@ static void victim_on_error(const om_error_info *info, void *arg) {
     printf("report code=%s serial=%llu size=%zu family=%c free_family=%c\n", om_error_name(info->code),
            (unsigned long long)info->serial, info->requested_size, victim_letter(info->family),
            victim_letter(info->free_family));
+    printf("message %s\n", info->message);
+    fflush(stdout);
+}
+
+/* Where the block of the error was allocated: the test finds it in the
+ * report ("allocated at f (.../victim.c:N)"). */
+static void victim_site(const char *file, int line) {
+    const char *slash = strrchr(file, '/');
+    printf("site=%s:%d\n", slash ? slash + 1 : file, line);
     fflush(stdout);
 }
 

@@ -38,11 +38,11 @@ int main(int argc, char **argv) {
         delete[] a;
         std::printf("clean: %zu keys, %d failed\n", m.size(), fails);
     } else if (std::strcmp(mode, "newarray-free") == 0) {
-        keep = new int[4];
+        keep = new int[4]; victim_site(__FILE__, __LINE__);
         victim_block(keep, 16);
         std::free(keep);
     } else if (std::strcmp(mode, "new-deletearray") == 0) {
-        keep = new int;
+        keep = new int; victim_site(__FILE__, __LINE__);
         victim_block(keep, sizeof(int));
         delete[] keep;
     } else {
