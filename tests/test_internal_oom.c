@@ -21,8 +21,9 @@
  *     the side tables) are back at the baseline: nothing leaked, even
  *     from releases that failed (os.c tries them again).
  * The collector's sweep: live and garbage rings over several 1 MiB slots,
- * a collection while points fail: it must not crash, free a live node or
- * leave a garbage one once memory is back (collect again and count).
+ * watched by weak references with callbacks, a collection while points
+ * fail: it must not crash, free a live node, or leave a garbage one (or
+ * its callback) once memory is back (collect again and count).
  * Side tables are never freed, so each of its points runs in a child
  * forked before any collection.
  */
@@ -81,13 +82,17 @@ static size_t size_at(int i) {
     }
 }
 
+/* The bytes a pattern covers: every one of the first 4 KiB, then one in
+ * 61 (large blocks would make the sweep slow). */
+static size_t next_byte(size_t j) { return j < 4096 ? j + 1 : j + 61; }
+
 static void fill(struct blk *b) {
-    for (size_t j = 0; j < b->n; j++)
+    for (size_t j = 0; j < b->n; j = next_byte(j))
         b->p[j] = tu_pattern(b, j, b->salt);
 }
 
 static int intact(const struct blk *b, size_t n) {
-    for (size_t j = 0; j < n; j++)
+    for (size_t j = 0; j < n; j = next_byte(j))
         if (b->p[j] != tu_pattern(b, j, b->salt))
             return 0;
     return 1;
@@ -158,7 +163,7 @@ static void grow(int i, size_t n) {
     struct blk moved = *b;
     moved.p = q;
     size_t keep = n < b->n ? n : b->n;
-    for (size_t j = 0; j < keep; j++)
+    for (size_t j = 0; j < keep; j = next_byte(j))
         if (q[j] != tu_pattern(b, j, b->salt)) {
             res.damaged++;
             break;
@@ -326,12 +331,32 @@ typedef struct node {
     om_object ob;
     om_object *next;
     intptr_t value;
+    om_weakref *weaklist;
 } node;
 static om_type node_type = {OM_TYPE_INIT, .name = "oomnode", .size = sizeof(node), .flags = OM_TYPE_GC,
-                            .ref_fields = OM_REF_FIELD(node, next)};
+                            .ref_fields = OM_REF_FIELD(node, next),
+                            .weaklist_offset = offsetof(node, weaklist)};
 /* Used first in a child: its state is made there, under failures. */
 static om_type late_type = {OM_TYPE_INIT, .name = "oomlate", .size = sizeof(node), .flags = OM_TYPE_GC,
-                            .ref_fields = OM_REF_FIELD(node, next)};
+                            .ref_fields = OM_REF_FIELD(node, next),
+                            .weaklist_offset = offsetof(node, weaklist)};
+
+static long callbacks; /* weak-reference callbacks run */
+static void on_dead(om_weakref *ref, om_object *data) {
+    (void)ref, (void)data;
+    callbacks++;
+}
+
+/* A weak reference to o with a callback, or NULL (ENOMEM counted). */
+static om_weakref *watch(node *o) {
+    if (!o)
+        return NULL;
+    errno = 0;
+    om_weakref *w = om_weakref_new(&o->ob, on_dead, NULL);
+    if (!w)
+        failed();
+    return w;
+}
 
 static uint64_t live_of(const om_type *t) {
     om_type_stats s;
@@ -382,16 +407,22 @@ static uint64_t gc_point(unsigned kinds, uint64_t first, uint64_t count, size_t 
     memset(&res, 0, sizeof res);
     om_trim(1);
     int64_t base = mapped_now();
-    uint64_t live0 = live_of(&node_type), late0 = live_of(&late_type);
+    uint64_t live0 = live_of(&node_type), late0 = live_of(&late_type), weak0 = live_of(&om_weakref_type);
+    callbacks = 0;
     omi_fail_arm(kinds, first, count);
     size_t garbage = 0, made, live_n;
+    om_weakref *weak[RINGS];
+    long watched = 0;
     for (int r = 0; r < RINGS; r++) {
         node *g = ring(r % 2 ? &late_type : &node_type, n, 1000000 * (r + 1), &made);
         garbage += made;
+        weak[r] = watch(g);
+        watched += weak[r] != NULL;
         if (g)
             om_decref(&g->ob);
     }
     node *live = ring(&node_type, n, 7, &live_n);
+    om_weakref *weak_live = watch(live);
     long got = om_gc_collect(-1);
     uint64_t met = 0;
     for (int k = 0; k < OMI_FAIL_KINDS; k++)
@@ -408,11 +439,25 @@ static uint64_t gc_point(unsigned kinds, uint64_t first, uint64_t count, size_t 
     CHECK_MSG((size_t)(got + rest) == garbage, "gc %llu: %ld + %ld collected of %zu garbage",
               (unsigned long long)first, got, rest, garbage);
     CHECK(!live || ring_intact(live, live_n, 7));
+    CHECK_MSG(callbacks == watched, "gc %llu: %ld callbacks for %ld garbage rings watched",
+              (unsigned long long)first, callbacks, watched);
+    if (weak_live) {
+        om_object *o = om_weakref_get(weak_live);
+        CHECK(o == &live->ob);
+        om_xdecref(o);
+    }
     if (live)
         om_decref(&live->ob);
     CHECK_EQ((size_t)om_gc_collect(-1), live_n);
+    CHECK_EQ(callbacks, watched + (weak_live != NULL));
+    for (int r = 0; r < RINGS; r++)
+        if (weak[r])
+            om_decref(weak[r]);
+    if (weak_live)
+        om_decref(weak_live);
     CHECK_EQ(live_of(&node_type), live0);
     CHECK_EQ(live_of(&late_type), late0);
+    CHECK_EQ(live_of(&om_weakref_type), weak0);
     om_freelists_clear();
     om_trim(1);
     int64_t leak = mapped_now() - base;
