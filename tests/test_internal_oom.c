@@ -182,14 +182,14 @@ static void drop(int i) {
     b->p = NULL;
 }
 
-/* A thread's first allocation makes its heap (a descriptor). */
+/* A thread's first allocation makes its heap (a descriptor); it exits with
+ * its last blocks live, which the main thread frees later (an abandoned
+ * heap, frees from another thread). */
+enum { THREAD_BLOCKS = 12 };
 static void *thread_body(void *arg) {
     (void)arg;
-    errno = 0;
-    void *p = om_malloc(100);
-    if (!p)
-        failed();
-    om_free(p);
+    for (int i = NB - THREAD_BLOCKS; i < NB; i++)
+        make(i, size_at(i));
     return NULL;
 }
 
@@ -221,6 +221,8 @@ static void workload_alloc(void) {
     for (int i = 3; i < NB; i += 3)
         make(i, size_at(i + 1));
     om_trim(1);
+    for (int i = NB - THREAD_BLOCKS; i < NB; i++)
+        drop(i);
     pthread_t t;
     if (pthread_create(&t, NULL, thread_body, NULL) == 0)
         pthread_join(t, NULL);
