@@ -34,6 +34,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -328,6 +329,114 @@ static void test_release_retried(void) {
     CHECK_EQ(mapped_now(), base);
 }
 
+/* ---- growing a large block in place across a map leaf's boundary -------------
+ * The ownership map's leaves cover 16 GiB each and are made on first use:
+ * a block that mremap grows in place past such a boundary needs a new leaf
+ * (metadata).  When that fails, the block must stay as it was, known to
+ * the map.  The block is placed just below a boundary whose leaf does not
+ * exist by filling every gap of the address space above it (PROT_NONE,
+ * no memory), but for a small hole where metadata chunks land. */
+#define LEAF_SPAN ((uintptr_t)16 << 30)
+
+static struct { uintptr_t a, n; } fills[64];
+static int nfills;
+
+static void fill_gaps(uintptr_t lo, uintptr_t hi) {
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f)
+        return;
+    uintptr_t cur = lo, s, e;
+    char line[512];
+    int more = 1;
+    while (more && nfills < 64) {
+        more = fgets(line, sizeof line, f) != NULL;
+        if (more && sscanf(line, "%lx-%lx", &s, &e) != 2)
+            continue;
+        if (!more)
+            s = e = hi;
+        if (e <= cur)
+            continue;
+        uintptr_t end = s < hi ? s : hi;
+        if (end > cur && mmap((void *)cur, end - cur, PROT_NONE,
+                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1,
+                              0) == (void *)cur) {
+            fills[nfills].a = cur;
+            fills[nfills].n = end - cur;
+            nfills++;
+        }
+        cur = e;
+        if (cur >= hi)
+            break;
+    }
+    fclose(f);
+}
+
+static void test_remap_in_place_new_leaf(void) {
+    om_trim(1);
+    void *probe = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    REQUIRE(probe != MAP_FAILED);
+    uintptr_t top = (uintptr_t)probe, b = top / LEAF_SPAN * LEAF_SPAN - LEAF_SPAN;
+    munmap(probe, 4096);
+    fill_gaps(b, top + 4096);
+    if (nfills && fills[0].a == b && fills[0].n > ((size_t)1 << 20)) {
+        fills[0].n -= (size_t)1 << 20; /* the hole for metadata */
+        munmap((void *)(fills[0].a + fills[0].n), (size_t)1 << 20);
+    }
+    unsigned char *p = om_malloc(3 * TU_MIB);
+    for (int i = 0; i < nfills; i++)
+        munmap((void *)fills[i].a, fills[i].n);
+    REQUIRE(p != NULL);
+    if ((uintptr_t)p >= b || b - (uintptr_t)p > 8 * TU_MIB || !omi_os_can_remap()) {
+        printf("   skipped: the block is at %p, not just below %#lx\n", (void *)p, (unsigned long)b);
+        om_free(p);
+        return;
+    }
+    memset(p, 0x5a, 3 * TU_MIB);
+    omi_fail_arm(1u << OMI_FAIL_META, 1, UINT64_MAX / 2); /* no new leaf */
+    errno = 0;
+    unsigned char *q = om_realloc(p, 12 * TU_MIB);
+    int e = errno;
+    omi_fail_disarm();
+    if (!q) {
+        CHECK_EQ(e, ENOMEM);
+        q = p;
+    }
+    CHECK_MSG(om_owns(q), "the block at %p is no longer objmem's", (void *)q);
+    CHECK(tu_all_bytes(q, 3 * TU_MIB, 0x5a));
+    CHECK_EQ(om_heap_check(1), 0);
+    if (om_owns(q))
+        om_free(q);
+}
+
+/* om_heap_check in a thread that has made no heap (it allocated only
+ * large blocks) still checks the large blocks: the test above relies on it. */
+static void *large_only(void *arg) {
+    int *problems = arg;
+    char *p = om_malloc(3 * TU_MIB);
+    if (!p)
+        return NULL;
+    uintptr_t e = omi_map_lookup((uintptr_t)p);
+    pthread_mutex_lock(&omi_rt.lock);
+    omi_map_clear((uintptr_t)p, TU_MIB); /* the map forgets the block's first slot */
+    pthread_mutex_unlock(&omi_rt.lock);
+    problems[0] = om_heap_check(0);
+    pthread_mutex_lock(&omi_rt.lock);
+    omi_map_set((uintptr_t)p, TU_MIB, e);
+    pthread_mutex_unlock(&omi_rt.lock);
+    problems[1] = om_heap_check(0);
+    om_free(p);
+    return NULL;
+}
+
+static void test_check_without_heap(void) {
+    int problems[2] = {-1, -1};
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, large_only, problems) == 0);
+    pthread_join(t, NULL);
+    CHECK_EQ(problems[0], 1);
+    CHECK_EQ(problems[1], 0);
+}
+
 /* ---- the collector's workload -------------------------------------------------- */
 typedef struct node {
     om_object ob;
@@ -564,6 +673,8 @@ int main(int argc, char **argv) {
         CHECK_CASE(test_gc_sweep),
         CHECK_CASE(test_traced_sweep),
         CHECK_CASE(test_release_retried),
+        CHECK_CASE(test_check_without_heap),
+        CHECK_CASE(test_remap_in_place_new_leaf),
         CHECK_CASE(test_alloc_sweep),
     };
     return check_main(cases, CHECK_COUNT(cases), argc, argv);

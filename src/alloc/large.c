@@ -439,7 +439,11 @@ static int remap(om_large *l, size_t span, size_t align) {
     if (!p)
         return 0;
     pthread_mutex_lock(&omi_rt.lock);
-    if (omi_map_set((uintptr_t)p, span, tag(l))) {
+    /* In place, only the new part: omi_map_set clears what it set when it
+     * fails, and the old part is l's already. */
+    int unmapped = p == old ? omi_map_set((uintptr_t)old + old_size, span - old_size, tag(l))
+                            : omi_map_set((uintptr_t)p, span, tag(l));
+    if (unmapped) {
         /* No memory for a map leaf: put the block back as it was. */
         if (p == old) {
             pthread_mutex_unlock(&omi_rt.lock);
