@@ -184,7 +184,8 @@ static int pending_add(void *p, size_t size) {
 void omi_os_retry_releases(void) {
     if (om_likely(atomic_load_explicit(&os.npending, memory_order_relaxed) == 0))
         return;
-    pending_lock();
+    if (atomic_flag_test_and_set_explicit(&os.pending_lock, memory_order_acquire))
+        return; /* another thread is at it */
     unsigned n = atomic_load_explicit(&os.npending, memory_order_relaxed), kept = 0;
     for (unsigned i = 0; i < n; i++)
         if (release_once(os.pending[i].p, os.pending[i].size) != 0)
@@ -192,6 +193,10 @@ void omi_os_retry_releases(void) {
     atomic_store_explicit(&os.npending, kept, memory_order_relaxed);
     pending_unlock();
 }
+
+/* fork: the table is whole in the child (runtime.c's handlers). */
+void omi_os_fork_lock(void) { pending_lock(); }
+void omi_os_fork_unlock(void) { pending_unlock(); }
 
 void *omi_os_reserve(size_t size, size_t align) {
     omi_os_retry_releases();

@@ -40,6 +40,9 @@ OM_HIDDEN void *omi_os_reserve(size_t size, size_t align);
 OM_HIDDEN int omi_os_release(void *p, size_t size);
 /* Release again the ranges whose release failed (os.c). */
 OM_HIDDEN void omi_os_retry_releases(void);
+/* Hold that table across fork (after omi_rt.lock), release it after. */
+OM_HIDDEN void omi_os_fork_lock(void);
+OM_HIDDEN void omi_os_fork_unlock(void);
 OM_HIDDEN int omi_os_purge(void *p, size_t size);
 OM_HIDDEN void *omi_os_remap(void *old, size_t old_size, size_t new_size, size_t align);
 OM_HIDDEN int omi_os_can_remap(void);
