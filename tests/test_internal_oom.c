@@ -302,7 +302,7 @@ static void test_alloc_sweep(void) {
     /* warm up twice: what stays mapped for good is mapped now */
     run_alloc(0, 0, 0, "warm-up");
     run_alloc(0, 0, 0, "warm-up");
-    uint64_t max = getenv("OOM_QUICK") ? 2 : OM_TEST_SANITIZED ? 12 : 60;
+    uint64_t max = OM_TEST_SANITIZED ? 5 : 60;
     for (int k = 0; k < OMI_FAIL_KINDS; k++) {
         if (k == OMI_FAIL_SIDE || k == OMI_FAIL_META)
             continue; /* the collector's; the first run's (test_first_run_sweep) */
@@ -639,7 +639,7 @@ static uint64_t alloc_point(unsigned kinds, uint64_t first, uint64_t count, size
 /* Descriptors are recycled: only a process's first run of the workload
  * carves them. */
 static void test_first_run_sweep(void) {
-    uint64_t max = OM_TEST_SANITIZED ? 6 : 30;
+    uint64_t max = OM_TEST_SANITIZED ? 3 : 30;
     uint64_t n = sweep_forked(alloc_point, 1u << OMI_FAIL_META, "first run, meta", 0, max);
     CHECK_GT(n, 0);
     sweep_forked(alloc_point, 1u << OMI_FAIL_RESERVE, "first run, reserve", 0, max);
@@ -653,7 +653,7 @@ static void test_traced_sweep(void) {
         return; /* built without libunwind */
     om_trace_stop();
     traced = 1;
-    uint64_t max = OM_TEST_SANITIZED ? 6 : 30;
+    uint64_t max = OM_TEST_SANITIZED ? 3 : 30;
     sweep_forked(alloc_point, 1u << OMI_FAIL_RESERVE, "traced, reserve", 0, max);
     sweep_forked(alloc_point, ALL_KINDS, "traced, all kinds", 0, max);
     traced = 0;
@@ -661,7 +661,7 @@ static void test_traced_sweep(void) {
 
 static void test_gc_sweep(void) {
     size_t n = (size_t)OM_TEST_SCALE(30000);
-    uint64_t max = OM_TEST_SANITIZED ? 6 : 20;
+    uint64_t max = OM_TEST_SANITIZED ? 4 : 20;
     CHECK_GT(sweep_forked(gc_point, 1u << OMI_FAIL_SIDE, "gc, side", n, max), 0);
     sweep_forked(gc_point, 1u << OMI_FAIL_RESERVE, "gc, reserve", n, max);
     sweep_forked(gc_point, 1u << OMI_FAIL_META, "gc, meta", n, max);
