@@ -352,7 +352,9 @@ OM_API int om_heap_snapshot_write(int fd, unsigned flags);
  *       align a power of two.  Returns a readable, writable, zero-filled
  *       region aligned to align, or NULL.
  *   release(p, size): p/size as reserved (or a page-aligned sub-range).
- *       Returns 0 or an errno value.
+ *       Returns 0 or an errno value; a range whose release failed stays
+ *       mapped and is released again at the next reserve, release or
+ *       om_trim, until that succeeds (at most 64 are kept).
  *   purge(p, size): page-aligned range of a reserved region whose contents
  *       may be discarded; it must read back as zeros.  0 or errno.
  * The hooks may be called with objmem's internal locks held: they must not

@@ -419,6 +419,83 @@ static void test_cache_bound(void)
     restore();
 }
 
+/* Entries off the list while their purge runs do not count against the
+ * 64-entry bound; once they come back, the bound holds again: thread A's
+ * purge is held in the hook while this thread frees more blocks. */
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    pthread_t held;      /* whose purges wait */
+    int holding, in_purge, release;
+    om_os_hooks inner;
+} hp = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+static int held_purge(void *p, size_t size, void *ctx)
+{
+    (void)ctx;
+    pthread_mutex_lock(&hp.lock);
+    if (hp.holding && pthread_equal(pthread_self(), hp.held)) {
+        hp.in_purge = 1;
+        pthread_cond_broadcast(&hp.cond);
+        while (!hp.release)
+            pthread_cond_wait(&hp.cond, &hp.lock);
+    }
+    pthread_mutex_unlock(&hp.lock);
+    return hp.inner.purge(p, size, hp.inner.ctx);
+}
+
+static void *free_one(void *arg)
+{
+    om_free(arg);
+    return NULL;
+}
+
+static void test_cache_bound_after_purges(void)
+{
+    set_options(60000, 1024);
+    om_get_os_hooks(&hp.inner);
+    om_os_hooks h = {hp.inner.reserve, hp.inner.release, held_purge, NULL};
+    om_set_os_hooks(&h);
+    enum { FIRST = 64, SECOND = 24 };
+    void *a[FIRST], *b[SECOND];
+    for (int i = 0; i < FIRST; i++)
+        NEED((a[i] = om_malloc(TU_MIB + PAGE)) != NULL);
+    for (int i = 0; i < SECOND; i++)
+        NEED((b[i] = om_malloc(TU_MIB + PAGE)) != NULL);
+    void *last = om_malloc(TU_MIB + PAGE);
+    NEED(last != NULL);
+    for (int i = 0; i < FIRST; i++) /* 64 entries, all resident */
+        om_free(a[i]);
+    CHECK_EQ(st().large_cached, FIRST);
+    om_option_set(OM_OPTION_LARGE_CACHE_MB, 1); /* the next free purges */
+    pthread_t t;
+    pthread_mutex_lock(&hp.lock);
+    hp.holding = 1;
+    hp.in_purge = hp.release = 0;
+    NEED(pthread_create(&t, NULL, free_one, last) == 0);
+    hp.held = t;
+    pthread_mutex_unlock(&hp.lock);
+    pthread_mutex_lock(&hp.lock);
+    while (!hp.in_purge)
+        pthread_cond_wait(&hp.cond, &hp.lock);
+    pthread_mutex_unlock(&hp.lock);
+    uint64_t listed = st().large_cached;
+    CHECK_LT(listed, FIRST); /* entries are off the list, purging */
+    for (int i = 0; i < SECOND; i++)
+        om_free(b[i]);
+    pthread_mutex_lock(&hp.lock);
+    hp.release = 1;
+    pthread_cond_broadcast(&hp.cond);
+    pthread_mutex_unlock(&hp.lock);
+    pthread_join(t, NULL);
+    hp.holding = 0;
+    CHECK_MSG(st().large_cached <= 64, "%" PRIu64 " entries in the cache (%" PRIu64 " while purging)",
+              st().large_cached, listed);
+    CHECK_EQ(om_heap_check(1), 0);
+    om_set_os_hooks(&hp.inner);
+    restore();
+}
+
 static void test_trim_empties(void)
 {
     set_options(60000, 64);
@@ -593,6 +670,7 @@ int main(int argc, char **argv)
         CHECK_CASE(test_realloc_shrink),
         CHECK_CASE(test_gather),
         CHECK_CASE(test_cache_bound),
+        CHECK_CASE(test_cache_bound_after_purges),
         CHECK_CASE(test_trim_empties),
         CHECK_CASE(test_arena_reclaims_cache),
         CHECK_CASE(test_hooks_without_remap),

@@ -5,7 +5,8 @@
  * manner: fail the 1st, 2nd, ... Nth reserve while a mixed workload runs;
  * the failing call returns NULL with ENOMEM, the heap stays consistent, and
  * once everything is freed and om_trim(1) has run, the mapped bytes are
- * back at the baseline.
+ * back at the baseline; a release that fails is tried again, so that
+ * nothing stays mapped once the failures stop.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -23,6 +24,7 @@ typedef struct counter {
     atomic_long contract_bad;  /* calls outside the documented contract */
     atomic_long fail_countdown; /* fail the reserve that takes this to 0 */
     atomic_int purge_fails;
+    atomic_int release_fails; /* releases that fail from now on */
     om_os_hooks inner;
 } counter;
 
@@ -61,6 +63,10 @@ static int count_release(void *p, size_t size, void *ctx)
     atomic_fetch_add(&c->release_calls, 1);
     if (!page_multiple((uintptr_t)p) || !page_multiple(size) || size == 0)
         atomic_fetch_add(&c->contract_bad, 1);
+    if (atomic_load(&c->release_fails) > 0) {
+        atomic_fetch_sub(&c->release_fails, 1);
+        return ENOMEM; /* as munmap when splitting a mapping needs one more */
+    }
     int rc = c->inner.release(p, size, c->inner.ctx);
     if (rc == 0)
         atomic_fetch_sub(&c->mapped, (long)size);
@@ -325,6 +331,46 @@ static void test_purge_failure_tolerated(void)
     uninstall();
 }
 
+/* A release that fails leaves its range mapped, and objmem tries it again
+ * (at the next reserve, release or om_trim): once the failures stop,
+ * nothing stays mapped that objmem no longer uses. */
+static void test_release_failure_retried(void)
+{
+    install();
+    om_trim(1);
+    long baseline = atomic_load(&ctr.mapped);
+    om_stats s0;
+    om_stats_get(&s0);
+    void *big = om_malloc(3 * TU_MIB);
+    REQUIRE(big != NULL);
+    enum { N = 2000 };
+    static void *b[N];
+    for (int i = 0; i < N; i++) {
+        b[i] = om_malloc(i % 2 ? 200 : 20000);
+        REQUIRE(b[i] != NULL);
+    }
+    atomic_store(&ctr.release_fails, 1000);
+    om_free(big);
+    for (int i = 0; i < N; i++)
+        om_free(b[i]);
+    om_trim(1);
+    om_stats s1;
+    om_stats_get(&s1);
+    CHECK_GT(s1.os_failures, s0.os_failures);
+    CHECK_GT(atomic_load(&ctr.mapped), baseline); /* still mapped: released nothing */
+    CHECK_EQ((int64_t)(s1.os_bytes_reserved - s0.os_bytes_reserved),
+             (int64_t)(atomic_load(&ctr.mapped) - baseline));
+    CHECK_EQ(om_heap_check(1), 0);
+    atomic_store(&ctr.release_fails, 0);
+    om_trim(1);
+    CHECK_MSG(atomic_load(&ctr.mapped) == baseline, "%ld bytes mapped, baseline %ld",
+              atomic_load(&ctr.mapped), baseline);
+    om_stats s2;
+    om_stats_get(&s2);
+    CHECK_EQ(s2.os_bytes_reserved, s0.os_bytes_reserved);
+    uninstall();
+}
+
 int main(int argc, char **argv)
 {
     page_size = (size_t)sysconf(_SC_PAGESIZE);
@@ -333,6 +379,7 @@ int main(int argc, char **argv)
         CHECK_CASE(test_counts_match_stats),
         CHECK_CASE(test_oom_sweep),
         CHECK_CASE(test_purge_failure_tolerated),
+        CHECK_CASE(test_release_failure_retried),
     };
     return check_main(cases, CHECK_COUNT(cases), argc, argv);
 }

@@ -274,8 +274,12 @@ static void large_problem(void *arg, const char *msg) { fail(arg, "%s", msg); }
 
 int om_heap_check(int verbose) {
     checker c = {omi_tls_heap, verbose, 0};
-    if (c.h == &omi_heap_empty)
-        return 0;
+    if (c.h == &omi_heap_empty) { /* no heap of its own: the large blocks still */
+        pthread_mutex_lock(&omi_rt.lock);
+        omi_large_check(large_problem, &c);
+        pthread_mutex_unlock(&omi_rt.lock);
+        return c.problems;
+    }
     int locked = omi_heap_lock_arenas(c.h); /* the purge thread's too */
     for (int g = 0; g < OM_NGEOM; g++)
         check_usable_list(&c, g);

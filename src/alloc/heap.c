@@ -378,4 +378,5 @@ void om_trim(int force) {
         pthread_mutex_unlock(&a->lock);
     }
     omi_large_collect();
+    omi_os_retry_releases(); /* ranges whose release failed before (os.c) */
 }

@@ -337,14 +337,21 @@ static void maybe_decay(uint64_t now, os_work *w) {
         decay(now, w);
 }
 
-/* After an entry joined the cache: too many entries unmap the oldest; too
- * many resident bytes purge the oldest entries' top pages. */
-static void enforce_bounds(os_work *w) {
-    while (omi_rt.large_cached > OM_LARGE_CACHE_MAX && !work_full(w)) {
+/* At most OM_LARGE_CACHE_MAX entries: the oldest beyond go (unmapped on
+ * w).  Entries off the list for a system call do not count meanwhile, so
+ * this runs again when they come back. */
+static void bound_count(os_work *w) {
+    while (omi_rt.large_cached > OM_LARGE_CACHE_MAX && w->nrelease < OM_LARGE_JOBS) {
         om_large *l = lc.oldest;
         cache_unlink(l);
         forget(l, w);
     }
+}
+
+/* After an entry joined the cache: too many entries unmap the oldest; too
+ * many resident bytes purge the oldest entries' top pages. */
+static void enforce_bounds(os_work *w) {
+    bound_count(w);
     size_t budget = resident_budget(), page = omi_os_page_size();
     if (lc.cached_resident <= budget)
         return;
@@ -391,6 +398,8 @@ static void run_work(os_work *w) {
             }
             cache_link(l);
         }
+        /* Others freed while these were off the list, not counting them. */
+        bound_count(w);
         pthread_mutex_unlock(&omi_rt.lock);
     }
     for (unsigned i = 0; i < w->nrelease; i++)
@@ -439,7 +448,11 @@ static int remap(om_large *l, size_t span, size_t align) {
     if (!p)
         return 0;
     pthread_mutex_lock(&omi_rt.lock);
-    if (omi_map_set((uintptr_t)p, span, tag(l))) {
+    /* In place, only the new part: omi_map_set clears what it set when it
+     * fails, and the old part is l's already. */
+    int unmapped = p == old ? omi_map_set((uintptr_t)old + old_size, span - old_size, tag(l))
+                            : omi_map_set((uintptr_t)p, span, tag(l));
+    if (unmapped) {
         /* No memory for a map leaf: put the block back as it was. */
         if (p == old) {
             pthread_mutex_unlock(&omi_rt.lock);
@@ -602,9 +615,11 @@ void *omi_large_alloc(size_t size, size_t align, int zero) {
         } else {
             lc.reused--;
             cache_link(l);
+            bound_count(&w); /* it was off the list: others may have filled it */
             l = NULL;
         }
         pthread_mutex_unlock(&omi_rt.lock);
+        run_work(&w);
     }
     if (l) {
         /* malloc promises nothing; calloc clears what may not be zero */

@@ -20,6 +20,8 @@ static struct {
 } meta;
 
 void *omi_meta_alloc(size_t size) {
+    if (omi_fail_point(OMI_FAIL_META))
+        return NULL;
     size = (size + OM_META_ALIGN - 1) & ~(size_t)(OM_META_ALIGN - 1);
     if ((size_t)(meta.end - meta.cur) < size) {
         size_t chunk = size > OM_META_CHUNK ? size : OM_META_CHUNK;

@@ -96,15 +96,18 @@ static void fork_prepare(void) {
     for (om_heap *h = fork_heaps; h; h = h->next_all)
         pthread_mutex_lock(&h->lock);
     pthread_mutex_lock(&omi_rt.lock);
+    omi_os_fork_lock();
 }
 
 static void fork_parent(void) {
+    omi_os_fork_unlock();
     pthread_mutex_unlock(&omi_rt.lock);
     for (om_heap *h = fork_heaps; h; h = h->next_all)
         pthread_mutex_unlock(&h->lock);
 }
 
 static void fork_child(void) {
+    omi_os_fork_unlock();
     omi_background_forget();
     omi_options_fork_child();
     pthread_mutex_init(&omi_rt.lock, NULL);

@@ -116,7 +116,9 @@ static int scratch_make(scratch *m, omi_census *c, size_t heaps, size_t arenas, 
     size_t total = 0;
     for (int i = 0; i < 4; i++)
         total += (sizes[i] + 63) & ~(size_t)63;
-    void *p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *p = omi_fail_point(OMI_FAIL_RESERVE)
+                  ? MAP_FAILED
+                  : mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return ENOMEM;
     m->base = p, m->size = total;

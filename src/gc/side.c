@@ -24,14 +24,23 @@ static struct {
     side_table **root[(size_t)1 << DIR_ROOT_BITS];
     char *chunk;      /* the rest of the chunk tables are carved from */
     size_t chunk_left;
+    uint64_t mapped; /* bytes of leaves and chunks: never given back */
 } dir;
 
 static void *os_alloc(size_t size) {
     size_t page = omi_os_page_size();
-    return omi_os_reserve((size + page - 1) & ~(page - 1), page);
+    size = (size + page - 1) & ~(page - 1);
+    void *p = omi_os_reserve(size, page);
+    if (p)
+        dir.mapped += size;
+    return p;
 }
 
+uint64_t omi_gc_side_mapped(void) { return dir.mapped; }
+
 static side_table *table_new(void) {
+    if (omi_fail_point(OMI_FAIL_SIDE))
+        return NULL;
     if (dir.chunk_left < sizeof(side_table)) {
         char *c = os_alloc(DIR_CHUNK_TABLES * sizeof(side_table));
         if (!c)

@@ -85,6 +85,8 @@ typedef struct side_way {
  * keep for this rare call); NULL if o is not in objmem's memory (or its
  * table could not be made). */
 OM_HIDDEN __attribute__((noinline)) uint8_t *omi_gc_side_miss(side_way *k, const om_object *o);
+/* Bytes the side tables and their directory have mapped (never given back). */
+OM_HIDDEN uint64_t omi_gc_side_mapped(void);
 
 /* The byte of o through a cache of ways (a power of two of them). */
 static inline uint8_t *gc_side_at(side_way *ways, unsigned nways, const om_object *o) {

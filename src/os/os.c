@@ -27,6 +27,12 @@
  *       inaccessible (access 0: hardened mode's guard pages) or read/write
  *       again (1).  0, or an errno value (ENOTSUP with replaced hooks: no
  *       guard pages then).
+ * A release that fails leaves the range mapped and counted: it is kept
+ * (up to OM_OS_PENDING ranges) and tried again at the next reserve or
+ * release, and by omi_os_retry_releases (om_trim), so that a munmap that
+ * failed once (the kernel out of mappings) does not leak for good.
+ * Each call asks omi_fail_point first (fail.c: the sweeps' injected
+ * failures), and fails as the system would.
  * Every call through the hooks is counted, with the bytes currently and at
  * most mapped.  The counters are atomics: any thread may call these.
  * The hooks are read without a lock: set them before other threads
@@ -40,8 +46,17 @@
 
 #include "os/os.h"
 
+#define OM_OS_PENDING 64
+
 typedef struct om_os_state {
     om_os_hooks hooks;
+    /* releases that failed, to try again; under pending_lock */
+    atomic_flag pending_lock;
+    _Atomic unsigned npending;
+    struct {
+        void *p;
+        size_t size;
+    } pending[OM_OS_PENDING];
     _Atomic uint64_t reserve_calls, release_calls, purge_calls, remap_calls, failures;
     _Atomic uint64_t bytes_mapped, bytes_peak;
     _Atomic size_t page_size; /* 0 until first asked: any thread may be first */
@@ -49,6 +64,7 @@ typedef struct om_os_state {
 
 static om_os_state os = {
     .hooks = {om_os_default_reserve, om_os_default_release, om_os_default_purge, NULL},
+    .pending_lock = ATOMIC_FLAG_INIT,
 };
 
 size_t omi_os_page_size(void) {
@@ -136,9 +152,61 @@ static void note_mapped(int64_t delta) {
     }
 }
 
+/* One release through the hooks (or an injected failure), counted. */
+static int release_once(void *p, size_t size) {
+    atomic_fetch_add_explicit(&os.release_calls, 1, memory_order_relaxed);
+    int err = omi_fail_point(OMI_FAIL_RELEASE) ? ENOMEM : os.hooks.release(p, size, os.hooks.ctx);
+    if (err)
+        atomic_fetch_add_explicit(&os.failures, 1, memory_order_relaxed);
+    else
+        note_mapped(-(int64_t)size);
+    return err;
+}
+
+static void pending_lock(void) {
+    while (atomic_flag_test_and_set_explicit(&os.pending_lock, memory_order_acquire)) {
+    }
+}
+
+static void pending_unlock(void) { atomic_flag_clear_explicit(&os.pending_lock, memory_order_release); }
+
+/* Keep a range whose release failed; 0, or -1 when the table is full (the
+ * range stays mapped for good: counted, never reused). */
+static int pending_add(void *p, size_t size) {
+    int kept = -1;
+    pending_lock();
+    unsigned n = atomic_load_explicit(&os.npending, memory_order_relaxed);
+    if (n < OM_OS_PENDING) {
+        os.pending[n].p = p;
+        os.pending[n].size = size;
+        atomic_store_explicit(&os.npending, n + 1, memory_order_relaxed);
+        kept = 0;
+    }
+    pending_unlock();
+    return kept;
+}
+
+void omi_os_retry_releases(void) {
+    if (om_likely(atomic_load_explicit(&os.npending, memory_order_relaxed) == 0))
+        return;
+    if (atomic_flag_test_and_set_explicit(&os.pending_lock, memory_order_acquire))
+        return; /* another thread is at it */
+    unsigned n = atomic_load_explicit(&os.npending, memory_order_relaxed), kept = 0;
+    for (unsigned i = 0; i < n; i++)
+        if (release_once(os.pending[i].p, os.pending[i].size) != 0)
+            os.pending[kept++] = os.pending[i];
+    atomic_store_explicit(&os.npending, kept, memory_order_relaxed);
+    pending_unlock();
+}
+
+/* fork: the table is whole in the child (runtime.c's handlers). */
+void omi_os_fork_lock(void) { pending_lock(); }
+void omi_os_fork_unlock(void) { pending_unlock(); }
+
 void *omi_os_reserve(size_t size, size_t align) {
+    omi_os_retry_releases();
     atomic_fetch_add_explicit(&os.reserve_calls, 1, memory_order_relaxed);
-    void *p = os.hooks.reserve(size, align, os.hooks.ctx);
+    void *p = omi_fail_point(OMI_FAIL_RESERVE) ? NULL : os.hooks.reserve(size, align, os.hooks.ctx);
     if (!p) {
         atomic_fetch_add_explicit(&os.failures, 1, memory_order_relaxed);
         errno = ENOMEM;
@@ -149,18 +217,16 @@ void *omi_os_reserve(size_t size, size_t align) {
 }
 
 int omi_os_release(void *p, size_t size) {
-    atomic_fetch_add_explicit(&os.release_calls, 1, memory_order_relaxed);
-    int err = os.hooks.release(p, size, os.hooks.ctx);
+    omi_os_retry_releases();
+    int err = release_once(p, size);
     if (err)
-        atomic_fetch_add_explicit(&os.failures, 1, memory_order_relaxed);
-    else
-        note_mapped(-(int64_t)size);
+        pending_add(p, size);
     return err;
 }
 
 int omi_os_purge(void *p, size_t size) {
     atomic_fetch_add_explicit(&os.purge_calls, 1, memory_order_relaxed);
-    int err = os.hooks.purge(p, size, os.hooks.ctx);
+    int err = omi_fail_point(OMI_FAIL_PURGE) ? ENOMEM : os.hooks.purge(p, size, os.hooks.ctx);
     if (err)
         atomic_fetch_add_explicit(&os.failures, 1, memory_order_relaxed);
     return err;
@@ -201,6 +267,8 @@ void *omi_os_remap(void *old, size_t old_size, size_t new_size, size_t align) {
     if (!omi_os_can_remap())
         return NULL;
     atomic_fetch_add_explicit(&os.remap_calls, 1, memory_order_relaxed);
+    if (omi_fail_point(OMI_FAIL_REMAP))
+        return NULL; /* as a real mremap that cannot: not a failure */
     void *p = mremap(old, old_size, new_size, 0); /* grow in place */
     if (p == MAP_FAILED) {
         /* Move: reserve an aligned range, then let the kernel move the
@@ -225,6 +293,10 @@ int omi_os_move(void *from, void *to, size_t size) {
     if (!omi_os_can_remap())
         return ENOTSUP;
     atomic_fetch_add_explicit(&os.remap_calls, 1, memory_order_relaxed);
+    if (omi_fail_point(OMI_FAIL_REMAP)) {
+        atomic_fetch_add_explicit(&os.failures, 1, memory_order_relaxed);
+        return ENOMEM;
+    }
     if (move_range(from, to, size) != 0) {
         atomic_fetch_add_explicit(&os.failures, 1, memory_order_relaxed);
         return errno ? errno : ENOMEM;

@@ -38,6 +38,11 @@ static inline void omi_struct_in(void *lib, size_t lib_size, const void *caller,
 /* ---- os.c: kernel memory behind the hooks ----------------------------- */
 OM_HIDDEN void *omi_os_reserve(size_t size, size_t align);
 OM_HIDDEN int omi_os_release(void *p, size_t size);
+/* Release again the ranges whose release failed (os.c). */
+OM_HIDDEN void omi_os_retry_releases(void);
+/* Hold that table across fork (after omi_rt.lock), release it after. */
+OM_HIDDEN void omi_os_fork_lock(void);
+OM_HIDDEN void omi_os_fork_unlock(void);
 OM_HIDDEN int omi_os_purge(void *p, size_t size);
 OM_HIDDEN void *omi_os_remap(void *old, size_t old_size, size_t new_size, size_t align);
 OM_HIDDEN int omi_os_can_remap(void);
@@ -46,6 +51,26 @@ OM_HIDDEN int omi_os_protect(void *p, size_t size, int access);
 OM_HIDDEN size_t omi_os_page_size(void);
 OM_HIDDEN uint64_t omi_os_now_ns(void);
 OM_HIDDEN void omi_os_stats(om_stats *out);
+
+/* ---- fail.c: failure injection for the out-of-memory sweeps ------------ */
+typedef enum omi_fail_kind {
+    OMI_FAIL_RESERVE, /* omi_os_reserve, the snapshot's mmap */
+    OMI_FAIL_RELEASE, /* omi_os_release: kept and retried (os.c) */
+    OMI_FAIL_PURGE,   /* omi_os_purge: the pages stay as they were */
+    OMI_FAIL_REMAP,   /* omi_os_remap and omi_os_move: nothing moves */
+    OMI_FAIL_META,    /* a descriptor from meta.c's chunk */
+    OMI_FAIL_SIDE,    /* a collector's side table from side.c's chunk */
+    OMI_FAIL_KINDS
+} omi_fail_kind;
+/* 1: the caller fails this call as if the system had (fail.c). */
+OM_HIDDEN int omi_fail_point(omi_fail_kind kind);
+/* Number the points of the kinds in the mask from 1; first .. first +
+ * count - 1 fail (first 0: none, only counted). */
+OM_HIDDEN void omi_fail_arm(unsigned kinds, uint64_t first, uint64_t count);
+OM_HIDDEN void omi_fail_disarm(void);
+/* Points met of a kind since arming (of any kind armed or not), and failed. */
+OM_HIDDEN uint64_t omi_fail_calls(omi_fail_kind kind);
+OM_HIDDEN uint64_t omi_fail_injected(omi_fail_kind kind);
 
 /* ---- options.c: OBJMEM_* from the environment --------------------------- */
 /* Read the environment (again): values om_option_set gave are kept, the

@@ -35,6 +35,7 @@ static struct {
     size_t dedup_cap; /* a power of two, or 0 */
     char *region;
     size_t region_used;
+    _Atomic uint64_t mem_bytes; /* from omi_trace_mem_alloc, not yet freed */
 } tab = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* ---- OS memory ------------------------------------------------------------ */
@@ -51,13 +52,17 @@ void *omi_trace_mem_alloc(size_t size) {
     if (!h)
         return NULL;
     h->size = total;
+    atomic_fetch_add_explicit(&tab.mem_bytes, total, memory_order_relaxed);
     return h + 1;
 }
+
+uint64_t omi_trace_mem_bytes(void) { return atomic_load_explicit(&tab.mem_bytes, memory_order_relaxed); }
 
 void omi_trace_mem_free(void *p) {
     if (!p)
         return;
     mem_head *h = (mem_head *)p - 1;
+    atomic_fetch_sub_explicit(&tab.mem_bytes, h->size, memory_order_relaxed);
     omi_os_release(h, h->size);
 }
 

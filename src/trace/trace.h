@@ -44,6 +44,8 @@
 /* size bytes, zeroed, from the OS layer (rounded up to pages); NULL on failure. */
 OM_HIDDEN void *omi_trace_mem_alloc(size_t size);
 OM_HIDDEN void omi_trace_mem_free(void *p);
+/* Bytes tracing holds from the OS layer (its tables and records). */
+OM_HIDDEN uint64_t omi_trace_mem_bytes(void);
 
 /* ---- stack.c ------------------------------------------------------------- */
 /* 1 if stacks can be captured (libunwind was found at build time). */
