@@ -406,6 +406,8 @@ long omi_option_store(om_option o, long value) {
     return value;
 }
 
+void omi_options_rearm_warnings(void) { atomic_store(&opt.reported, 0); }
+
 /* fork's child: the lock may have been held by a thread the child lacks
  * (every value is an atomic on its own, so none is torn). */
 void omi_options_fork_child(void) { pthread_mutex_init(&opt.lock, NULL); }
