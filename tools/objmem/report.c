@@ -105,6 +105,25 @@ static void field_string(const char *text, const char *key, char *out, size_t ca
     }
 }
 
+/* "      at FRAME\n" after the *len bytes of s->stack (*cap allocated),
+ * which grows to fit: a line of many short frames ("", "", ...) makes
+ * more text than any fixed multiple of its length.  0 when out of memory
+ * (s->stack freed, NULL). */
+static int append_frame(site *s, size_t *len, size_t *cap, const char *frame) {
+    size_t need = *len + strlen(frame) + sizeof "      at \n";
+    if (need > *cap) {
+        char *more = realloc(s->stack, *cap = need * 2);
+        if (!more) {
+            free(s->stack);
+            s->stack = NULL;
+            return 0;
+        }
+        s->stack = more;
+    }
+    *len += (size_t)snprintf(s->stack + *len, *cap - *len, "      at %s\n", frame);
+    return 1;
+}
+
 /* One site line into s; 0 if the line is not one. */
 static int parse_site(const char *line, site *s) {
     char buf[4096];
@@ -118,12 +137,13 @@ static int parse_site(const char *line, site *s) {
     s->site = strdup(buf);
     field_string(line, "\"function\": ", buf, sizeof buf);
     s->function = strdup(buf);
-    size_t cap = strlen(line) * 2 + 16, len = 0;
+    size_t cap = 256, len = 0;
     s->stack = calloc(1, cap);
     p = strstr(line, "\"stack\": [");
     for (p = p ? p + 10 : ""; s->stack && *p == '"';) {
         parse_string(&p, buf, sizeof buf);
-        len += (size_t)snprintf(s->stack + len, cap - len, "      at %s\n", buf);
+        if (!append_frame(s, &len, &cap, buf))
+            break;
         while (*p == ',' || *p == ' ')
             p++;
     }
