@@ -180,9 +180,11 @@ static void send(line *l) {
 /* ---- parsing -------------------------------------------------------------- */
 typedef enum parsed { PARSED_OK, PARSED_BAD, PARSED_NEGATIVE, PARSED_ABOVE } parsed;
 
+/* a is the word b (lower case) in any case.  Only A-Z fold: a control
+ * character is not a digit (0x10 | 0x20 is '0'). */
 static int same_word(const char *a, const char *b) {
     for (; *a && *b; a++, b++)
-        if ((*a | 0x20) != *b) /* b is lower case */
+        if ((*a >= 'A' && *a <= 'Z' ? *a + ('a' - 'A') : *a) != *b)
             return 0;
     return *a == *b;
 }
