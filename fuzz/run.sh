@@ -64,7 +64,7 @@ for n in "$@"; do
     echo "=== fuzz_$n: $time s, $jobs job(s)" >&2
     # shellcheck disable=SC2086 # fork: empty or one word
     if ! "$BUILD/fuzz/fuzz_$n" $fork -max_total_time="$time" -timeout=60 -rss_limit_mb=4096 \
-        -close_fd_mask=3 -print_final_stats=1 -artifact_prefix="$work/crashes/" \
+        -len_control=10 -close_fd_mask=3 -print_final_stats=1 -artifact_prefix="$work/crashes/" \
         "$work/corpus" "fuzz/corpus/$n" 2>"$work/log"; then
         failed=1
         # the run's own output has the harness's messages closed: replay
