@@ -26,6 +26,8 @@
  *     freed one; a callback ran exactly once for each weak reference the
  *     harness held when its referent died, and saw its referent gone.
  * After a full collection, the live nodes are exactly the reachable ones.
+ * What a collection reports finding is at most the nodes unreachable
+ * before it, and for a full one at least the nodes it freed.
  * At the end of each input everything is dropped and collected: every
  * node must have been freed.
  */
@@ -278,14 +280,24 @@ static void op_weak(fz_input *in) {
  * have had their weak references cleared (they were resurrected, or held
  * by what was). */
 static void collect(int gen) {
-    unsigned char before[MAXN];
+    unsigned char before[MAXN], was_alive[MAXN];
+    long unreachable = 0, freed = 0;
     mark_reachable();
     memcpy(before, m.reach, sizeof before);
+    for (int i = 0; i < m.n; i++)
+        unreachable += (was_alive[i] = (unsigned char)alive(i)) && !before[i];
     long r = gen < 0 ? om_gc_poll() : om_gc_collect(gen);
     FZ_CHECK(r >= 0, "collection of generation %d returned %ld: errno %d", gen, r, errno);
-    for (int i = 0; i < m.n; i++)
+    for (int i = 0; i < m.n; i++) {
+        freed += was_alive[i] && !alive(i);
         if (alive(i) && !before[i])
             m.tainted[i] = 1;
+    }
+    /* What a collection finds is unreachable from the roots; a full one
+     * finds at least what it frees (a young one may free an older node
+     * only garbage held). */
+    FZ_CHECK(r <= unreachable, "generation %d found %ld objects, %ld are unreachable", gen, r, unreachable);
+    FZ_CHECK(gen != 2 || freed <= r, "a full collection found %ld objects and freed %ld nodes", r, freed);
 }
 
 static void op_unhold(fz_input *in) {
