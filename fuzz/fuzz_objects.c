@@ -11,8 +11,10 @@
  * so, by storing a reference in holder[id].  The input creates nodes,
  * sets and clears references, takes and drops roots (references the
  * harness holds), makes and drops weak references (with or without a
- * callback), drops resurrected nodes, and runs collections of random
- * generations and om_gc_poll.
+ * callback), drops resurrected nodes, freezes and unfreezes, untracks and
+ * tracks nodes, and runs collections of random generations and
+ * om_gc_poll.  Frozen and untracked nodes are, for the collector, held
+ * from outside: the model counts them with the roots.
  *
  * The model is the edges the harness set, and what the hooks report
  * (release: freed; finalize: finalized).  After every operation:
@@ -20,7 +22,9 @@
  *   - every node reachable from the roots and holder is alive, with its
  *     contents (id, magic word, its four slots as set) intact, and the
  *     reference count the model computes (roots + holder + edges from
- *     live nodes); om_gc_is_finalized agrees with the finalize hook;
+ *     live nodes); om_gc_is_finalized agrees with the finalize hook,
+ *     om_gc_is_tracked with the model, om_gc_get_freeze_count with the
+ *     nodes frozen;
  *   - a weak reference gives its referent while it is alive and was
  *     never part of a collection's unreachable set, and never gives a
  *     freed one; a callback ran exactly once for each weak reference the
@@ -58,10 +62,12 @@ static struct {
     fnode *ptr[MAXN];
     int edge[MAXN][NSLOT];    /* -1: NULL */
     unsigned char released[MAXN], finalized[MAXN], tainted[MAXN], reach[MAXN];
+    unsigned char frozen[MAXN], untracked[MAXN]; /* om_gc_freeze, om_gc_untrack */
     om_object *holder[MAXN];  /* resurrected by their finalizer */
     int root[NROOT];          /* id, -1: empty */
     om_weakref *weak[NWEAK];
     int weakid[NWEAK], weakcb[NWEAK], fired[NWEAK];
+    unsigned char weakfrozen[NWEAK]; /* a weak reference is a tracked object too */
     int bad_callback;
     int stack[MAXN];
 } m;
@@ -101,6 +107,10 @@ static void node_finalize(om_object *self) {
     fnode *n = (fnode *)self;
     FZ_CHECK(n->magic == magic_of(n->id), "finalize of a damaged node %llu", (unsigned long long)n->id);
     m.finalized[n->id]++;
+    /* A finalizer runs on a tracked object: one the harness untracked is
+     * tracked again, young (as CPython's subtype_dealloc does). */
+    if (m.untracked[n->id])
+        m.untracked[n->id] = m.frozen[n->id] = 0;
     if (n->resurrect && m.holder[n->id] == NULL)
         m.holder[n->id] = om_newref(self);
 }
@@ -127,6 +137,11 @@ static om_type types[] = {
 /* ---- the model --------------------------------------------------------------- */
 static int alive(int id) { return id >= 0 && id < m.n && !m.released[id]; }
 
+/* Frozen and untracked nodes are outside the collector's view: for it
+ * they are held from outside, as roots are. */
+static int kept(int i) { return m.frozen[i] || m.untracked[i]; }
+
+/* m.reach: the nodes reachable from roots, holder and kept nodes. */
 static void mark_reachable(void) {
     int sp = 0;
     memset(m.reach, 0, sizeof m.reach);
@@ -134,7 +149,7 @@ static void mark_reachable(void) {
         if (m.root[r] >= 0 && !m.reach[m.root[r]])
             m.reach[m.stack[sp++] = m.root[r]] = 1;
     for (int i = 0; i < m.n; i++)
-        if (m.holder[i] && !m.reach[i])
+        if ((m.holder[i] || (alive(i) && kept(i))) && !m.reach[i])
             m.reach[m.stack[sp++] = i] = 1;
     while (sp > 0) {
         int i = m.stack[--sp];
@@ -163,6 +178,8 @@ static void check_node(int i) {
     FZ_CHECK(n->ob.refcount == want, "node %d has count %ld, the model %ld", i, (long)n->ob.refcount, (long)want);
     FZ_CHECK(om_gc_is_finalized(&n->ob) == (m.finalized[i] != 0), "node %d: om_gc_is_finalized %d, finalize ran %d",
              i, om_gc_is_finalized(&n->ob), m.finalized[i]);
+    FZ_CHECK(om_gc_is_tracked(&n->ob) == !m.untracked[i], "node %d: om_gc_is_tracked %d, untracked %d", i,
+             om_gc_is_tracked(&n->ob), m.untracked[i]);
 }
 
 static void check_weak(int w) {
@@ -273,7 +290,10 @@ static void op_weak(fz_input *in) {
         return;
     }
     FZ_CHECK(ref != NULL, "om_weakref_new failed: errno %d", errno);
-    m.weak[w] = ref, m.weakid[w] = id, m.weakcb[w] = cb, m.fired[w] = 0;
+    m.weak[w] = ref, m.weakid[w] = id, m.weakcb[w] = cb, m.fired[w] = 0, m.weakfrozen[w] = 0;
+    for (int v = 0; v < NWEAK; v++)
+        if (v != w && m.weak[v] == ref)
+            m.weakfrozen[w] |= m.weakfrozen[v];
 }
 
 /* A collection: nodes it leaves alive that were unreachable before may
@@ -289,15 +309,53 @@ static void collect(int gen) {
     long r = gen < 0 ? om_gc_poll() : om_gc_collect(gen);
     FZ_CHECK(r >= 0, "collection of generation %d returned %ld: errno %d", gen, r, errno);
     for (int i = 0; i < m.n; i++) {
-        freed += was_alive[i] && !alive(i);
+        freed += was_alive[i] && !before[i] && !alive(i);
         if (alive(i) && !before[i])
             m.tainted[i] = 1;
     }
     /* What a collection finds is unreachable from the roots; a full one
-     * finds at least what it frees (a young one may free an older node
-     * only garbage held). */
+     * finds at least the unreachable nodes it frees (a young one may
+     * free an older node only garbage held; any, a kept node). */
     FZ_CHECK(r <= unreachable, "generation %d found %ld objects, %ld are unreachable", gen, r, unreachable);
     FZ_CHECK(gen != 2 || freed <= r, "a full collection found %ld objects and freed %ld nodes", r, freed);
+}
+
+static void op_freeze(fz_input *in) {
+    size_t want = 0;
+    if (fz_byte(in) & 1) {
+        om_gc_unfreeze();
+        memset(m.frozen, 0, sizeof m.frozen);
+        memset(m.weakfrozen, 0, sizeof m.weakfrozen);
+    } else {
+        om_gc_freeze();
+        for (int i = 0; i < m.n; i++)
+            m.frozen[i] |= alive(i) && !m.untracked[i];
+        for (int w = 0; w < NWEAK; w++)
+            m.weakfrozen[w] = m.weak[w] && om_gc_is_tracked((om_object *)m.weak[w]);
+    }
+    for (int i = 0; i < m.n; i++)
+        want += alive(i) && m.frozen[i] && !m.untracked[i];
+    for (int w = 0; w < NWEAK; w++) { /* each weak reference once: callback-less ones are shared */
+        int first = 1;
+        for (int v = 0; v < w && first; v++)
+            first = m.weak[v] != m.weak[w] || !m.weakfrozen[v];
+        want += m.weak[w] && m.weakfrozen[w] && first;
+    }
+    FZ_CHECK(om_gc_get_freeze_count() == want, "om_gc_get_freeze_count %zu, frozen nodes %zu",
+             om_gc_get_freeze_count(), want);
+}
+
+/* om_gc_track puts a node back among the young (not frozen). */
+static void op_track(fz_input *in) {
+    int id = pick(in), untrack = fz_byte(in) & 1;
+    if (id < 0)
+        return;
+    om_object *o = &m.ptr[id]->ob;
+    int rc = untrack ? om_gc_untrack(o) : om_gc_track(o);
+    FZ_CHECK(rc == 0, "om_gc_%strack(node %d) returned %d", untrack ? "un" : "", id, rc);
+    if (!untrack && m.untracked[id])
+        m.frozen[id] = 0;
+    m.untracked[id] = (unsigned char)untrack;
 }
 
 static void op_unhold(fz_input *in) {
@@ -310,6 +368,12 @@ static void op_unhold(fz_input *in) {
 }
 
 static void finish(void) {
+    om_gc_unfreeze();
+    for (int i = 0; i < m.n; i++)
+        if (alive(i) && m.untracked[i])
+            FZ_CHECK(om_gc_track(&m.ptr[i]->ob) == 0, "om_gc_track(node %d) at the end", i);
+    memset(m.frozen, 0, sizeof m.frozen);
+    memset(m.untracked, 0, sizeof m.untracked);
     for (int w = 0; w < NWEAK; w++)
         if (m.weak[w])
             drop_weak(w);
@@ -341,7 +405,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int r = 0; r < NROOT; r++)
         m.root[r] = -1;
     for (int ops = 0; fz_more(&in) && ops < 3000; ops++) {
-        unsigned op = fz_byte(&in) % 10;
+        unsigned op = fz_byte(&in) % 12;
         int full = 0;
         switch (op) {
         case 0: op_new(&in); break;
@@ -355,6 +419,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             break;
         case 6: op_unhold(&in); break;
         case 7: collect(-1); break;
+        case 10: op_freeze(&in); break;
+        case 11: op_track(&in); break;
         default: {
             int gen = (int)fz_below(&in, 3);
             collect(gen);
