@@ -8,6 +8,11 @@
  * array no "</" and no "<!--" (either would end or confuse the <script>
  * element the data sits in).  A file without any whole object must fail
  * and write no page.  The sanitizers check the reading.
+ *
+ * The tests' strict JSON reader (tests/jsonparse.h) reads each line too,
+ * and is fuzzed so: a line it takes for a JSON object must be one of the
+ * snapshots heapmap keeps (its check is structural only, so it may keep
+ * more).
  */
 #include <stdint.h>
 #include <string.h>
@@ -16,6 +21,7 @@
 
 #include "cli.h"
 #include "fuzz.h"
+#include "jsonparse.h"
 
 extern const char cli_heapmap_template[];
 extern const size_t cli_heapmap_template_len;
@@ -52,6 +58,27 @@ static void check_page(int fd, size_t count) {
     free(page);
 }
 
+/* The lines of data that jsonparse.h reads as an object. */
+static size_t json_objects(const uint8_t *data, size_t size) {
+    size_t n = 0;
+    for (size_t at = 0; at < size;) {
+        const uint8_t *nl = memchr(data + at, '\n', size - at);
+        size_t end = nl ? (size_t)(nl - data) : size;
+        char *line = malloc(end - at + 1);
+        FZ_CHECK(line != NULL, "malloc");
+        memcpy(line, data + at, end - at);
+        line[end - at] = '\0';
+        if (!memchr(data + at, '\0', end - at)) { /* a NUL would end the reader's text early */
+            json *j = json_parse(line, NULL);
+            n += j && j->kind == JSON_OBJ;
+            json_free(j);
+        }
+        free(line);
+        at = end + 1;
+    }
+    return n;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char in[64], out[64];
     int fi = file_of("snapshots", data, size, in, sizeof in);
@@ -59,6 +86,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t count = 0;
     int rc = cli_heapmap_convert("fuzz", in, out, &count);
     FZ_CHECK(rc == CLI_OK || rc == CLI_FAIL, "cli_heapmap_convert returned %d", rc);
+    size_t objects = json_objects(data, size);
+    FZ_CHECK(count >= objects, "heapmap kept %zu lines, %zu are JSON objects", count, objects);
     if (rc == CLI_OK)
         check_page(fo, count);
     else
