@@ -171,11 +171,12 @@ static json *json_container(json_reader *r, json_kind kind) {
                 break;
             }
             json_ws(r);
-            if (*r->p++ != ':') {
+            if (*r->p != ':') { /* not past it: it may be the text's end */
                 r->err = "expected ':'";
                 free(key);
                 break;
             }
+            r->p++;
         }
         json *item = json_value(r);
         if (!item || !json_push(j, item, key)) {

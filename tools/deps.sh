@@ -26,8 +26,9 @@
 #           browser tests, tests/browser/)
 #   docs    build and read the man pages
 #   ci      what .ci/run adds: clang for its clang and sanitizer builds and
-#           the header tests, tcc for the header test with a compiler
-#           other than GNU C's
+#           the header tests, with libclang-rt-14-dev, its sanitizer and
+#           libFuzzer runtimes (clang only recommends it; fuzz/run.sh),
+#           tcc for the header test with a compiler other than GNU C's
 #   bench   the benchmarks: CPython's development files, the peer
 #           allocators (glibc's is there already), Boehm GC, the real
 #           programs bench/suite.sh runs under each allocator, and
@@ -37,7 +38,7 @@
 DEPS_BUILD="build-essential cmake libunwind-dev libdw-dev"
 DEPS_TEST="python3 sqlite3 pkg-config scdoc man-db groff-base abigail-tools chromium"
 DEPS_DOCS="scdoc man-db groff-base"
-DEPS_CI="clang tcc"
+DEPS_CI="clang libclang-rt-14-dev tcc"
 DEPS_BENCH="pkg-config python3 libpython3.11-dev
     libmimalloc2.0 libmimalloc-dev libjemalloc2 libjemalloc-dev libtcmalloc-minimal4
     libgc-dev python3-matplotlib

@@ -182,9 +182,11 @@ static void send(line *l) {
 /* ---- parsing -------------------------------------------------------------- */
 typedef enum parsed { PARSED_OK, PARSED_BAD, PARSED_NEGATIVE, PARSED_ABOVE } parsed;
 
+/* a is the word b (lower case) in any case.  Only A-Z fold: a control
+ * character is not a digit (0x10 | 0x20 is '0'). */
 static int same_word(const char *a, const char *b) {
     for (; *a && *b; a++, b++)
-        if ((*a | 0x20) != *b) /* b is lower case */
+        if ((*a >= 'A' && *a <= 'Z' ? *a + ('a' - 'A') : *a) != *b)
             return 0;
     return *a == *b;
 }
@@ -407,6 +409,8 @@ long omi_option_store(om_option o, long value) {
     pthread_mutex_unlock(&opt.lock);
     return value;
 }
+
+void omi_options_rearm_warnings(void) { atomic_store(&opt.reported, 0); }
 
 /* fork's child: the lock may have been held by a thread the child lacks
  * (every value is an atomic on its own, so none is torn). */

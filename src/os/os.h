@@ -84,6 +84,9 @@ OM_HIDDEN long omi_option_value(om_option opt);
 OM_HIDDEN long omi_option_store(om_option opt, long value);
 /* OBJMEM_<name>'s value as it is in environ (not an option: STATS_JSON). */
 OM_HIDDEN const char *omi_option_string(const char *name);
+/* Let the next reading print its warnings again, as the first does (for
+ * fuzz/fuzz_options.c, which reads environments over and over). */
+OM_HIDDEN void omi_options_rearm_warnings(void);
 /* Re-make the options' lock in fork's child (runtime.c's handler). */
 OM_HIDDEN void omi_options_fork_child(void);
 /* This copy's own om_option_get (a hidden alias). */

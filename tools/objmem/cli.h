@@ -23,6 +23,9 @@ enum { CLI_RUN_FAILED = 125, CLI_RUN_CANNOT_INVOKE = 126, CLI_RUN_NOT_FOUND = 12
 
 typedef int (*cli_command_fn)(int argc, char **argv);
 
+/* The whole tool, `objmem ARGS...` (main.c); entry.c's main calls it. */
+int cli_main(int argc, char **argv);
+
 /* Report bad usage of `command` on stderr; returns CLI_USAGE. */
 int cli_usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

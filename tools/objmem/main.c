@@ -1,5 +1,7 @@
 /*
- * main.c — the objmem command-line tool: finds the subcommand and runs it.
+ * main.c — the objmem command-line tool: finds the subcommand and runs it
+ * (cli_main; entry.c's main calls it, so that the fuzz harnesses, fuzz/,
+ * link every command with a main of their own).
  *
  * Commands are rows of one table (name, options, one-line summary,
  * function), so adding a command is one row and one file.  The
@@ -193,7 +195,7 @@ static int close_stdout(int status, int failure)
     return status != CLI_OK ? status : failure;
 }
 
-int main(int argc, char **argv)
+int cli_main(int argc, char **argv)
 {
     const cli_command *cmd;
     int status;

@@ -105,6 +105,25 @@ static void field_string(const char *text, const char *key, char *out, size_t ca
     }
 }
 
+/* "      at FRAME\n" after the *len bytes of s->stack (*cap allocated),
+ * which grows to fit: a line of many short frames ("", "", ...) makes
+ * more text than any fixed multiple of its length.  0 when out of memory
+ * (s->stack freed, NULL). */
+static int append_frame(site *s, size_t *len, size_t *cap, const char *frame) {
+    size_t need = *len + strlen(frame) + sizeof "      at \n";
+    if (need > *cap) {
+        char *more = realloc(s->stack, *cap = need * 2);
+        if (!more) {
+            free(s->stack);
+            s->stack = NULL;
+            return 0;
+        }
+        s->stack = more;
+    }
+    *len += (size_t)snprintf(s->stack + *len, *cap - *len, "      at %s\n", frame);
+    return 1;
+}
+
 /* One site line into s; 0 if the line is not one. */
 static int parse_site(const char *line, site *s) {
     char buf[4096];
@@ -118,16 +137,28 @@ static int parse_site(const char *line, site *s) {
     s->site = strdup(buf);
     field_string(line, "\"function\": ", buf, sizeof buf);
     s->function = strdup(buf);
-    size_t cap = strlen(line) * 2 + 16, len = 0;
+    size_t cap = 256, len = 0;
     s->stack = calloc(1, cap);
     p = strstr(line, "\"stack\": [");
     for (p = p ? p + 10 : ""; s->stack && *p == '"';) {
         parse_string(&p, buf, sizeof buf);
-        len += (size_t)snprintf(s->stack + len, cap - len, "      at %s\n", buf);
+        if (!append_frame(s, &len, &cap, buf))
+            break;
         while (*p == ',' || *p == ' ')
             p++;
     }
-    return s->site && s->function && s->stack;
+    if (s->site && s->function && s->stack)
+        return 1;
+    free(s->site), free(s->function), free(s->stack);
+    return 0;
+}
+
+static void unload(report *r) {
+    for (size_t i = 0; i < r->nsites; i++)
+        free(r->sites[i].site), free(r->sites[i].function), free(r->sites[i].stack);
+    free(r->sites);
+    free(r->text);
+    memset(r, 0, sizeof *r);
 }
 
 static int load(const char *path, report *r) {
@@ -201,9 +232,10 @@ static int cmp_count(const void *a, const void *b) {
     return x->count != y->count ? (x->count < y->count ? 1 : -1) : strcmp(x->site, y->site);
 }
 
+/* |bytes - old_bytes|, in unsigned arithmetic: a difference of 2^63 has
+ * no negation in int64_t. */
 static uint64_t change(const site *s) {
-    int64_t d = (int64_t)(s->bytes - s->old_bytes);
-    return d < 0 ? (uint64_t)-d : (uint64_t)d;
+    return s->bytes >= s->old_bytes ? s->bytes - s->old_bytes : s->old_bytes - s->bytes;
 }
 
 static int cmp_change(const void *a, const void *b) {
@@ -219,10 +251,8 @@ static void print_head(const report *r, const char *path) {
         printf("sampling: one allocation per %" PRIu64 " bytes on average (estimates)\n", r->sample);
 }
 
-static int show(const char *path) {
-    report r;
-    if (load(path, &r) != CLI_OK)
-        return CLI_FAIL;
+static int show_report(const report *rp, const char *path) {
+    const report r = *rp;
     size_t n = 0, top;
     site *m = calloc(r.nsites + 1, sizeof *m);
     if (!m)
@@ -246,13 +276,21 @@ static int show(const char *path) {
     for (size_t i = 0; i < r.nsites && i < 50; i++)
         printf("  %" PRIu64 " bytes in %" PRIu64 " blocks allocated at %s\n%s", r.sites[i].bytes, r.sites[i].count,
                r.sites[i].site, r.sites[i].stack);
+    free(m);
     return CLI_OK;
 }
 
-static int diff(const char *a, const char *b) {
-    report ra, rb;
-    if (load(a, &ra) != CLI_OK || load(b, &rb) != CLI_OK)
-        return CLI_FAIL;
+static int show(const char *path) {
+    report r;
+    int rc = load(path, &r);
+    if (rc == CLI_OK)
+        rc = show_report(&r, path);
+    unload(&r);
+    return rc;
+}
+
+static int diff_reports(const report *rap, const report *rbp) {
+    const report ra = *rap, rb = *rbp;
     size_t n = 0;
     site *m = calloc(ra.nsites + rb.nsites + 1, sizeof *m);
     if (!m)
@@ -273,7 +311,21 @@ static int diff(const char *a, const char *b) {
                m[i].site, m[i].bytes, (int64_t)(m[i].bytes - m[i].old_bytes), c, (int64_t)(c - m[i].old_count),
                c ? m[i].bytes / c : 0);
     }
+    free(m);
     return CLI_OK;
+}
+
+static int diff(const char *a, const char *b) {
+    report ra, rb;
+    int rc = load(a, &ra);
+    memset(&rb, 0, sizeof rb);
+    if (rc == CLI_OK)
+        rc = load(b, &rb);
+    if (rc == CLI_OK)
+        rc = diff_reports(&ra, &rb);
+    unload(&ra);
+    unload(&rb);
+    return rc;
 }
 
 int cli_cmd_report(int argc, char **argv) {
