@@ -50,7 +50,8 @@ static int is_object_entry(const void *ra) {
 
 static int is_ours(const void *ra) {
     const char *p = ra;
-    return (p > __start_omi_entry && p <= __stop_omi_entry) || is_object_entry(ra); /* a return address follows its call */
+    /* a return address follows its call: > start, <= stop */
+    return (p > __start_omi_entry && p <= __stop_omi_entry) || is_object_entry(ra);
 }
 
 /* Frames walked beyond the max asked for, at first: objmem's own frames

@@ -73,7 +73,8 @@ static void call_site(Dwfl_Module *m, Dwarf_Addr pc, omi_symbol *out) {
         const char *file;
         if (omi_tl.dwarf_tag(&scopes[i]) != DW_TAG_inlined_subroutine)
             continue;
-        if (omi_tl.dwarf_attr(&scopes[i], DW_AT_call_file, &fa) && omi_tl.dwarf_attr(&scopes[i], DW_AT_call_line, &la) &&
+        if (omi_tl.dwarf_attr(&scopes[i], DW_AT_call_file, &fa) &&
+            omi_tl.dwarf_attr(&scopes[i], DW_AT_call_line, &la) &&
             omi_tl.dwarf_formudata(&fa, &fi) == 0 && omi_tl.dwarf_formudata(&la, &li) == 0 &&
             omi_tl.dwarf_getsrcfiles(cu, &files, &nfiles) == 0 && fi < nfiles &&
             (file = omi_tl.dwarf_filesrc(files, fi, NULL, NULL)) != NULL) {

@@ -11,6 +11,8 @@
  * is unavailable (ENOSYS) and the chapter says so.
  */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "objmem.h"
@@ -60,6 +62,16 @@ static void show_sites(out *o, const char *key, const om_trace_snap *newer, cons
     out_table_begin(o, key, cols, older ? 5 : 3);
     om_trace_foreach(newer, older, OM_TRACE_FUNCTION, print_stat, &r);
     out_table_end(o);
+}
+
+/* The chapter's claim: tracing counted exactly what it allocated. */
+static void claim_traced(uint64_t got, uint64_t want, const char *when)
+{
+    if (got != want) {
+        fprintf(stderr, "objmem tour: tracing: %llu bytes traced %s, the chapter has %llu live\n",
+                (unsigned long long)got, when, (unsigned long long)want);
+        exit(CLI_FAIL);
+    }
 }
 
 static void describe_modes(out *o)
@@ -113,6 +125,8 @@ void tour_trace(out *o)
         tour_need_ok(errno ? errno : ENOMEM, "om_trace_snapshot");
     }
     om_trace_get_traced_memory(&current, &peak);
+    claim_traced(current, (uint64_t)NSMALL * SMALL + (uint64_t)NBIG * BIG + (uint64_t)KEEP * LEAK,
+                 "at the first snapshot");
     out_fact(o, "traced_bytes", "traced memory now", OV_B(current));
     out_para(o, "The first snapshot, grouped by function (om_trace_foreach with "
                 "OM_TRACE_FUNCTION; OM_TRACE_LINENO gives file:line when the program has "
@@ -134,6 +148,7 @@ void tour_trace(out *o)
                 "there: at a process's exit, what is left is the leak report.");
     show_sites(o, "compare", b, a);
     om_trace_get_traced_memory(&current, &peak);
+    claim_traced(current, (uint64_t)(NBIG - NBIG / 2) * BIG + (uint64_t)KEEP * LEAK, "after the frees");
     out_fact(o, "traced_bytes_after", "traced memory after the frees", OV_B(current));
     out_fact(o, "traced_peak", "peak traced memory", OV_B(peak));
     void *frames[4];
