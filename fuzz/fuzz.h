@@ -1,6 +1,6 @@
 /*
  * fuzz.h — what the harnesses share: reading the input as a stream of
- * choices, and the check that stops a run.
+ * choices, the check that stops a run, and the input as a file.
  *
  * An input is consumed byte by byte; past its end every read is 0, so a
  * short input is still a whole run (the fuzzer grows inputs from
@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 typedef struct fz_input {
     const uint8_t *p;
@@ -55,5 +57,16 @@ static inline uint64_t fz_u64(fz_input *in, int bytes) {
     } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+
+/* The input as a file (a memfd): its path into path; the descriptor, for
+ * the caller to close.  For harnesses that drive a command reading files. */
+static inline int fz_file_of(const char *name, const uint8_t *data, size_t size, char *path, size_t cap) {
+    int fd = memfd_create(name, MFD_CLOEXEC);
+    FZ_CHECK(fd >= 0, "memfd_create");
+    FZ_CHECK(write(fd, data, size) == (ssize_t)size, "writing the input to a memfd");
+    snprintf(path, cap, "/proc/self/fd/%d", fd);
+    return fd;
+}
 
 #endif /* OBJMEM_FUZZ_H */

@@ -28,14 +28,6 @@ extern const size_t cli_heapmap_template_len;
 
 static const char placeholder[] = "/*OBJMEM_SNAPSHOTS*/null";
 
-static int file_of(const char *name, const uint8_t *data, size_t size, char *path, size_t cap) {
-    int fd = memfd_create(name, MFD_CLOEXEC);
-    FZ_CHECK(fd >= 0, "memfd_create");
-    FZ_CHECK(write(fd, data, size) == (ssize_t)size, "writing the input to a memfd");
-    snprintf(path, cap, "/proc/self/fd/%d", fd);
-    return fd;
-}
-
 static void check_page(int fd, size_t count) {
     off_t len = lseek(fd, 0, SEEK_END);
     FZ_CHECK(len > 0, "no page written");
@@ -81,8 +73,8 @@ static size_t json_objects(const uint8_t *data, size_t size) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char in[64], out[64];
-    int fi = file_of("snapshots", data, size, in, sizeof in);
-    int fo = file_of("page", data, 0, out, sizeof out);
+    int fi = fz_file_of("snapshots", data, size, in, sizeof in);
+    int fo = fz_file_of("page", data, 0, out, sizeof out);
     size_t count = 0;
     int rc = cli_heapmap_convert("fuzz", in, out, &count);
     FZ_CHECK(rc == CLI_OK || rc == CLI_FAIL, "cli_heapmap_convert returned %d", rc);

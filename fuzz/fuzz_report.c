@@ -18,14 +18,6 @@
 #include "cli.h"
 #include "fuzz.h"
 
-static int file_of(const char *name, const uint8_t *data, size_t size, char *path, size_t cap) {
-    int fd = memfd_create(name, MFD_CLOEXEC);
-    FZ_CHECK(fd >= 0, "memfd_create");
-    FZ_CHECK(write(fd, data, size) == (ssize_t)size, "writing the input to a memfd");
-    snprintf(path, cap, "/proc/self/fd/%d", fd);
-    return fd;
-}
-
 static void run(int argc, char **argv) {
     int rc = cli_cmd_report(argc, argv);
     fflush(stdout);
@@ -40,12 +32,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         ready = 1;
     }
     const uint8_t *cut = memchr(data, 0xff, size);
-    int fa = file_of("report", data, size, a, sizeof a);
+    int fa = fz_file_of("report", data, size, a, sizeof a);
     run(2, (char *[]){"report", a, NULL});
     if (cut) {
         size_t n = (size_t)(cut - data);
-        int fo = file_of("old", data, n, a, sizeof a);
-        int fn = file_of("new", cut + 1, size - n - 1, b, sizeof b);
+        int fo = fz_file_of("old", data, n, a, sizeof a);
+        int fn = fz_file_of("new", cut + 1, size - n - 1, b, sizeof b);
         run(4, (char *[]){"report", "--diff", a, b, NULL});
         close(fo);
         close(fn);
