@@ -207,3 +207,14 @@ void omi_blocks_foreach(void (*fn)(const omi_block_rec *r, void *arg), void *arg
         pthread_mutex_unlock(&s->lock);
     }
 }
+
+void omi_blocks_fork(int phase) {
+    pthread_once(&shards_once, shards_init);
+    for (int i = 0; i < SHARDS; i++) {
+        if (phase == OMI_FORK_PREPARE)
+            pthread_mutex_lock(&shards[i].lock);
+        else
+            pthread_mutex_unlock(&shards[i].lock);
+    }
+    omi_dense_fork(phase);
+}

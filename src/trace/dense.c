@@ -187,3 +187,13 @@ static void release_region(region **slot, uintptr_t base, void *arg) {
 }
 
 void omi_dense_clear(void) { each_region(release_region, NULL); }
+
+void omi_dense_fork(int phase) {
+    pthread_once(&dn.once, locks_init);
+    for (int k = 0; k < LOCKS; k++) {
+        if (phase == OMI_FORK_PREPARE)
+            pthread_mutex_lock(&dn.locks[k].m);
+        else
+            pthread_mutex_unlock(&dn.locks[k].m);
+    }
+}

@@ -186,3 +186,10 @@ void omi_trace_table_zero(void) {
         atomic_store_explicit(&t->bytes, 0, memory_order_relaxed);
     }
 }
+
+void omi_trace_table_fork(int phase) {
+    if (phase == OMI_FORK_PREPARE)
+        pthread_mutex_lock(&tab.lock);
+    else
+        pthread_mutex_unlock(&tab.lock);
+}

@@ -89,6 +89,57 @@ OMI_ENTRY static int64_t on_sampled(void *p, size_t size) {
 static const om_alloc_observer observer_all = {on_alloc, on_free, NULL};
 static const om_alloc_observer observer_sampled = {on_alloc, on_free, on_sampled};
 
+/* ---- fork ---------------------------------------------------------------------------
+ * A thread recording a block holds a region's or a shard's lock, an
+ * interning thread the table's, a report st.lock: fork() while they do
+ * would leave the child's copies locked forever.  So every lock is held
+ * across fork(), in the order they nest (st.lock, the table, the blocks'),
+ * and released in both processes: in the child the forking thread, their
+ * owner, is the only one.  These handlers run before the
+ * allocator's (registered later, once the calling thread has a heap), as
+ * tracing's locks are taken before the allocator's (a record's table
+ * comes from the OS layer). */
+static void fork_prepare(void) {
+    pthread_mutex_lock(&omi_trace_st.lock);
+    omi_trace_table_fork(OMI_FORK_PREPARE);
+    omi_blocks_fork(OMI_FORK_PREPARE);
+}
+
+static void fork_parent(void) {
+    omi_blocks_fork(OMI_FORK_PARENT);
+    omi_trace_table_fork(OMI_FORK_PARENT);
+    pthread_mutex_unlock(&omi_trace_st.lock);
+}
+
+static void fork_child(void) {
+    omi_blocks_fork(OMI_FORK_CHILD);
+    omi_trace_table_fork(OMI_FORK_CHILD);
+    pthread_mutex_unlock(&omi_trace_st.lock);
+}
+
+/* pthread_atfork may allocate, and the allocator registers its own
+ * handlers when a thread first gets a heap: make sure this one has one
+ * first, so the allocator's come first (and run after these).  Not under
+ * ThreadSanitizer: its fork interception then deadlocks the process (in
+ * its own slot lock), so a TSan build traces without fork safety. */
+#if defined(__SANITIZE_THREAD__)
+#define OMI_TRACE_FORK_HANDLERS 0
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define OMI_TRACE_FORK_HANDLERS 0
+#endif
+#endif
+#ifndef OMI_TRACE_FORK_HANDLERS
+#define OMI_TRACE_FORK_HANDLERS 1
+#endif
+
+static void register_fork(void) {
+    if (!OMI_TRACE_FORK_HANDLERS)
+        return;
+    om_free(om_malloc(1));
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
 /* ---- start and stop ----------------------------------------------------------- */
 static void reset_locked(void) {
     omi_trace_state *st = &omi_trace_st;
@@ -108,6 +159,8 @@ int om_trace_start(int nframes) {
     if (!omi_trace_stack_available())
         return ENOSYS;
     omi_runtime_init();
+    static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+    pthread_once(&fork_once, register_fork);
     uint64_t sample = (uint64_t)omi_option_value(OM_OPTION_TRACE_SAMPLE);
     pthread_mutex_lock(&st->lock);
     if (atomic_load(&st->on) && st->nframes == nframes && st->sample_bytes == sample) {

@@ -112,6 +112,16 @@ OM_HIDDEN int omi_dense_find(uintptr_t p, omi_block_rec *out);
 OM_HIDDEN void omi_dense_clear(void);
 OM_HIDDEN void omi_dense_foreach(void (*fn)(const omi_block_rec *r, void *arg), void *arg);
 
+/* ---- fork: every lock of the layer held across fork() (trace.c) ----------
+ * Phases: prepare takes each lock; the parent and the child (whose only
+ * thread is the forking one, their owner) release them. */
+#define OMI_FORK_PREPARE 0
+#define OMI_FORK_PARENT 1
+#define OMI_FORK_CHILD 2
+OM_HIDDEN void omi_trace_table_fork(int phase);
+OM_HIDDEN void omi_blocks_fork(int phase); /* the hash's shards and dense.c's regions */
+OM_HIDDEN void omi_dense_fork(int phase);
+
 /* ---- trace.c: counting -------------------------------------------------- */
 /* r's block counted in (sign > 0) or out of its trace and the totals;
  * called under the lock that guards r's record. */
@@ -141,9 +151,10 @@ OM_HIDDEN uint32_t omi_sample_weight(size_t size, uint64_t mean);
 typedef struct omi_trace_state {
     _Atomic int on;
     _Atomic uint64_t session;     /* changes at every start and stop */
-    int nframes;
-    int for_debug;                /* started for debug mode's allocation sites, not asked for */
-    uint64_t sample_bytes;        /* 0: every allocation */
+    /* Set under lock by start and stop, read by recording threads: */
+    _Atomic int nframes;
+    _Atomic int for_debug;        /* started for debug mode's allocation sites, not asked for */
+    _Atomic uint64_t sample_bytes; /* 0: every allocation */
     _Atomic uint64_t current;     /* live traced bytes (estimate when sampled) */
     _Atomic uint64_t peak;
     _Atomic uint64_t blocks;      /* live traced blocks, OMI_TRACE_ONE units */
