@@ -176,6 +176,17 @@ cmd_check() {
         total=$((total + 1))
         want=$(expected_line "$c" "$s" "$mode")
         run_case "$mode" "$prog" "$c" "$s" 2>/dev/null
+        # Hardened mode's pad bytes hold one byte of a per-process random
+        # key: a one-byte write that equals it (1 run in 256) passes
+        # unseen.  A detection the table expects gets two more runs, each
+        # with a new key, before it counts as missed.
+        tries=1
+        while [ "$mode" = secure ] && [ "${want%% *}" = detected ] && [ "$outcome" = not-detected ] &&
+            [ $tries -lt 3 ]; do
+            tries=$((tries + 1))
+            run_case "$mode" "$prog" "$c" "$s" 2>/dev/null
+        done
+        [ $tries -gt 1 ] && echo "note  $c $s $mode: not seen in a run whose key byte matched the write; seen in run $tries"
         [ "$outcome" = detected ] && found=$((found + 1))
         w_outcome=${want%% *}
         w_detail=""
