@@ -118,7 +118,8 @@ out:
     return rc;
 }
 
-static int sparse_remove(uintptr_t a, omi_block_rec *out) {
+/* a's record: removed into *out if take, else copied; 1 if there is one. */
+static int sparse_lookup(uintptr_t a, omi_block_rec *out, int take) {
     uint64_t h;
     shard *s = shard_of(a, &h);
     int found = 0;
@@ -127,24 +128,12 @@ static int sparse_remove(uintptr_t a, omi_block_rec *out) {
         size_t i = probe(s, a, h);
         if ((found = s->slots[i].addr != 0)) {
             *out = s->slots[i];
-            omi_trace_count_rec(out, -1);
-            delete_at(s, i);
-            atomic_fetch_sub_explicit(&sparse_records, 1, memory_order_relaxed);
+            if (take) {
+                omi_trace_count_rec(out, -1);
+                delete_at(s, i);
+                atomic_fetch_sub_explicit(&sparse_records, 1, memory_order_relaxed);
+            }
         }
-    }
-    pthread_mutex_unlock(&s->lock);
-    return found;
-}
-
-static int sparse_find(uintptr_t a, omi_block_rec *out) {
-    uint64_t h;
-    shard *s = shard_of(a, &h);
-    int found = 0;
-    pthread_mutex_lock(&s->lock);
-    if (s->cap) {
-        size_t i = probe(s, a, h);
-        if ((found = s->slots[i].addr != 0))
-            *out = s->slots[i];
     }
     pthread_mutex_unlock(&s->lock);
     return found;
@@ -173,7 +162,7 @@ int omi_blocks_insert(const omi_block_rec *rec, uint64_t session) {
         return sparse_insert(rec, session);
     if (atomic_load_explicit(&sparse_records, memory_order_relaxed)) {
         omi_block_rec stale; /* a hashed block at this address freed unseen */
-        sparse_remove(rec->addr, &stale);
+        sparse_lookup(rec->addr, &stale, 1);
     }
     return omi_dense_insert(rec, session);
 }
@@ -181,13 +170,13 @@ int omi_blocks_insert(const omi_block_rec *rec, uint64_t session) {
 int omi_blocks_remove(uintptr_t a, omi_block_rec *out) {
     if (omi_dense_covers(a) && omi_dense_remove(a, out))
         return 1;
-    return atomic_load_explicit(&sparse_records, memory_order_relaxed) && sparse_remove(a, out);
+    return atomic_load_explicit(&sparse_records, memory_order_relaxed) && sparse_lookup(a, out, 1);
 }
 
 int omi_blocks_find(uintptr_t a, omi_block_rec *out) {
     if (omi_dense_covers(a) && omi_dense_find(a, out))
         return 1;
-    return atomic_load_explicit(&sparse_records, memory_order_relaxed) && sparse_find(a, out);
+    return atomic_load_explicit(&sparse_records, memory_order_relaxed) && sparse_lookup(a, out, 0);
 }
 
 void omi_blocks_clear(void) {
