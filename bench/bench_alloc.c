@@ -28,8 +28,10 @@
 #include "objmem.h"
 #endif
 
-/* Peers that must arrive by LD_PRELOAD: a symbol only they export, and a
- * substring of their library's file name. */
+/* Peers that must arrive by LD_PRELOAD: a symbol only they export (NULL:
+ * told by malloc's library alone), and a substring of their library's
+ * file name.  objmem-secure is objmem's hardened drop-in,
+ * libobjmem-malloc-secure.so. */
 static const struct preload_peer {
     const char *name;
     const char *symbol;
@@ -38,6 +40,7 @@ static const struct preload_peer {
     {"mimalloc", "mi_malloc", "mimalloc"},
     {"jemalloc", "mallocx", "jemalloc"},
     {"tcmalloc", "tc_malloc", "tcmalloc"},
+    {"objmem-secure", NULL, "objmem-malloc-secure"},
 };
 #define NPEERS (sizeof peers / sizeof peers[0])
 
@@ -57,8 +60,8 @@ static void usage(FILE *f)
 {
     fputs("usage: bench_alloc --alloc NAME --work NAME [--trace FILE] [--quick]\n"
           "                   [--passes N] [--seed N]\n"
-          "  allocators: objmem pymalloc glibc mimalloc jemalloc tcmalloc\n"
-          "              (mimalloc/jemalloc/tcmalloc need LD_PRELOAD of their .so)\n"
+          "  allocators: objmem pymalloc glibc mimalloc jemalloc tcmalloc objmem-secure\n"
+          "              (mimalloc/jemalloc/tcmalloc/objmem-secure need LD_PRELOAD of their .so)\n"
           "  workloads:  churn lifo fifo frag trace (trace needs --trace FILE)\n",
           f);
 }
@@ -82,16 +85,17 @@ static void check_preload(const char *alloc, const char *malloc_lib)
         if (strcmp(alloc, peers[i].name) == 0)
             want = &peers[i];
     for (size_t i = 0; i < NPEERS; i++) {
-        int present = dlsym(RTLD_DEFAULT, peers[i].symbol) != NULL;
+        int present = peers[i].symbol ? dlsym(RTLD_DEFAULT, peers[i].symbol) != NULL
+                                      : strstr(malloc_lib, peers[i].libpart) != NULL;
         if (&peers[i] == want) {
             if (!present || !strstr(malloc_lib, want->libpart))
                 bench_die("--alloc %s needs LD_PRELOAD of lib%s (symbol %s %s; malloc "
                           "comes from %s)",
-                          alloc, want->libpart, want->symbol,
+                          alloc, want->libpart, want->symbol ? want->symbol : "malloc",
                           present ? "present" : "missing", malloc_lib);
         } else if (present) {
             bench_die("--alloc %s, but %s is preloaded (symbol %s found): unset LD_PRELOAD",
-                      alloc, peers[i].name, peers[i].symbol);
+                      alloc, peers[i].name, peers[i].symbol ? peers[i].symbol : "malloc");
         }
     }
 }

@@ -108,7 +108,8 @@ else
     BUILD=build-bench
     cmake -S . -B "$BUILD" -DOBJMEM_BUILD_BENCH=ON -DOBJMEM_BUILD_TESTS=OFF \
         -DOBJMEM_BUILD_TOOLS=OFF -DCMAKE_BUILD_TYPE=Release >/dev/null
-    cmake --build "$BUILD" -j"$jobs" --target bench_alloc bench_trace
+    cmake --build "$BUILD" -j"$jobs" --target bench_alloc bench_trace objmem_malloc_secure
+    PRELOAD[objmem-secure]=$root/$BUILD/libobjmem-malloc-secure.so
     BIN=$BUILD/bench/bench_alloc
     TRACER=$root/$BUILD/bench/libbench_trace.so
     DEFAULT_ALLOCS=(objmem pymalloc glibc mimalloc jemalloc tcmalloc)

@@ -83,18 +83,21 @@ static void test_link_corrupt(void) {
     om_free(keep);
 }
 
+/* Write by bytes from the end of a block of size bytes, as an overflow
+ * does (a run from the first byte past the request). */
 static void overflow_case(size_t size, size_t by) {
     reset();
     char *p = om_malloc(size);
     REQUIRE(p);
     memset(p, 1, size);
-    poke(p, (long)(size + by - 1), 'x');
+    for (size_t i = 0; i < by; i++)
+        poke(p, (long)(size + i), 'x');
     om_free(p);
     expect(OM_ERR_BUFFER_OVERFLOW, "om_free", p);
 }
 
-/* One byte past the request (not past the class's size) is caught, and a
- * single byte written up to 64 bytes past it. */
+/* One byte past the request (not past the class's size) is caught, and so
+ * is every longer run. */
 static void test_canary_overflow(void) {
     size_t sizes[] = {0, 1, 8, 20, 100, 500, 4096, 5000, 256 * 1024 - 100};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)

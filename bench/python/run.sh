@@ -8,7 +8,10 @@
 # Workloads (bench/python/*.py): json, objects, containers, text, and the
 # memory-return scenario memreturn.  Configurations: default (CPython's
 # pymalloc), glibc (PYTHONMALLOC=malloc), objmem, mimalloc, jemalloc,
-# tcmalloc (PYTHONMALLOC=malloc plus LD_PRELOAD of that library).
+# tcmalloc (PYTHONMALLOC=malloc plus LD_PRELOAD of that library);
+# objmem-secure (the hardened build, libobjmem-malloc-secure.so) and
+# objmem-secure-env (libobjmem-malloc.so with OBJMEM_SECURE=1), when asked
+# for with --configs.
 # Steps: (a) install with apt-get what tools/deps.sh's build and bench
 # groups miss (the interpreter, the peer allocators) when --install is
 # given or something is missing; (b) build build-bench/libobjmem-malloc.so;
@@ -41,12 +44,14 @@ INSTALL=0
 SCALE=""
 MEM_MIB=""
 ALL_WORKS=(json objects containers text memreturn)
-ALL_CONFIGS=(default glibc objmem mimalloc jemalloc tcmalloc)
+DEFAULT_CONFIGS=(default glibc objmem mimalloc jemalloc tcmalloc)
+ALL_CONFIGS=("${DEFAULT_CONFIGS[@]}" objmem-secure objmem-secure-env)
 declare -A SCRIPT=([json]=json_doc.py [objects]=objects.py [containers]=containers.py
                    [text]=text.py [memreturn]=memreturn.py)
 RESULTS=bench/results
 BUILD=build-bench
 OBJMEM_LIB=$root/$BUILD/libobjmem-malloc.so
+OBJMEM_SECURE_LIB=$root/$BUILD/libobjmem-malloc-secure.so
 
 usage() { bench_usage "$here/run.sh"; }
 die() { echo "run.sh: $*" >&2; exit 1; }
@@ -78,7 +83,7 @@ if [[ -n $ONLY ]]; then IFS=, read -r -a WORKS <<<"$ONLY"; else WORKS=("${ALL_WO
 for w in "${WORKS[@]}"; do
     [[ -n ${SCRIPT[$w]:-} ]] || die "unknown workload '$w' (one of: ${ALL_WORKS[*]})"
 done
-if [[ -n $CONFIGS_OPT ]]; then IFS=, read -r -a CONFIGS <<<"$CONFIGS_OPT"; else CONFIGS=("${ALL_CONFIGS[@]}"); fi
+if [[ -n $CONFIGS_OPT ]]; then IFS=, read -r -a CONFIGS <<<"$CONFIGS_OPT"; else CONFIGS=("${DEFAULT_CONFIGS[@]}"); fi
 for c in "${CONFIGS[@]}"; do
     [[ " ${ALL_CONFIGS[*]} " == *" $c "* ]] || die "unknown configuration '$c' (one of: ${ALL_CONFIGS[*]})"
 done
@@ -106,20 +111,21 @@ if [[ $INSTALL == 1 ]] || ! have_everything; then
 fi
 declare -A PRELOAD=(
     [default]="" [glibc]="" [objmem]=$OBJMEM_LIB
+    [objmem-secure]=$OBJMEM_SECURE_LIB [objmem-secure-env]=$OBJMEM_LIB
     [mimalloc]=$(find_lib libmimalloc.so.2)
     [jemalloc]=$(find_lib libjemalloc.so.2)
     [tcmalloc]=$(find_lib libtcmalloc_minimal.so.4)
 )
 
 # ------------------------------------------------------------ (b) build
-if [[ " ${CONFIGS[*]} " == *" objmem "* ]]; then
+if [[ " ${CONFIGS[*]} " == *" objmem"* ]]; then
     if command -v cmake >/dev/null; then
         # same configure line as bench/run.sh, so the two share build-bench/
         cmake -S . -B "$BUILD" -DOBJMEM_BUILD_BENCH=ON -DOBJMEM_BUILD_TESTS=OFF \
             -DOBJMEM_BUILD_TOOLS=OFF -DCMAKE_BUILD_TYPE=Release >/dev/null
-        cmake --build "$BUILD" -j"$(nproc 2>/dev/null || echo 2)" --target objmem_malloc >/dev/null
+        cmake --build "$BUILD" -j"$(nproc 2>/dev/null || echo 2)" --target objmem_malloc objmem_malloc_secure >/dev/null
     fi
-    [[ -f $OBJMEM_LIB ]] || die "no $OBJMEM_LIB (build target objmem_malloc failed?)"
+    [[ -f $OBJMEM_LIB && -f $OBJMEM_SECURE_LIB ]] || die "no $OBJMEM_LIB or $OBJMEM_SECURE_LIB (build failed?)"
 fi
 
 # The child's environment: PYTHONMALLOC and LD_PRELOAD from the caller are
@@ -130,6 +136,7 @@ config_env() {   # config -> words for env(1)
     [[ $c == default ]] && return 0
     printf '%s\n' PYTHONMALLOC=malloc
     [[ -n ${PRELOAD[$c]} ]] && printf '%s\n' "LD_PRELOAD=${PRELOAD[$c]}"
+    [[ $c == objmem-secure-env ]] && printf '%s\n' OBJMEM_SECURE=1
     return 0
 }
 

@@ -75,6 +75,9 @@ void omi_alloc_gates_update(void) {
     int open = (o == NULL || o->sampled != NULL) && atomic_load(&omi_fast.divert) == NULL;
     atomic_store(&omi_fast.small_limit, open ? (size_t)OM_SMALL_MAX : (size_t)0);
     atomic_store(&omi_fast.free_mask, open ? (uintptr_t)(OM_ALIGNMENT - 1) : ~(uintptr_t)0);
+    int secure = OM_HARDENED && o == NULL && atomic_load(&omi_fast.divert) == &omi_secure_divert && !omi_secure.zero;
+    atomic_store(&omi_fast.secure_limit, secure ? (size_t)(OM_SMALL_MAX - OMI_TRAILER) : (size_t)0);
+    atomic_store(&omi_fast.secure_mask, secure ? (uintptr_t)(OM_ALIGNMENT - 1) : ~(uintptr_t)0);
 }
 
 void omi_alloc_observe(const om_alloc_observer *obs) {
@@ -241,9 +244,35 @@ static inline __attribute__((always_inline)) void *malloc_fast(size_t n, size_t 
  * calls allocate with. */
 static void *malloc_plain(size_t n) { return malloc_fast(n, OM_SMALL_MAX, malloc_slow_plain, 0); }
 
+#if !OM_HARDENED
 OMI_ENTRY void *om_malloc(size_t n) {
     return malloc_fast(n, atomic_load_explicit(&omi_fast.small_limit, memory_order_relaxed), om_malloc_slow, 1);
 }
+#else
+/* The hardened build's fast path (alloc.h, secure.c's layout): a small
+ * block of the calling thread's pool whose free tag authenticates its
+ * link, handed out with its pad word and live trailer.  Anything else
+ * (a tag that does not match included: secure.c reports it) takes the
+ * divert. */
+OMI_ENTRY void *om_malloc(size_t n) {
+    if (om_likely(n - 1 < atomic_load_explicit(&omi_fast.secure_limit, memory_order_relaxed))) {
+        om_heap *h = omi_tls_heap;
+        size_t m = n + OMI_TRAILER < OMI_SECURE_MIN_BLOCK ? OMI_SECURE_MIN_BLOCK : n + OMI_TRAILER;
+        om_pool *pool = h->used[omi_small_class(m)];
+        om_block *b = pool->freeblock;
+        if (om_likely(b != NULL) && om_likely(b->check == omi_fast.cookie)) {
+            size_t size = pool->block_size;
+            uintptr_t k = omi_secure_key(b);
+            if (om_likely(omi_trailer_get(b, size) == (k ^ omi_free_bits(b->next)))) {
+                omi_pool_pop(pool, b);
+                omi_secure_mark_live(b, n, size, k, OM_FAMILY_MALLOC);
+                return b;
+            }
+        }
+    }
+    return om_malloc_slow(n);
+}
+#endif
 
 OMI_ENTRY void *om_calloc(size_t count, size_t size) {
     size_t n;
@@ -270,8 +299,6 @@ OMI_ENTRY void *om_calloc(size_t count, size_t size) {
 /* ---- freeing -------------------------------------------------------------- */
 static void free_slow_entry(void *p);
 static void free_slow(void *p, uintptr_t e);
-static void free_medium(void *p, uintptr_t e);
-static void free_small_other(void *p, uintptr_t e, om_pool *pool);
 
 /* omi_medium_magic(c) for every medium class, as constants (free may run
  * before any constructor); tests/test_internal_sizeclass.c checks them. */
@@ -281,6 +308,10 @@ static void free_small_other(void *p, uintptr_t e, om_pool *pool);
 const uint64_t omi_medium_magic_table[OM_NUM_CLASSES] = {
     MAGIC4(0), MAGIC4(4), MAGIC4(8), MAGIC4(12), MAGIC4(16), MAGIC4(20), MAGIC4(24), MAGIC4(28),
 };
+
+#if !OM_HARDENED
+static void free_medium(void *p, uintptr_t e);
+static void free_small_other(void *p, uintptr_t e, om_pool *pool);
 
 OMI_ENTRY void om_free(void *p) {
     uintptr_t a = (uintptr_t)p;
@@ -349,6 +380,48 @@ OMI_ENTRY __attribute__((noinline)) static void free_small_other(void *p, uintpt
     }
     free_slow(p, e); /* observed frees too (free_mask) */
 }
+
+#else
+/* The hardened build's fast path: a small block of the calling thread's
+ * pool whose trailer says live, of malloc's family, with its pad's first
+ * byte intact, is pushed with its free tag; anything else takes the
+ * divert, whose checks report it (secure.c).  The trailer also checks the
+ * block start: read at any other 16-byte boundary of the carved blocks,
+ * the word ^ key(p) passes the tag, the family and the pad bound only by
+ * chance (about 2^-50), and so goes to secure.c, which reports it. */
+OMI_ENTRY void om_free(void *p) {
+    uintptr_t a = (uintptr_t)p;
+    uintptr_t e = omi_map_lookup(a);
+    if (om_likely((e & OM_MAP_TAG) == OM_MAP_SMALL)) {
+        om_pool *pool = (om_pool *)((e - OM_MAP_SMALL) + offsetof(om_arena, pools) +
+                                    ((a >> (OM_POOL_SHIFT - 6)) & ((OM_SMALL_POOLS - 1) << 6)));
+        uintptr_t off = a & (OM_POOL_SIZE - 1);
+        size_t size = pool->block_size;
+        if (om_likely(pool->heap == omi_tls_heap) &&
+            om_likely((a & atomic_load_explicit(&omi_fast.secure_mask, memory_order_relaxed)) == 0) &&
+            om_likely(off + size <= pool->nextoffset)) { /* the trailer read stays in carved blocks */
+            om_block *b = p;
+            uintptr_t k = omi_secure_key(b);
+            uintptr_t d = omi_trailer_get(b, size) ^ k;
+            size_t pad = (size_t)(d >> 16);
+            if (om_likely((d & 0xffff) == omi_live_bits(OM_FAMILY_MALLOC, 0)) && om_likely(pad <= size - OMI_TRAILER) &&
+                om_likely(pad == 0 || ((const unsigned char *)b)[size - OMI_TRAILER - pad] == (unsigned char)omi_secure.pad)) {
+                om_block *old = pool->freeblock;
+                b->next = old;
+                b->check = omi_fast.cookie;
+                omi_trailer_set(b, size, k ^ omi_free_bits(old));
+                pool->freeblock = b;
+                pool->sig ^= omi_block_sig(b);
+                if (om_likely(--pool->nused != 0 && old != NULL))
+                    return;
+                omi_pool_free_transition(pool->heap, pool, old);
+                return;
+            }
+        }
+    }
+    free_slow_entry(p);
+}
+#endif /* OM_HARDENED */
 
 OMI_ENTRY __attribute__((noinline)) static void free_slow_entry(void *p) { free_slow(p, omi_map_lookup((uintptr_t)p)); }
 

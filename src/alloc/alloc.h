@@ -15,8 +15,16 @@
 #ifndef OM_ALLOC_H
 #define OM_ALLOC_H
 
+#include <string.h>
+
 #include "alloc/types.h"
 #include "os/os.h"
+
+/* 1 in the hardened build (libobjmem-malloc-secure.so): always in
+ * hardened mode, with fast paths of its own (alloc.c). */
+#ifndef OM_HARDENED
+#define OM_HARDENED 0
+#endif
 
 /* ---- runtime state (one per process) --------------------------------- */
 typedef struct om_runtime {
@@ -171,20 +179,32 @@ OM_HIDDEN void omi_background_forget(void);
 /* ---- secure.c: hardened mode (OBJMEM_SECURE) ---------------------------------
  * Fixed when the runtime initialises, before the first allocation: then
  * the entry points are diverted to secure.c (as debug mode's are to
- * debug/), so the fast paths are never taken and cost nothing.  Every
+ * debug/), so the default build's fast paths are never taken and cost
+ * nothing.  The hardened build (OM_HARDENED, libobjmem-malloc-secure.so)
+ * is always in this mode and gives om_malloc and om_free fast paths of
+ * their own for small blocks of the calling thread (alloc.c), which make
+ * the same checks and leave for secure.c at anything unusual.  Every
  * block of a pool ends in a trailer word, tag ^ key(block), key a hash of
  * the block's address and a per-process secret (secure.c has the layout):
  *   live      1 | family << 8 | pad << 16   (pad: unused bytes before it)
- *   free      2 | hash(next) & ~0xff        (the free-list link's tag)
+ *   free      2 | next << 8                 (the free-list link, authenticated)
  *   xfree     3                             (on another thread's stack)
- * pool.c writes and checks the free tags when it carves, pushes, splices
- * and pops. */
+ * The first pad bytes (up to OMI_PAD_CHECKED) hold the process's pad
+ * byte, never 0.  pool.c writes and checks the free tags when it carves,
+ * pushes, splices and pops. */
 typedef struct omi_secure_state {
     int on;            /* hardened mode */
     int zero;          /* OBJMEM_SECURE=2: zero on free, checked at reuse */
+    unsigned shuffle;  /* carving shuffles groups of this many blocks (pool.c) */
     uintptr_t secret;
+    uint64_t pad;      /* the pad byte in every byte of a word */
 } omi_secure_state;
 extern OM_HIDDEN omi_secure_state omi_secure;
+typedef struct omi_secure_classes {
+    uint64_t magic[OM_NUM_CLASSES]; /* omi_medium_magic, for every class */
+    uint32_t span[OM_NUM_CLASSES];  /* bytes a pool's blocks span */
+} omi_secure_classes;
+extern OM_HIDDEN omi_secure_classes omi_secure_class;
 extern OM_HIDDEN const struct omi_alloc_divert omi_secure_divert;
 OM_HIDDEN void omi_secure_init(int level);
 /* The divert's work with the caller's family (OM_FAMILY_*; -1 at a free:
@@ -194,12 +214,15 @@ OM_HIDDEN void omi_secure_free(void *p, int family, const char *op);
 OM_HIDDEN void *omi_secure_realloc(void *p, size_t size, int family, const char *op);
 
 enum { OMI_TAG_LIVE = 1, OMI_TAG_FREE = 2, OMI_TAG_XFREE = 3 };
+#define OMI_TRAILER sizeof(uintptr_t)
+#define OMI_SECURE_MIN_BLOCK 24 /* the trailer after a free block's link and check word */
+#define OMI_PAD_CHECKED 8       /* pad bytes filled and checked: an overflow starts at the first */
 
+/* One multiplication: every bit of the address and the secret reaches the
+ * high half, which the shift folds into the low one. */
 static inline uintptr_t omi_secure_key(const void *b) {
     uint64_t x = ((uintptr_t)b ^ omi_secure.secret) * 0x9E3779B97F4A7C15ull;
-    x ^= x >> 29;
-    x *= 0xBF58476D1CE4E5B9ull;
-    return (uintptr_t)(x ^ (x >> 32));
+    return (uintptr_t)(x ^ (x >> 29));
 }
 /* The last word of a block of size bytes; read and written relaxed (a
  * neighbour's trailer is read while its owner may write it). */
@@ -209,12 +232,31 @@ static inline uintptr_t omi_trailer_get(const void *b, size_t size) {
 static inline void omi_trailer_set(void *b, size_t size, uintptr_t v) {
     __atomic_store_n((uintptr_t *)((char *)b + size - sizeof(uintptr_t)), v, __ATOMIC_RELAXED);
 }
-/* A free block's tag before the key: its link's hash. */
-static inline uintptr_t omi_free_bits(const om_block *next) {
-    return (((uintptr_t)next * 0xD6E8FEB86659FD93ull) & ~(uintptr_t)0xff) | OMI_TAG_FREE;
-}
+/* A free block's tag before the key: its link (48 bits of address). */
+static inline uintptr_t omi_free_bits(const om_block *next) { return (uintptr_t)next << 8 | OMI_TAG_FREE; }
 static inline uintptr_t omi_free_tag(const om_block *b, const om_block *next) {
     return omi_secure_key(b) ^ omi_free_bits(next);
+}
+static inline uintptr_t omi_live_bits(int family, size_t pad) {
+    return OMI_TAG_LIVE | (uintptr_t)(unsigned char)family << 8 | (uintptr_t)pad << 16;
+}
+/* The bytes of a word read at the pad's start that are pad bytes. */
+static inline uint64_t omi_pad_mask(size_t pad) {
+    return pad >= OMI_PAD_CHECKED ? ~(uint64_t)0 : ((uint64_t)1 << (pad * 8)) - 1;
+}
+/* Mark b (S bytes) live for size bytes of family, k = key(b): the pad's
+ * first word, then the trailer (which the word may overlap). */
+static inline void omi_secure_mark_live(void *b, size_t size, size_t S, uintptr_t k, int family) {
+    _Static_assert(OMI_PAD_CHECKED == 8, "one word of pad");
+    size_t pad = S - OMI_TRAILER - size;
+    memcpy((char *)b + size, &omi_secure.pad, 8);
+    omi_trailer_set(b, S, k ^ omi_live_bits(family, pad));
+}
+/* Whether b's first pad bytes (after size bytes, pad of them) are intact. */
+static inline int omi_secure_pad_intact(const void *b, size_t size, size_t pad) {
+    uint64_t w;
+    memcpy(&w, (const char *)b + size, 8);
+    return ((w ^ omi_secure.pad) & omi_pad_mask(pad)) == 0;
 }
 
 /* ---- runtime.c: process-wide state ----------------------------------------- */

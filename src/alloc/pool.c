@@ -105,18 +105,26 @@ static uint32_t carve_random(void) {
     return (uint32_t)(x >> 32);
 }
 
-/* Link n blocks from first (n <= SECURE_CARVE_MAX) in a random order in
- * front of the free list, each with its link's tag; returns their sig. */
+/* Link n blocks from first (n <= SECURE_CARVE_MAX) in front of the free
+ * list, each with its link's tag, in a random order within each group of
+ * omi_secure.shuffle blocks (secure.c says why the group); returns their
+ * sig. */
 static uint32_t carve_secure(om_pool *pool, char *first, size_t n) {
     size_t size = pool->block_size;
     uint16_t order[SECURE_CARVE_MAX];
     for (size_t i = 0; i < n; i++)
         order[i] = (uint16_t)i;
-    for (size_t i = n; i > 1; i--) { /* Fisher-Yates */
-        size_t j = (size_t)(((uint64_t)carve_random() * i) >> 32); /* in [0, i) without a division */
-        uint16_t t = order[i - 1];
-        order[i - 1] = order[j];
-        order[j] = t;
+    /* Fisher-Yates within each group of omi_secure.shuffle consecutive
+     * blocks (in [0, i) without a division) */
+    size_t group = omi_secure.shuffle;
+    for (size_t g = 0; g < n; g += group) {
+        size_t m = n - g < group ? n - g : group;
+        for (size_t i = m; i > 1; i--) {
+            size_t j = (size_t)(((uint64_t)carve_random() * i) >> 32);
+            uint16_t t = order[g + i - 1];
+            order[g + i - 1] = order[g + j];
+            order[g + j] = t;
+        }
     }
     uint32_t sig = 0;
     om_block *next = pool->freeblock;

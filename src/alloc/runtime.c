@@ -32,7 +32,8 @@ void omi_heap_sync_checked(void) {
 }
 
 om_runtime omi_rt = {.lock = PTHREAD_MUTEX_INITIALIZER};
-om_fast_state omi_fast = {.small_limit = 0, .free_mask = ~(uintptr_t)0, .divert = &omi_divert_init};
+om_fast_state omi_fast = {.small_limit = 0, .free_mask = ~(uintptr_t)0, .divert = &omi_divert_init,
+                          .secure_limit = 0, .secure_mask = ~(uintptr_t)0};
 
 /* ---- diverting (alloc.h) -------------------------------------------------------
  * The first call of any entry point finds omi_divert_init: it initialises
@@ -131,10 +132,14 @@ static void runtime_init_once(void) {
      * debug layer installs its divert), else hardened mode diverts to
      * secure.c; otherwise the entry points take their own paths from now
      * on. */
+    long secure = omi_option_value(OM_OPTION_SECURE);
+#if OM_HARDENED
+    secure = secure < 1 ? 1 : secure; /* the hardened build cannot be turned off */
+#endif
     if (omi_option_value(OM_OPTION_DEBUG))
         om_debug_enable();
-    else if (omi_option_value(OM_OPTION_SECURE))
-        omi_secure_init((int)omi_option_value(OM_OPTION_SECURE));
+    else if (secure)
+        omi_secure_init((int)secure);
     const omi_alloc_divert *init = &omi_divert_init;
     atomic_compare_exchange_strong(&omi_fast.divert, &init, NULL);
     omi_alloc_gates_update(); /* the fast paths open (unless observed or diverted) */

@@ -4,19 +4,22 @@
 #
 #   misuse.sh check MODE LIB EXPECTED PROGRAM...
 #       run every case of every PROGRAM (PROGRAM --list) under MODE and
-#       compare with EXPECTED's line for (case, size, MODE); exit 0 when
-#       all agree, 1 otherwise (one line per difference), 77 when MODE is
-#       secure and LIB does not know OBJMEM_SECURE
+#       compare with EXPECTED's line for (case, size, MODE; hardened
+#       mode's are secure's: the same checks); exit 0 when all agree, 1
+#       otherwise (one line per difference), 77 when MODE is secure and LIB
+#       does not know OBJMEM_SECURE
 #   misuse.sh observe MODE LIB PROGRAM...
 #       print "case size MODE outcome detail" for every case, as observed
 #       (the starting point of a new EXPECTED column)
 #   misuse.sh summary LIB PROGRAM...
-#       detection counts per mode: objmem's modes, glibc (no preload), and
+#       detection counts per mode: objmem's modes (hardened when
+#       libobjmem-malloc-secure.so is beside LIB), glibc (no preload), and
 #       mimalloc, jemalloc, tcmalloc when their Debian libraries are
 #       installed (libmimalloc2.0, libjemalloc2, libtcmalloc-minimal4)
 #
 # MODE: default | checked (OBJMEM_CHECKED=1) | debug (OBJMEM_DEBUG=1) |
-# secure (OBJMEM_SECURE=1), each with LIB preloaded; glibc | mimalloc |
+# secure (OBJMEM_SECURE=1), each with LIB preloaded; hardened: LIB is the
+# hardened build, libobjmem-malloc-secure.so; glibc | mimalloc |
 # jemalloc | tcmalloc for the comparison.  Each case runs in a clean
 # environment (env -i), with a 60 s limit and no core file.
 #
@@ -70,6 +73,7 @@ peer_lib() {
 mode_lib() {
     case $1 in
     default | checked | debug | secure) echo "$LIB" ;;
+    hardened) echo "${HARDENED_LIB:-$LIB}" ;;
     glibc) echo "" ;;
     mimalloc) peer_lib libmimalloc.so.2 ;;
     jemalloc) peer_lib libjemalloc.so.2 ;;
@@ -88,7 +92,7 @@ mode_env() {
 }
 
 is_objmem_mode() {
-    case $1 in default | checked | debug | secure) return 0 ;; esac
+    case $1 in default | checked | debug | secure | hardened) return 0 ;; esac
     return 1
 }
 
@@ -157,6 +161,11 @@ for_each_case() {
     done
 }
 
+# table_mode MODE: the mode whose lines of the table MODE follows.
+table_mode() {
+    if [ "$1" = hardened ]; then echo secure; else echo "$1"; fi
+}
+
 # expected_line CASE SIZE MODE: the table's "outcome detail", or "".
 expected_line() {
     awk -v c="$1" -v s="$2" -v m="$3" '
@@ -177,14 +186,14 @@ cmd_check() {
     cases=$(for_each_case "$@") || exit 2
     while read -r prog c s; do
         total=$((total + 1))
-        want=$(expected_line "$c" "$s" "$mode")
+        want=$(expected_line "$c" "$s" "$(table_mode "$mode")")
         run_case "$mode" "$prog" "$c" "$s" 2>/dev/null
         # Hardened mode's pad bytes hold one byte of a per-process random
         # key: a one-byte write that equals it (1 run in 256) passes
         # unseen.  A detection the table expects gets two more runs, each
         # with a new key, before it counts as missed.
         tries=1
-        while [ "$mode" = secure ] && [ "${want%% *}" = detected ] && [ "$outcome" = not-detected ] &&
+        while { [ "$mode" = secure ] || [ "$mode" = hardened ]; } && [ "${want%% *}" = detected ] && [ "$outcome" = not-detected ] &&
             [ $tries -lt 3 ]; do
             tries=$((tries + 1))
             run_case "$mode" "$prog" "$c" "$s" 2>/dev/null
@@ -224,7 +233,7 @@ cmd_check() {
     done <<EOF
 $cases
 EOF
-    listed=$(awk -v m="$mode" '!/^[ \t]*(#|$)/ && $3 == m' "$EXPECTED" | wc -l)
+    listed=$(awk -v m="$(table_mode "$mode")" '!/^[ \t]*(#|$)/ && $3 == m' "$EXPECTED" | wc -l)
     if [ "$listed" -gt $total ]; then
         echo "note: $((listed - total)) lines of the table for $mode name cases these programs do not have"
     fi
@@ -244,6 +253,8 @@ cmd_observe() {
 cmd_summary() {
     modes="default checked debug"
     secure_known "$LIB" && modes="$modes secure"
+    HARDENED_LIB=$(dirname "$LIB")/libobjmem-malloc-secure.so
+    [ -f "$HARDENED_LIB" ] && modes="$modes hardened"
     modes="$modes glibc"
     for m in mimalloc jemalloc tcmalloc; do
         if [ "$(mode_lib $m)" = missing ]; then
