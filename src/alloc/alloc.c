@@ -46,6 +46,12 @@
  * call makes, and the observer's own, unobserved.  Every function on the
  * way from a program's call to the observer is in the OMI_ENTRY section
  * (the tracer skips those frames).
+ *
+ * The hardened build (OM_HARDENED, libobjmem-malloc-secure.so) replaces
+ * om_malloc's and om_free's fast paths with its own (secure.c's layout:
+ * a trailer, a pad), behind their own gates (omi_fast.secure_limit and
+ * secure_mask, open in hardened mode with no observer and no zeroing);
+ * every other call takes the secure divert.
  */
 #include <errno.h>
 #include <stddef.h>

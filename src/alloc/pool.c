@@ -28,7 +28,8 @@
  * Hardened mode (alloc.h, secure.c): every free block's trailer holds the
  * tag of its link, written by each carve, push and splice and checked
  * before a pop follows the link (which must also stay inside the pool); a
- * carve links its blocks in a random order.
+ * carve links its blocks in a random order within groups of
+ * omi_secure.shuffle blocks.
  */
 #include <errno.h>
 #include <string.h>

@@ -91,7 +91,7 @@ static const option_desc table[OM_OPTION_COUNT] = {
     [OM_OPTION_DEBUG_QUARANTINE_MB] = {"OBJMEM_DEBUG_QUARANTINE_MB", KIND_MIB, 16, MAX_MIB,
                                        "freed blocks debug mode holds back and checks (0: none)"},
     [OM_OPTION_SECURE] = {"OBJMEM_SECURE", KIND_COUNT, 0, 2,
-                          "hardened mode from start (1; 2: also zero on free, checked at reuse)"},
+                          "hardened mode from start (1; 2: also zero on free, checked at reuse, whole-carve shuffle)"},
 };
 
 /* OBJMEM_ names that are not options in the table, but are objmem's; the

@@ -412,6 +412,16 @@ function(check_run_env)
   run_env(out err rc ENV OBJMEM_MALLOC_LIB=${MALLOC_LIB} --unset=LD_PRELOAD
           ARGS run -- /bin/sh -c "${show}")
   expect("environment with OBJMEM_MALLOC_LIB" "${out}" "${lib}|malloc|unset")
+  # --secure: the hardened build beside the library, unless the user chose one
+  string(REPLACE "libobjmem-malloc.so" "libobjmem-malloc-secure.so" secure_lib "${lib}")
+  set(show_secure [[printf '%s|%s' "$LD_PRELOAD" "$OBJMEM_SECURE"]])
+  if(EXISTS ${secure_lib})
+    run_env(out err rc ENV --unset=LD_PRELOAD ARGS run --secure -- /bin/sh -c "${show_secure}")
+    expect("environment under objmem run --secure" "${out}" "${secure_lib}|1")
+  endif()
+  run_env(out err rc ENV OBJMEM_MALLOC_LIB=${MALLOC_LIB} --unset=LD_PRELOAD
+          ARGS run --secure -- /bin/sh -c "${show_secure}")
+  expect("environment under objmem run --secure with OBJMEM_MALLOC_LIB" "${out}" "${lib}|1")
   run_env(out err rc ENV OBJMEM_MALLOC_LIB=${WORK}/no-such-lib.so ARGS run -- /bin/true)
   expect("objmem run with a missing OBJMEM_MALLOC_LIB: exit status" "${rc}" 125)
   expect_match("objmem run with a missing OBJMEM_MALLOC_LIB" "${err}"

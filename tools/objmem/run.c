@@ -14,7 +14,8 @@
  * killed it.  The environment CMD sees:
  *
  *   LD_PRELOAD          libobjmem-malloc.so first, existing entries kept
- *                       (which library: run_lib.c)
+ *                       (which library: run_lib.c; with --secure the
+ *                       hardened build beside it, if it is there)
  *   PYTHONMALLOC=malloc unless already set: CPython then takes every object
  *                       from malloc, i.e. from objmem's arenas
  *   OBJMEM_STATS=1      with --stats: the text report on stderr at exit
@@ -60,7 +61,8 @@ const char cli_run_help[] =
     "                 overflows, writes after free, double and mismatched frees are\n"
     "                 reported (and abort CMD)\n"
     "  --secure       hardened mode: canaries, checked links, guard pages; misuse\n"
-    "                 found at a free is reported and aborts CMD\n"
+    "                 found at a free is reported and aborts CMD (the hardened build,\n"
+    "                 libobjmem-malloc-secure.so, when it is beside libobjmem-malloc.so)\n"
     "  --json FILE    the JSON report written to FILE when CMD exits ('%p' in FILE\n"
     "                 becomes the process id); FILE is made absolute, and one that\n"
     "                 cannot be written (a directory, a missing directory) is refused\n"
@@ -441,6 +443,13 @@ int cli_cmd_run(int argc, char **argv)
     lib = cli_run_find_library();
     if (lib == NULL)
         return CLI_RUN_FAILED;
+    if (opt.secure && getenv("OBJMEM_MALLOC_LIB") == NULL) {
+        char *hardened = cli_run_secure_library(lib);
+        if (hardened != NULL) {
+            free(lib);
+            lib = hardened;
+        }
+    }
     rc = run_set_environment(&opt, lib);
     free(lib);
     if (rc == CLI_OK && opt.heapmap)

@@ -21,6 +21,8 @@
  *      (OM_MALLOC_INSTALL_LIB), for an objmem copied out of its prefix.
  *
  * When none is readable, the message lists every path tried and why.
+ * `objmem run --secure` then takes the hardened build beside it,
+ * libobjmem-malloc-secure.so (cli_run_secure_library), when it is there.
  * Paths are Linux's: /proc/self/exe is the executable, symlinks resolved.
  */
 #include "cli.h"
@@ -149,4 +151,23 @@ char *cli_run_find_library(void)
 #endif
     lib_not_found(&s);
     return NULL;
+}
+
+/* The hardened build beside lib (libobjmem-malloc.so.N's directory, the
+ * same version suffix), or NULL if it is not readable there. */
+char *cli_run_secure_library(const char *lib)
+{
+    static const char plain[] = "libobjmem-malloc.so";
+    const char *base = strrchr(lib, '/');
+    char path[PATH_MAX];
+    int n;
+
+    base = base ? base + 1 : lib;
+    if (strncmp(base, plain, sizeof plain - 1) != 0)
+        return NULL;
+    n = snprintf(path, sizeof path, "%.*slibobjmem-malloc-secure.so%s", (int)(base - lib), lib,
+                 base + sizeof plain - 1);
+    if (n < 0 || (size_t)n >= sizeof path || access(path, R_OK) != 0)
+        return NULL;
+    return lib_copy(path);
 }

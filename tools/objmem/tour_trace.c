@@ -83,8 +83,9 @@ static void describe_modes(out *o)
                 "wait in a quarantine; an overflow, an underflow, a write after free, a double "
                 "free or a new[]/free mix-up is one report naming the block, its serial number "
                 "and, with tracing on, where it was allocated and freed.");
-    out_para(o, "Hardened mode (objmem run --secure, OBJMEM_SECURE=1) is for production: a "
-                "keyed canary after every block checked at its free and at its neighbour's, "
+    out_para(o, "Hardened mode (objmem run --secure: the hardened build, "
+                "libobjmem-malloc-secure.so; or OBJMEM_SECURE=1) is for production: a "
+                "keyed canary after every block checked at its free, "
                 "double frees caught at the second free, free-list links checked before they "
                 "are followed, blocks handed out in a random order, guard pages around large "
                 "blocks and after arenas, and a free of a pointer objmem never handed out "
