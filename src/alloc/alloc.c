@@ -257,10 +257,11 @@ OMI_ENTRY void *om_malloc(size_t n) {
 #else
 /* The hardened build's fast path (alloc.h, secure.c's layout): a small
  * block of the calling thread's pool whose free tag authenticates its
- * link, handed out with its pad word and live trailer.  Anything else
- * (a tag that does not match included: secure.c reports it) takes the
- * divert. */
-OMI_ENTRY void *om_malloc(size_t n) {
+ * link, handed out with its pad word and live trailer for family; NULL
+ * when it does not apply (anything else, a tag that does not match
+ * included, takes the divert, and secure.c reports it).  The drop-in's
+ * C++ operators call it too (override/malloc.c). */
+static inline __attribute__((always_inline)) void *hardened_alloc(size_t n, int family) {
     if (om_likely(n - 1 < atomic_load_explicit(&omi_fast.secure_limit, memory_order_relaxed))) {
         om_heap *h = omi_tls_heap;
         size_t m = n + OMI_TRAILER < OMI_SECURE_MIN_BLOCK ? OMI_SECURE_MIN_BLOCK : n + OMI_TRAILER;
@@ -271,12 +272,17 @@ OMI_ENTRY void *om_malloc(size_t n) {
             uintptr_t k = omi_secure_key(b);
             if (om_likely(omi_trailer_get(b, size) == (k ^ omi_free_bits(b->next)))) {
                 omi_pool_pop(pool, b);
-                omi_secure_mark_live(b, n, size, k, OM_FAMILY_MALLOC);
+                omi_secure_mark_live(b, n, size, k, family);
                 return b;
             }
         }
     }
-    return om_malloc_slow(n);
+    return NULL;
+}
+
+OMI_ENTRY void *om_malloc(size_t n) {
+    void *p = hardened_alloc(n, OM_FAMILY_MALLOC);
+    return om_likely(p != NULL) ? p : om_malloc_slow(n);
 }
 #endif
 
@@ -389,13 +395,13 @@ OMI_ENTRY __attribute__((noinline)) static void free_small_other(void *p, uintpt
 
 #else
 /* The hardened build's fast path: a small block of the calling thread's
- * pool whose trailer says live, of malloc's family, with its pad's first
- * byte intact, is pushed with its free tag; anything else takes the
+ * pool whose trailer says live, of family, with its pad's first byte
+ * intact, is pushed with its free tag (1); anything else (0) takes the
  * divert, whose checks report it (secure.c).  The trailer also checks the
  * block start: read at any other 16-byte boundary of the carved blocks,
  * the word ^ key(p) passes the tag, the family and the pad bound only by
  * chance (about 2^-50), and so goes to secure.c, which reports it. */
-OMI_ENTRY void om_free(void *p) {
+static inline __attribute__((always_inline)) int hardened_free(void *p, int family) {
     uintptr_t a = (uintptr_t)p;
     uintptr_t e = omi_map_lookup(a);
     if (om_likely((e & OM_MAP_TAG) == OM_MAP_SMALL)) {
@@ -410,7 +416,7 @@ OMI_ENTRY void om_free(void *p) {
             uintptr_t k = omi_secure_key(b);
             uintptr_t d = omi_trailer_get(b, size) ^ k;
             size_t pad = (size_t)(d >> 16);
-            if (om_likely((d & 0xffff) == omi_live_bits(OM_FAMILY_MALLOC, 0)) && om_likely(pad <= size - OMI_TRAILER) &&
+            if (om_likely((d & 0xffff) == omi_live_bits(family, 0)) && om_likely(pad <= size - OMI_TRAILER) &&
                 om_likely(pad == 0 || ((const unsigned char *)b)[size - OMI_TRAILER - pad] == (unsigned char)omi_secure.pad)) {
                 om_block *old = pool->freeblock;
                 b->next = old;
@@ -418,14 +424,18 @@ OMI_ENTRY void om_free(void *p) {
                 omi_trailer_set(b, size, k ^ omi_free_bits(old));
                 pool->freeblock = b;
                 pool->sig ^= omi_block_sig(b);
-                if (om_likely(--pool->nused != 0 && old != NULL))
-                    return;
-                omi_pool_free_transition(pool->heap, pool, old);
-                return;
+                if (om_unlikely(--pool->nused == 0 || old == NULL))
+                    omi_pool_free_transition(pool->heap, pool, old);
+                return 1;
             }
         }
     }
-    free_slow_entry(p);
+    return 0;
+}
+
+OMI_ENTRY void om_free(void *p) {
+    if (om_unlikely(!hardened_free(p, OM_FAMILY_MALLOC)))
+        free_slow_entry(p);
 }
 #endif /* OM_HARDENED */
 

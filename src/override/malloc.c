@@ -164,6 +164,13 @@ typedef void (*new_handler_fn)(void);
 extern new_handler_fn _ZSt15get_new_handlerv(void) __attribute__((weak));
 
 OMI_ENTRY static void *cxx_alloc(size_t n, size_t align, int family) {
+#if OM_HARDENED
+    if (align <= OM_ALIGNMENT) {
+        void *p = hardened_alloc(n, family);
+        if (om_likely(p != NULL))
+            return p;
+    }
+#endif
     if (om_unlikely(omi_divert() != NULL))
         return omi_family_alloc(n, align, family);
     return align > OM_ALIGNMENT ? om_aligned_alloc(align, n) : om_malloc(n);
@@ -192,6 +199,10 @@ OMI_ENTRY static void *cxx_new(size_t n, size_t align, int family) {
 }
 
 OMI_ENTRY static void cxx_delete(void *p, int family) {
+#if OM_HARDENED
+    if (om_likely(hardened_free(p, family)))
+        return;
+#endif
     if (om_unlikely(omi_divert() != NULL))
         omi_family_free(p, family, family == OM_FAMILY_NEW_ARRAY ? "operator delete[]" : "operator delete");
     else
