@@ -108,8 +108,10 @@ static void test_canary_overflow(void) {
 }
 
 /* A write just below a block is caught at its free: the neighbour's
- * trailer below it is checked.  The neighbour is a live block of the test
- * (a free one would be caught at its reuse, by a later test). */
+ * trailer below it is checked (by the checked paths; the hardened build's
+ * fast path catches it at the neighbour's free).  The neighbour is a live
+ * block of the test (a free one would be caught at its reuse, by a later
+ * test). */
 static void test_underflow(void) {
     reset();
     enum { N = 128 };
@@ -126,10 +128,25 @@ static void test_underflow(void) {
     REQUIRE(top);
     poke(top, -1, 'x');
     om_free(top);
+#if OM_TEST_HARDENED
+    /* The hardened build's fast path does not look below the block. */
+    CHECK_EQ(rec.calls, 0);
+#else
     expect(OM_ERR_BUFFER_UNDERFLOW, "om_free", top);
+#endif
     reset();
     om_free(below); /* its trailer is the byte written */
     expect(OM_ERR_BUFFER_OVERFLOW, "om_free", below);
+#if OM_TEST_HARDENED
+    /* top went back: take it again and keep it, or a later case's block
+     * there would be reported for what lies below it */
+    reset();
+    int found = 0;
+    for (int i = 0; i < 4096 && !found; i++)
+        found = om_malloc(24) == top;
+    CHECK(found);
+    CHECK_EQ(rec.calls, 0);
+#endif
 }
 
 static void double_free_case(size_t size) {
@@ -147,8 +164,32 @@ static void double_free_case(size_t size) {
 
 static void test_double_free(void) {
     double_free_case(8);
+    double_free_case(48); /* a plain block: no trailer while live */
     double_free_case(4096);
     double_free_case(256 * 1024);
+}
+
+/* A request that leaves its class less than 8 bytes (48 of 48, 508 of
+ * 512) gets a plain block: no trailer, so no canary, but its whole size
+ * usable, and the pointer still checked at its free. */
+static void test_plain_blocks(void) {
+    size_t sizes[] = {25, 32, 48, 508, 512};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        reset();
+        size_t n = sizes[i];
+        char *p = om_malloc(n);
+        REQUIRE(p);
+        CHECK_EQ(om_usable_size(p), (n + 15) & ~(size_t)15);
+        memset(p, 7, om_usable_size(p));
+        om_free(p + 16);
+        expect(OM_ERR_INTERIOR_POINTER, "om_free", p + 16);
+        reset();
+        om_free(p);
+        CHECK_EQ(rec.calls, 0);
+        CHECK(!om_owns(p));
+        om_free(p);
+        expect(OM_ERR_DOUBLE_FREE, "om_free", p);
+    }
 }
 
 /* A carve links its blocks in a random order, not by address. */
@@ -260,7 +301,9 @@ static void test_api_sound(void) {
                     CHECK_MSG(0, "calloc block %p byte %zu not zero", p, j);
                     break;
                 }
-        CHECK_EQ(om_usable_size(p), n);
+        /* the request, or a plain block's whole size (less than 8 more) */
+        CHECK_MSG(om_usable_size(p) >= n && om_usable_size(p) < n + 8, "usable %zu for %zu",
+                  om_usable_size(p), n);
         CHECK(om_owns(p));
         memset(p, k, n);
         live[k] = p;
@@ -326,7 +369,8 @@ int main(int argc, char **argv) {
     }
     static const check_case cases[] = {
         CHECK_CASE(test_link_corrupt), CHECK_CASE(test_canary_overflow), CHECK_CASE(test_underflow),
-        CHECK_CASE(test_double_free),  CHECK_CASE(test_shuffled),        CHECK_CASE(test_foreign),
+        CHECK_CASE(test_double_free),  CHECK_CASE(test_plain_blocks),    CHECK_CASE(test_shuffled),
+        CHECK_CASE(test_foreign),
         CHECK_CASE(test_large_guard),  CHECK_CASE(test_api_sound),       CHECK_CASE(test_threads),
         CHECK_CASE(test_zero_on_free),
     };

@@ -82,7 +82,7 @@ void omi_alloc_gates_update(void) {
     atomic_store(&omi_fast.small_limit, open ? (size_t)OM_SMALL_MAX : (size_t)0);
     atomic_store(&omi_fast.free_mask, open ? (uintptr_t)(OM_ALIGNMENT - 1) : ~(uintptr_t)0);
     int secure = OM_HARDENED && o == NULL && atomic_load(&omi_fast.divert) == &omi_secure_divert && !omi_secure.zero;
-    atomic_store(&omi_fast.secure_limit, secure ? (size_t)(OM_SMALL_MAX - OMI_TRAILER) : (size_t)0);
+    atomic_store(&omi_fast.secure_limit, secure ? (size_t)OM_SMALL_MAX : (size_t)0);
     atomic_store(&omi_fast.secure_mask, secure ? (uintptr_t)(OM_ALIGNMENT - 1) : ~(uintptr_t)0);
 }
 
@@ -264,15 +264,23 @@ OMI_ENTRY void *om_malloc(size_t n) {
 static inline __attribute__((always_inline)) void *hardened_alloc(size_t n, int family) {
     if (om_likely(n - 1 < atomic_load_explicit(&omi_fast.secure_limit, memory_order_relaxed))) {
         om_heap *h = omi_tls_heap;
-        size_t m = n + OMI_TRAILER < OMI_SECURE_MIN_BLOCK ? OMI_SECURE_MIN_BLOCK : n + OMI_TRAILER;
-        om_pool *pool = h->used[omi_small_class(m)];
+        unsigned list;
+        if (family == OM_FAMILY_MALLOC) {
+            list = omi_secure_small_list(n);
+        } else { /* the family needs the trailer */
+            if (n > OM_SMALL_MAX - OMI_TRAILER)
+                return NULL;
+            list = omi_small_class(n + OMI_TRAILER < OMI_SECURE_MIN_BLOCK ? OMI_SECURE_MIN_BLOCK : n + OMI_TRAILER);
+        }
+        om_pool *pool = h->used[list];
         om_block *b = pool->freeblock;
         if (om_likely(b != NULL) && om_likely(b->check == omi_fast.cookie)) {
             size_t size = pool->block_size;
             uintptr_t k = omi_secure_key(b);
             if (om_likely(omi_trailer_get(b, size) == (k ^ omi_free_bits(b->next)))) {
                 omi_pool_pop(pool, b);
-                omi_secure_mark_live(b, n, size, k, family);
+                if (list < OM_PLAIN_LIST)
+                    omi_secure_mark_live(b, n, size, k, family);
                 return b;
             }
         }
@@ -414,10 +422,18 @@ static inline __attribute__((always_inline)) int hardened_free(void *p, int fami
             om_likely(off + size <= pool->nextoffset)) { /* the trailer read stays in carved blocks */
             om_block *b = p;
             uintptr_t k = omi_secure_key(b);
-            uintptr_t d = omi_trailer_get(b, size) ^ k;
-            size_t pad = (size_t)(d >> 16);
-            if (om_likely((d & 0xffff) == omi_live_bits(family, 0)) && om_likely(pad <= size - OMI_TRAILER) &&
-                om_likely(pad == 0 || ((const unsigned char *)b)[size - OMI_TRAILER - pad] == (unsigned char)omi_secure.pad)) {
+            int ok;
+            if (pool->list >= OM_PLAIN_LIST) {
+                /* no trailer: malloc's family, a block start, not free */
+                ok = family == OM_FAMILY_MALLOC && b->check != omi_fast.cookie &&
+                     omi_medium_offset_ok(off, (uint32_t)size, omi_secure_class.magic[pool->szidx & (OM_NUM_CLASSES - 1)]);
+            } else {
+                uintptr_t d = omi_trailer_get(b, size) ^ k;
+                size_t pad = (size_t)(d >> 16);
+                ok = (d & 0xffff) == omi_live_bits(family, 0) && pad <= size - OMI_TRAILER &&
+                     (pad == 0 || ((const unsigned char *)b)[size - OMI_TRAILER - pad] == (unsigned char)omi_secure.pad);
+            }
+            if (om_likely(ok)) {
                 om_block *old = pool->freeblock;
                 b->next = old;
                 b->check = omi_fast.cookie;

@@ -98,7 +98,11 @@ OM_HIDDEN om_pool *omi_arena_pool_at(om_arena *a, unsigned idx);
 OM_HIDDEN char *omi_pool_block_base(const om_pool *pool);
 
 /* ---- pool.c: blocks inside pools --------------------------------------- */
-OM_HIDDEN void *omi_pool_alloc_slow(om_heap *h, unsigned cls);
+OM_HIDDEN void *omi_pool_alloc_slow(om_heap *h, unsigned list);
+/* The class whose pools a used list holds (types.h, OM_PLAIN_LIST). */
+static inline unsigned omi_list_class(unsigned list) {
+    return list >= OM_PLAIN_LIST ? list - OM_PLAIN_LIST : list;
+}
 OM_HIDDEN void omi_pool_free_transition(om_heap *h, om_pool *pool, om_block *old_head);
 OM_HIDDEN int omi_pool_block_offset_ok(const om_pool *pool, uintptr_t a, int carved);
 OM_HIDDEN int omi_pool_block_is_free(const om_pool *pool, const om_block *b);
@@ -119,7 +123,7 @@ static inline void *omi_pool_pop(om_pool *pool, om_block *b) {
 
 /* Hardened mode's versions (secure.c): pop after checking the head's
  * link; push writing the block's free tag. */
-OM_HIDDEN void *omi_pool_alloc_secure(om_heap *h, unsigned cls);
+OM_HIDDEN void *omi_pool_alloc_secure(om_heap *h, unsigned list);
 OM_HIDDEN void omi_pool_free_secure(om_heap *h, om_pool *pool, om_block *b);
 /* omi_pool_free_local, or its hardened version in hardened mode (the
  * slow paths that free on behalf of others: heap.c). */
@@ -217,6 +221,18 @@ enum { OMI_TAG_LIVE = 1, OMI_TAG_FREE = 2, OMI_TAG_XFREE = 3 };
 #define OMI_TRAILER sizeof(uintptr_t)
 #define OMI_SECURE_MIN_BLOCK 24 /* the trailer after a free block's link and check word */
 #define OMI_PAD_CHECKED 8       /* pad bytes filled and checked: an overflow starts at the first */
+
+/* The used list of a small request of n bytes (n <= OM_SMALL_MAX) of
+ * malloc's family: the class of n + 8 (at least 24 bytes), unless n
+ * leaves its own class less than the trailer's 8 bytes: then that class's
+ * plain list, whose live blocks have no trailer (no class up for 8 bytes:
+ * half of the requests, CPython's objects being multiples of 8). */
+static inline unsigned omi_secure_small_list(size_t n) {
+    if (n <= 16)
+        return 1;
+    unsigned c = (unsigned)((n - 1) >> OM_ALIGNMENT_SHIFT);
+    return ((n - 1) & 8) ? OM_PLAIN_LIST + c : c;
+}
 
 /* One multiplication: every bit of the address and the secret reaches the
  * high half, which the shift folds into the low one. */

@@ -210,7 +210,7 @@ static void check_pool(checker *c, om_arena *a, unsigned i) {
     unsigned carved = pool->nextoffset / pool->block_size;
     if (pool->nused + nfree != carved)
         fail(c, "pool %p: %u used + %u free != %u carved", (void *)pool, pool->nused, nfree, carved);
-    if (pool->nused == 0 && c->h->retained[pool->szidx] != pool)
+    if (pool->nused == 0 && c->h->retained[pool->list] != pool)
         fail(c, "pool %p: no block in use but neither empty nor retained", (void *)pool);
     if (pool->state == OM_POOL_FULL && (nfree || pool->nextoffset <= pool->maxnextoffset))
         fail(c, "pool %p: FULL with free blocks", (void *)pool);
@@ -230,12 +230,13 @@ static void check_pool(checker *c, om_arena *a, unsigned i) {
 
 static unsigned count_used_lists(checker *c) {
     unsigned n = 0;
-    for (unsigned cls = 0; cls < OM_NUM_CLASSES; cls++) {
+    for (unsigned cls = 0; cls < OM_NUM_LISTS; cls++) {
         om_pool *head = c->h->used[cls], *p = head;
         if (head == &omi_pool_empty)
             continue;
         do {
-            if (!p || !p->next || p->next->prev != p || p->szidx != cls || p->state != OM_POOL_USED ||
+            if (!p || !p->next || p->next->prev != p || p->list != cls || p->szidx != omi_list_class(cls) ||
+                p->state != OM_POOL_USED ||
                 p->heap != c->h || ++n > 1u << 24) {
                 fail(c, "class %u: used list broken at pool %p", cls, (void *)p);
                 break;

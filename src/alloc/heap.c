@@ -51,7 +51,7 @@ static om_heap *heap_create(void) {
     if (!h)
         return NULL;
     memset(h, 0, sizeof *h);
-    for (unsigned c = 0; c < OM_NUM_CLASSES; c++)
+    for (unsigned c = 0; c < OM_NUM_LISTS; c++)
         h->used[c] = &omi_pool_empty;
     pthread_mutex_init(&h->lock, NULL);
     h->next_all = omi_rt.heaps;

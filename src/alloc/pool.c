@@ -47,11 +47,11 @@
  * 855 K relinks for 1.2 M frees on a 200 K-block random churn.)
  */
 static void used_link(om_heap *h, om_pool *p, int front) {
-    om_pool *head = h->used[p->szidx];
+    om_pool *head = h->used[p->list];
     p->state = OM_POOL_USED;
     if (head == &omi_pool_empty) {
         p->next = p->prev = p;
-        h->used[p->szidx] = p;
+        h->used[p->list] = p;
         return;
     }
     p->next = head;
@@ -59,17 +59,17 @@ static void used_link(om_heap *h, om_pool *p, int front) {
     head->prev->next = p;
     head->prev = p;
     if (front)
-        h->used[p->szidx] = p;
+        h->used[p->list] = p;
 }
 
 static void used_remove(om_heap *h, om_pool *p) {
     if (p->next == p) {
-        h->used[p->szidx] = &omi_pool_empty;
+        h->used[p->list] = &omi_pool_empty;
     } else {
         p->prev->next = p->next;
         p->next->prev = p->prev;
-        if (h->used[p->szidx] == p)
-            h->used[p->szidx] = p->next;
+        if (h->used[p->list] == p)
+            h->used[p->list] = p->next;
     }
     p->next = p->prev = NULL;
 }
@@ -83,6 +83,7 @@ static void pool_init(om_pool *pool, unsigned cls) {
     pool->nused = 0;
     pool->block_size = (uint32_t)size;
     pool->szidx = (uint8_t)cls;
+    pool->list = (uint8_t)cls;
     pool->nextoffset = 0;
     pool->maxnextoffset = (uint32_t)(omi_class_pool_bytes(cls) - size);
     pool->quarantined = 0;
@@ -324,7 +325,7 @@ static int pool_mark_full(om_heap *h, om_pool *pool) {
  * leaves its list). */
 void omi_pool_collect_xfree(om_heap *h) {
     h->collecting = 1;
-    for (unsigned c = 0; c < OM_NUM_CLASSES; c++) {
+    for (unsigned c = 0; c < OM_NUM_LISTS; c++) {
         om_pool *p = h->used[c];
         if (p == &omi_pool_empty)
             continue;
@@ -341,9 +342,10 @@ void omi_pool_collect_xfree(om_heap *h) {
     h->collecting = 0;
 }
 
-/* used[cls] has no pool: the thread's first allocation, or time for a
+/* used[list] has no pool: the thread's first allocation, or time for a
  * fresh pool.  This is where the purge clock is checked. */
-static om_pool *pool_fresh(om_heap **hp, unsigned cls) {
+static om_pool *pool_fresh(om_heap **hp, unsigned list) {
+    unsigned cls = omi_list_class(list);
     om_heap *h = *hp;
     if (om_unlikely(h == &omi_heap_empty)) {
         h = *hp = omi_heap_init_thread();
@@ -352,8 +354,8 @@ static om_pool *pool_fresh(om_heap **hp, unsigned cls) {
     }
     if (atomic_load_explicit(&h->delayed, memory_order_relaxed)) {
         omi_heap_drain_delayed(h);
-        if (h->used[cls] != &omi_pool_empty)
-            return h->used[cls];
+        if (h->used[list] != &omi_pool_empty)
+            return h->used[list];
     }
     omi_heap_sync_checked();
     int locked = omi_heap_lock_arenas(h);
@@ -370,24 +372,26 @@ static om_pool *pool_fresh(om_heap **hp, unsigned cls) {
      * block on its free list (pymalloc's "luckily" path): no re-carving. */
     if (!intact)
         pool_init(pool, cls);
+    pool->list = (uint8_t)list; /* the free blocks' layout is the same on both lists */
     used_link(h, pool, 1);
     return pool;
 }
 
-/* The fast path found nothing at the head of used[cls]: take back what
- * other threads freed into it, or carve more, or move the exhausted head
- * to FULL and try the next pool. */
-void *omi_pool_alloc_slow(om_heap *h, unsigned cls) {
+/* The fast path found nothing at the head of used[list] (a class, or a
+ * plain list in hardened mode): take back what other threads freed into
+ * it, or carve more, or move the exhausted head to FULL and try the next
+ * pool. */
+void *omi_pool_alloc_slow(om_heap *h, unsigned list) {
     if (atomic_load_explicit(&h->delayed, memory_order_relaxed))
         omi_heap_drain_delayed(h);
     for (;;) {
-        om_pool *pool = h->used[cls];
-        if (om_unlikely(pool == &omi_pool_empty) && !(pool = pool_fresh(&h, cls)))
+        om_pool *pool = h->used[list];
+        if (om_unlikely(pool == &omi_pool_empty) && !(pool = pool_fresh(&h, list)))
             return NULL;
         if (!pool->freeblock &&
             (atomic_load_explicit(omi_pool_xfree(pool), memory_order_relaxed) & ~OM_XFREE_FLAGS)) {
             pool_take_xfree(h, pool);
-            if (h->used[cls] != pool) /* it emptied (the retained pool stays) */
+            if (h->used[list] != pool) /* it emptied (the retained pool stays) */
                 continue;
         }
         if (pool->freeblock || pool_extend(pool)) {
@@ -431,7 +435,7 @@ void omi_pool_free_transition(om_heap *h, om_pool *pool, om_block *old_head) {
          * cannot give back what is on a list, and 256 KiB pools add up. */
         if (pool->state == OM_POOL_USED && pool->next == pool &&
             !(omi_class_geom(pool->szidx) == OM_GEOM_MEDIUM && atomic_load_explicit(&omi_bg_running, memory_order_relaxed))) {
-            h->retained[pool->szidx] = pool;
+            h->retained[pool->list] = pool;
             omi_heap_arm_purge(h, omi_os_now_ns()); /* its pages are in use: not dirty */
         } else {
             pool_return(h, pool);
@@ -447,10 +451,10 @@ void omi_pool_free_transition(om_heap *h, om_pool *pool, om_block *old_head) {
 }
 
 void omi_pool_release_retained(om_heap *h) {
-    for (unsigned c = 0; c < OM_NUM_CLASSES; c++) {
+    for (unsigned c = 0; c < OM_NUM_LISTS; c++) {
         om_pool *p = h->retained[c];
         h->retained[c] = NULL;
-        if (p && p->heap == h && p->state == OM_POOL_USED && p->szidx == c && p->nused == 0)
+        if (p && p->heap == h && p->state == OM_POOL_USED && p->list == c && p->nused == 0)
             pool_return(h, p);
     }
 }
@@ -483,14 +487,14 @@ void omi_pool_free_any(om_heap *h, om_pool *pool, om_block *b) {
         omi_pool_free_local(h, pool, b);
 }
 
-void *omi_pool_alloc_secure(om_heap *h, unsigned cls) {
-    om_pool *pool = h->used[cls];
+void *omi_pool_alloc_secure(om_heap *h, unsigned list) {
+    om_pool *pool = h->used[list];
     if (pool->freeblock) {
         void *p = pool_pop_checked(h, pool);
         if (p)
             return p;
     }
-    return omi_pool_alloc_slow(h, cls);
+    return omi_pool_alloc_slow(h, list);
 }
 
 /* ---- validation (slow paths only) ------------------------------------------ */

@@ -14,11 +14,11 @@
 
 #define P1 &omi_pool_empty
 #define P8 P1, P1, P1, P1, P1, P1, P1, P1
-#define P64 P8, P8, P8, P8, P8, P8, P8, P8
+#define P32 P8, P8, P8, P8
 
 om_pool omi_pool_empty;
-om_heap omi_heap_empty = {.used = {P64}};
-_Static_assert(OM_NUM_CLASSES == 64, "omi_heap_empty's initializer lists 64 classes");
+om_heap omi_heap_empty = {.used = {P32, P32, P32}};
+_Static_assert(OM_NUM_LISTS == 96, "omi_heap_empty's initializer lists 96 used lists");
 __thread om_heap *omi_tls_heap __attribute__((tls_model("initial-exec"))) = &omi_heap_empty;
 __thread om_heap *omi_tls_free_heap __attribute__((tls_model("initial-exec"))) = &omi_heap_empty;
 

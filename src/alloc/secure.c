@@ -123,13 +123,24 @@ static size_t large_lead(const om_large *l, const void *p) {
     return d;
 }
 
-/* ---- allocation ------------------------------------------------------------- */
-static void *alloc_block(size_t size, size_t align, int zero, size_t *bytes) {
+/* The used list (types.h) of a request of family, or -1 for a large
+ * block: a plain list only for malloc's family and no alignment beyond
+ * the usual (the other families need the trailer's family byte). */
+static int request_list(size_t size, size_t align, int family) {
+    if (family == OM_FAMILY_MALLOC && align <= OM_ALIGNMENT && size - 1 < OM_SMALL_MAX)
+        return (int)omi_secure_small_list(size);
     size_t need = pool_request(size, align);
-    if (need) {
-        unsigned cls = omi_size_class(need);
-        *bytes = omi_class_size(cls);
-        char *p = omi_pool_alloc_secure(omi_tls_heap, cls);
+    return need ? (int)omi_size_class(need) : -1;
+}
+
+/* ---- allocation ------------------------------------------------------------- */
+/* A block for size bytes: *bytes its S, *plain whether it has no trailer. */
+static void *alloc_block(size_t size, size_t align, int zero, int family, size_t *bytes, int *plain) {
+    int list = request_list(size, align, family);
+    *plain = list >= OM_PLAIN_LIST;
+    if (list >= 0) {
+        *bytes = omi_class_size(omi_list_class((unsigned)list));
+        char *p = omi_pool_alloc_secure(omi_tls_heap, (unsigned)list);
         if (p && zero)
             memset(p, 0, size);
         return p;
@@ -156,10 +167,12 @@ static void *alloc_block(size_t size, size_t align, int zero, size_t *bytes) {
 
 OMI_ENTRY void *omi_secure_alloc(size_t size, size_t align, int zero, int family) {
     size_t bytes;
-    char *p = alloc_block(size, align, zero, &bytes);
+    int plain;
+    char *p = alloc_block(size, align, zero, family, &bytes, &plain);
     if (!p)
         return NULL;
-    omi_secure_mark_live(p, size, bytes, omi_secure_key(p), family);
+    if (!plain)
+        omi_secure_mark_live(p, size, bytes, omi_secure_key(p), family);
     const om_alloc_observer *o = atomic_load_explicit(&omi_fast.observer, memory_order_acquire);
     if (om_unlikely(o != NULL)) {
         int busy = omi_alloc_observe_suspend(1);
@@ -178,6 +191,7 @@ typedef struct found {
     int family;
     om_pool *pool;     /* NULL: large */
     om_large *large;
+    int plain;         /* a plain list's block: no trailer while live */
 } found;
 
 /* 1 if t is the trailer of a block b of bytes bytes in a consistent state. */
@@ -193,6 +207,16 @@ static int trailer_sound(const char *b, size_t bytes, uintptr_t t) {
 static om_error_code check_block(found *f, int mine, uintptr_t pool_mask) {
     char *p = f->p;
     uintptr_t d = omi_trailer_get(p, f->bytes) ^ omi_secure_key(p);
+    if (f->plain) {
+        /* Free: the free mark and a free tag (a live block's data matches
+         * both only by chance, 2^-64 for the mark alone). */
+        if (((om_block *)p)->check == omi_fast.cookie &&
+            (d == OMI_TAG_XFREE || d == omi_free_bits(((om_block *)p)->next)))
+            return OM_ERR_DOUBLE_FREE;
+        f->size = f->bytes;
+        f->family = OM_FAMILY_MALLOC;
+        return 0;
+    }
     if (d == OMI_TAG_XFREE || d == omi_free_bits(((om_block *)p)->next))
         return OM_ERR_DOUBLE_FREE;
     if ((d & 0xff) != OMI_TAG_LIVE || (d >> 16) > f->bytes - OMI_TRAILER)
@@ -247,6 +271,7 @@ static int find(void *p, int family, const char *op, found *f) {
         om_pool *pool = omi_pool_of(a, e);
         int mine = pool->heap == omi_tls_heap;
         f->pool = pool;
+        f->plain = pool->list >= OM_PLAIN_LIST;
         if ((unsigned)(pool - ar->pools) >= ar->ntotal)
             code = OM_ERR_INTERIOR_POINTER; /* the arena's guard pool */
         else if (mine && (ar->free_mask >> (pool - ar->pools) & 1))
@@ -310,12 +335,12 @@ OMI_ENTRY void *omi_secure_realloc(void *p, size_t n, int family, const char *op
         errno = EINVAL;
         return NULL;
     }
-    size_t need = f.pool ? pool_request(n, 0) : 0;
-    if (need && omi_class_size(omi_size_class(need)) == f.bytes) { /* same class: in place */
+    if (f.pool && request_list(n, 0, f.family) == (int)f.pool->list) { /* same list: in place */
         const om_alloc_observer *o = atomic_load_explicit(&omi_fast.observer, memory_order_acquire);
         if (om_unlikely(o != NULL))
             o->free(p);
-        omi_secure_mark_live(p, n, f.bytes, omi_secure_key(p), f.family);
+        if (!f.plain)
+            omi_secure_mark_live(p, n, f.bytes, omi_secure_key(p), f.family);
         if (om_unlikely(o != NULL)) {
             int busy = omi_alloc_observe_suspend(1);
             if (!busy)
@@ -335,7 +360,8 @@ OMI_ENTRY void *omi_secure_realloc(void *p, size_t n, int family, const char *op
     return q;
 }
 
-/* The request size of a live block p, or -1 if p is not one (no report). */
+/* The request size of a live block p (a plain one's: its size), or -1 if
+ * p is not one (no report). */
 static long long live_size(const void *p) {
     uintptr_t a = (uintptr_t)p, e = p ? omi_map_lookup(a) : 0;
     size_t bytes;
@@ -354,6 +380,13 @@ static long long live_size(const void *p) {
             (ar->free_mask >> (pool - ar->pools) & 1) || !block_start_ok(pool, a, pool_mask_of(e), 0))
             return -1;
         bytes = pool->block_size;
+        if (pool->list >= OM_PLAIN_LIST) { /* no trailer: the whole block, unless free */
+            uintptr_t d = omi_trailer_get(p, bytes) ^ omi_secure_key(p);
+            const om_block *b = p;
+            if (b->check == omi_fast.cookie && (d == OMI_TAG_XFREE || d == omi_free_bits(b->next)))
+                return -1;
+            return (long long)bytes;
+        }
     }
     uintptr_t d = omi_trailer_get(p, bytes) ^ omi_secure_key(p);
     if ((d & 0xff) != OMI_TAG_LIVE || (d >> 16) > bytes - OMI_TRAILER)

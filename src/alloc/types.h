@@ -99,6 +99,7 @@ typedef struct om_pool {
     uint8_t state;            /* OM_POOL_USED / OM_POOL_FULL */
     uint8_t index;            /* slot in the arena */
     uint8_t quarantined;      /* free list found corrupt: never reused */
+    uint8_t list;             /* its used list (om_heap.used): szidx, or a plain list */
 } om_pool;
 
 _Static_assert(sizeof(om_pool) <= 64, "a pool header fits one cache line");
@@ -182,8 +183,14 @@ typedef struct om_large {
  */
 enum { OM_HEAP_EMPTY = 0, OM_HEAP_ACTIVE = 1, OM_HEAP_ABANDONED = 2 };
 
+/* Used lists: one per class, then, for hardened mode, one per small class
+ * for its plain pools, whose live blocks carry no trailer (secure.c):
+ * used[OM_PLAIN_LIST + c]. */
+#define OM_PLAIN_LIST OM_NUM_CLASSES
+#define OM_NUM_LISTS (OM_NUM_CLASSES + OM_NUM_SMALL_CLASSES)
+
 typedef struct om_heap {
-    om_pool *used[OM_NUM_CLASSES];   /* &omi_pool_empty when none */
+    om_pool *used[OM_NUM_LISTS];     /* &omi_pool_empty when none */
     /* Bytes this heap may still hand out before its next allocation event
      * (alloc.c, sample_event): a sample point of a sampling observer, or
      * without one, a re-arm every OMI_SAMPLE_IDLE bytes. */
@@ -193,7 +200,7 @@ typedef struct om_heap {
     _Atomic int state;
     pthread_mutex_t lock;            /* arena state: owner, purge thread, users of an abandoned heap */
     om_arena_list arenas[OM_NGEOM];
-    om_pool *retained[OM_NUM_CLASSES]; /* empty pool kept on its used list */
+    om_pool *retained[OM_NUM_LISTS]; /* empty pool kept on its used list */
     uint64_t purge_deadline_ns;      /* next purge tick; 0: nothing dirty or retained */
     uint64_t last_active_ns;         /* when a pool last became empty or was taken */
     uint64_t last_busy_purge_ns;     /* the last purge of a busy tick (heap.c) */
