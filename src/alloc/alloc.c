@@ -82,7 +82,7 @@ void omi_alloc_gates_update(void) {
     atomic_store(&omi_fast.small_limit, open ? (size_t)OM_SMALL_MAX : (size_t)0);
     atomic_store(&omi_fast.free_mask, open ? (uintptr_t)(OM_ALIGNMENT - 1) : ~(uintptr_t)0);
     int secure = OM_HARDENED && o == NULL && atomic_load(&omi_fast.divert) == &omi_secure_divert && !omi_secure.zero;
-    atomic_store(&omi_fast.secure_limit, secure ? (size_t)OM_SMALL_MAX : (size_t)0);
+    atomic_store(&omi_fast.secure_limit, secure ? (size_t)(OM_MEDIUM_MAX - OMI_TRAILER) : (size_t)0);
     atomic_store(&omi_fast.secure_mask, secure ? (uintptr_t)(OM_ALIGNMENT - 1) : ~(uintptr_t)0);
 }
 
@@ -255,9 +255,10 @@ OMI_ENTRY void *om_malloc(size_t n) {
     return malloc_fast(n, atomic_load_explicit(&omi_fast.small_limit, memory_order_relaxed), om_malloc_slow, 1);
 }
 #else
-/* The hardened build's fast path (alloc.h, secure.c's layout): a small
- * block of the calling thread's pool whose free tag authenticates its
- * link, handed out with its pad word and live trailer for family; NULL
+/* The hardened build's fast path (alloc.h, secure.c's layout): a block of
+ * a pool of the calling thread whose free tag authenticates its link,
+ * handed out with its pad word and live trailer for family (a plain
+ * block: as it is); NULL
  * when it does not apply (anything else, a tag that does not match
  * included, takes the divert, and secure.c reports it).  The drop-in's
  * C++ operators call it too (override/malloc.c). */
@@ -265,13 +266,10 @@ static inline __attribute__((always_inline)) void *hardened_alloc(size_t n, int 
     if (om_likely(n - 1 < atomic_load_explicit(&omi_fast.secure_limit, memory_order_relaxed))) {
         om_heap *h = omi_tls_heap;
         unsigned list;
-        if (family == OM_FAMILY_MALLOC) {
+        if (family == OM_FAMILY_MALLOC && n <= OM_SMALL_MAX)
             list = omi_secure_small_list(n);
-        } else { /* the family needs the trailer */
-            if (n > OM_SMALL_MAX - OMI_TRAILER)
-                return NULL;
-            list = omi_small_class(n + OMI_TRAILER < OMI_SECURE_MIN_BLOCK ? OMI_SECURE_MIN_BLOCK : n + OMI_TRAILER);
-        }
+        else /* medium, or a family that needs the trailer */
+            list = omi_size_class(n + OMI_TRAILER < OMI_SECURE_MIN_BLOCK ? OMI_SECURE_MIN_BLOCK : n + OMI_TRAILER);
         om_pool *pool = h->used[list];
         om_block *b = pool->freeblock;
         if (om_likely(b != NULL) && om_likely(b->check == omi_fast.cookie)) {
@@ -402,49 +400,84 @@ OMI_ENTRY __attribute__((noinline)) static void free_small_other(void *p, uintpt
 }
 
 #else
-/* The hardened build's fast path: a small block of the calling thread's
- * pool whose trailer says live, of family, with its pad's first byte
- * intact, is pushed with its free tag (1); anything else (0) takes the
- * divert, whose checks report it (secure.c).  The trailer also checks the
+/* The hardened build's fast path: a block of a pool of the calling
+ * thread whose trailer says live, of family, with its pad's first byte
+ * intact (a plain block: of malloc's family, at a block start, without
+ * the free mark) is pushed with its free tag (1); anything else (0) takes
+ * the divert, whose checks report it (secure.c).  The trailer also checks the
  * block start: read at any other 16-byte boundary of the carved blocks,
  * the word ^ key(p) passes the tag, the family and the pad bound only by
  * chance (about 2^-50), and so goes to secure.c, which reports it. */
-static inline __attribute__((always_inline)) int hardened_free(void *p, int family) {
+/* p, if it is a live block of family in a pool of the calling thread that
+ * passes the checks above: its pool, its key and the bytes it may hold
+ * (the request, or a plain block's size); else NULL. */
+static inline __attribute__((always_inline)) om_pool *hardened_live(void *p, int family, uintptr_t *key,
+                                                                    size_t *usable) {
     uintptr_t a = (uintptr_t)p;
     uintptr_t e = omi_map_lookup(a);
+    om_pool *pool;
+    uintptr_t off;
     if (om_likely((e & OM_MAP_TAG) == OM_MAP_SMALL)) {
-        om_pool *pool = (om_pool *)((e - OM_MAP_SMALL) + offsetof(om_arena, pools) +
-                                    ((a >> (OM_POOL_SHIFT - 6)) & ((OM_SMALL_POOLS - 1) << 6)));
-        uintptr_t off = a & (OM_POOL_SIZE - 1);
-        size_t size = pool->block_size;
-        if (om_likely(pool->heap == omi_tls_heap) &&
-            om_likely((a & atomic_load_explicit(&omi_fast.secure_mask, memory_order_relaxed)) == 0) &&
-            om_likely(off + size <= pool->nextoffset)) { /* the trailer read stays in carved blocks */
-            om_block *b = p;
-            uintptr_t k = omi_secure_key(b);
-            int ok;
-            if (pool->list >= OM_PLAIN_LIST) {
-                /* no trailer: malloc's family, a block start, not free */
-                ok = family == OM_FAMILY_MALLOC && b->check != omi_fast.cookie &&
-                     omi_medium_offset_ok(off, (uint32_t)size, omi_secure_class.magic[pool->szidx & (OM_NUM_CLASSES - 1)]);
-            } else {
-                uintptr_t d = omi_trailer_get(b, size) ^ k;
-                size_t pad = (size_t)(d >> 16);
-                ok = (d & 0xffff) == omi_live_bits(family, 0) && pad <= size - OMI_TRAILER &&
-                     (pad == 0 || ((const unsigned char *)b)[size - OMI_TRAILER - pad] == (unsigned char)omi_secure.pad);
+        pool = (om_pool *)((e - OM_MAP_SMALL) + offsetof(om_arena, pools) +
+                           ((a >> (OM_POOL_SHIFT - 6)) & ((OM_SMALL_POOLS - 1) << 6)));
+        off = a & (OM_POOL_SIZE - 1);
+    } else if ((e & OM_MAP_TAG) == OM_MAP_MEDIUM) {
+        om_arena *ar = (om_arena *)(e - OM_MAP_MEDIUM);
+        uintptr_t o = a - (uintptr_t)ar->base;
+        pool = &ar->pools[o >> OM_MPOOL_SHIFT];
+        off = o & (OM_MPOOL_SIZE - 1);
+    } else {
+        return NULL;
+    }
+    size_t size = pool->block_size;
+    if (om_likely(pool->heap == omi_tls_heap) &&
+        om_likely((a & atomic_load_explicit(&omi_fast.secure_mask, memory_order_relaxed)) == 0) &&
+        om_likely(off + size <= pool->nextoffset)) { /* the trailer read stays in carved blocks */
+        om_block *b = p;
+        uintptr_t k = omi_secure_key(b);
+        if (pool->list >= OM_PLAIN_LIST) {
+            /* no trailer: malloc's family, a block start, not free */
+            if (om_likely(family == OM_FAMILY_MALLOC && b->check != omi_fast.cookie &&
+                          omi_medium_offset_ok(off, (uint32_t)size,
+                                               omi_secure_class.magic[pool->szidx & (OM_NUM_CLASSES - 1)]))) {
+                *key = k;
+                *usable = size;
+                return pool;
             }
-            if (om_likely(ok)) {
-                om_block *old = pool->freeblock;
-                b->next = old;
-                b->check = omi_fast.cookie;
-                omi_trailer_set(b, size, k ^ omi_free_bits(old));
-                pool->freeblock = b;
-                pool->sig ^= omi_block_sig(b);
-                if (om_unlikely(--pool->nused == 0 || old == NULL))
-                    omi_pool_free_transition(pool->heap, pool, old);
-                return 1;
+        } else {
+            uintptr_t d = omi_trailer_get(b, size) ^ k;
+            size_t pad = (size_t)(d >> 16);
+            if (om_likely((d & 0xffff) == omi_live_bits(family, 0) && pad <= size - OMI_TRAILER &&
+                          (pad == 0 ||
+                           ((const unsigned char *)b)[size - OMI_TRAILER - pad] == (unsigned char)omi_secure.pad))) {
+                *key = k;
+                *usable = size - OMI_TRAILER - pad;
+                return pool;
             }
         }
+    }
+    return NULL;
+}
+
+/* Push b (hardened_live's) with its free tag. */
+static inline __attribute__((always_inline)) void hardened_push(om_pool *pool, om_block *b, uintptr_t k) {
+    om_block *old = pool->freeblock;
+    b->next = old;
+    b->check = omi_fast.cookie;
+    omi_trailer_set(b, pool->block_size, k ^ omi_free_bits(old));
+    pool->freeblock = b;
+    pool->sig ^= omi_block_sig(b);
+    if (om_unlikely(--pool->nused == 0 || old == NULL))
+        omi_pool_free_transition(pool->heap, pool, old);
+}
+
+static inline __attribute__((always_inline)) int hardened_free(void *p, int family) {
+    uintptr_t k;
+    size_t usable;
+    om_pool *pool = hardened_live(p, family, &k, &usable);
+    if (om_likely(pool != NULL)) {
+        hardened_push(pool, p, k);
+        return 1;
     }
     return 0;
 }
@@ -611,6 +644,30 @@ OMI_ENTRY __attribute__((noinline)) static void *sampled_realloc(const om_alloc_
 }
 
 OMI_ENTRY void *om_realloc(void *p, size_t n) {
+#if OM_HARDENED
+    /* A live block of the calling thread (hardened_live's checks) to a
+     * size of the pools: in place when the list stays the same, else moved
+     * on the fast paths. */
+    if (p && n - 1 < atomic_load_explicit(&omi_fast.secure_limit, memory_order_relaxed)) {
+        uintptr_t k;
+        size_t usable;
+        om_pool *pool = hardened_live(p, OM_FAMILY_MALLOC, &k, &usable);
+        if (pool) {
+            unsigned list = n <= OM_SMALL_MAX ? omi_secure_small_list(n) : omi_size_class(n + OMI_TRAILER);
+            if (list == pool->list) {
+                if (list < OM_PLAIN_LIST)
+                    omi_secure_mark_live(p, n, pool->block_size, k, OM_FAMILY_MALLOC);
+                return p;
+            }
+            void *q = hardened_alloc(n, OM_FAMILY_MALLOC);
+            if (q) {
+                memcpy(q, p, n < usable ? n : usable);
+                hardened_push(pool, p, k);
+                return q;
+            }
+        }
+    }
+#endif
     const omi_alloc_divert *d = omi_divert();
     if (om_unlikely(d != NULL))
         return d->realloc(p, n);

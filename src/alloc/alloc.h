@@ -200,6 +200,7 @@ typedef struct omi_secure_state {
     int on;            /* hardened mode */
     int zero;          /* OBJMEM_SECURE=2: zero on free, checked at reuse */
     unsigned shuffle;  /* carving shuffles groups of this many blocks (pool.c) */
+    int plain;         /* plain lists (omi_secure_small_list) in use: level 1 */
     uintptr_t secret;
     uint64_t pad;      /* the pad byte in every byte of a word */
 } omi_secure_state;

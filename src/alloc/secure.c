@@ -124,10 +124,11 @@ static size_t large_lead(const om_large *l, const void *p) {
 }
 
 /* The used list (types.h) of a request of family, or -1 for a large
- * block: a plain list only for malloc's family and no alignment beyond
- * the usual (the other families need the trailer's family byte). */
+ * block: a plain list only at level 1 (OBJMEM_SECURE=2 gives every block
+ * its trailer), for malloc's family (the others need the trailer's family
+ * byte) and no alignment beyond the usual. */
 static int request_list(size_t size, size_t align, int family) {
-    if (family == OM_FAMILY_MALLOC && align <= OM_ALIGNMENT && size - 1 < OM_SMALL_MAX)
+    if (omi_secure.plain && family == OM_FAMILY_MALLOC && align <= OM_ALIGNMENT && size - 1 < OM_SMALL_MAX)
         return (int)omi_secure_small_list(size);
     size_t need = pool_request(size, align);
     return need ? (int)omi_size_class(need) : -1;
@@ -421,6 +422,7 @@ void omi_secure_init(int level) {
         omi_secure_class.span[c] = (uint32_t)(omi_class_capacity(c) * omi_class_size(c));
     }
     omi_secure.zero = level >= 2;
+    omi_secure.plain = level < 2;
     omi_secure.shuffle = level >= 2 ? SECURE_SHUFFLE_ALL : SECURE_SHUFFLE_GROUP;
     omi_secure.on = 1;
     omi_loader_note();

@@ -246,7 +246,7 @@ typedef struct om_fast_state {
     _Atomic(const omi_alloc_divert *) divert; /* NULL: the allocator's own paths */
     /* The hardened build's gates (alloc.c), like the two above: open only
      * in hardened mode with no observer and no zeroing. */
-    _Atomic size_t secure_limit;   /* OM_SMALL_MAX - the trailer, or 0 */
+    _Atomic size_t secure_limit;   /* OM_MEDIUM_MAX - the trailer, or 0 */
     _Atomic uintptr_t secure_mask; /* OM_ALIGNMENT - 1, or all ones */
     _Atomic uint64_t sample_epoch;    /* changes with the observer: countdowns start over */
 } om_fast_state;
