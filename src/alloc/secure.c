@@ -30,6 +30,14 @@
  * the alignment) before, a page after the trailer; freed, it is
  * PROT_NONE whole while large.c caches it.
  *
+ * Plain blocks (level 1 only): a malloc of 17..512 bytes that leaves its
+ * class less than 8 bytes comes from a plain list of that class (types.h,
+ * alloc.h's omi_secure_small_list) instead of the next class up: its
+ * pools' live blocks have no trailer and no pad (no canary), are malloc's
+ * family, and are told free by the free mark and the free tag together;
+ * their free blocks are tagged as every pool's are.  That saves the 16
+ * bytes the trailer would cost half of the requests.
+ *
  * At a free, in O(1) and in this order: the pointer is objmem's (else a
  * foreign free: reported, unless the loader's early allocator gave it out,
  * os/loader.c), a block start (misaligned / interior), live (a free tag:
@@ -43,13 +51,12 @@
  * (arena.c).  OBJMEM_SECURE=2 zeroes each block at its free and pool.c
  * checks it still reads zero when handed out again.
  *
- * Costs over default mode: 8 bytes a block (about half of the requests
- * move up a class); here, the map lookup, a block-start check, the
- * trailer, 8 pad bytes and the neighbour's trailer at every free, a
- * pad word and the trailer at every allocation, one multiplication per
- * key; two mprotect calls per large block.  The hardened build's fast
- * paths: about 35 instructions a malloc/free pair, and the block's last
- * cache line.
+ * Costs over default mode: 8 bytes a block of the tagged lists; here, the
+ * map lookup, a block-start check, the trailer, 8 pad bytes and the
+ * neighbour's trailer at every free, a pad word and the trailer at every
+ * allocation, one multiplication per key; two mprotect calls per large
+ * block.  The hardened build's fast paths: about 35 instructions a
+ * malloc/free pair, and the block's last cache line (the tags).
  */
 #include <errno.h>
 #include <string.h>

@@ -85,7 +85,7 @@ static void describe_modes(out *o)
                 "and, with tracing on, where it was allocated and freed.");
     out_para(o, "Hardened mode (objmem run --secure: the hardened build, "
                 "libobjmem-malloc-secure.so; or OBJMEM_SECURE=1) is for production: a "
-                "keyed canary after every block checked at its free, "
+                "keyed canary after the blocks that have room for one, checked at their free, "
                 "double frees caught at the second free, free-list links checked before they "
                 "are followed, blocks handed out in a random order, guard pages around large "
                 "blocks and after arenas, and a free of a pointer objmem never handed out "
