@@ -360,7 +360,7 @@ static void test_zero_on_free(void) {
     unsigned char *keep = om_malloc(100), *p = om_malloc(100);
     memset(p, 0xAA, 100);
     om_free(p);
-    for (size_t i = 2 * sizeof(void *); i < 100; i++)
+    for (size_t i = 3 * sizeof(void *); i < 100; i++) /* past the link, the mark and the tag */
         if (p[i]) {
             CHECK_MSG(0, "byte %zu of a freed block is %#x", i, p[i]);
             break;

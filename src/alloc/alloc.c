@@ -275,7 +275,7 @@ static inline __attribute__((always_inline)) void *hardened_alloc(size_t n, int 
         if (om_likely(b != NULL) && om_likely(b->check == omi_fast.cookie)) {
             size_t size = pool->block_size;
             uintptr_t k = omi_secure_key(b);
-            if (om_likely(omi_trailer_get(b, size) == (k ^ omi_free_bits(b->next)))) {
+            if (om_likely(omi_free_tag_get(b) == (k ^ omi_free_bits(b->next)))) {
                 omi_pool_pop(pool, b);
                 if (list < OM_PLAIN_LIST)
                     omi_secure_mark_live(b, n, size, k, family);
@@ -448,6 +448,7 @@ static inline __attribute__((always_inline)) om_pool *hardened_live(void *p, int
             uintptr_t d = omi_trailer_get(b, size) ^ k;
             size_t pad = (size_t)(d >> 16);
             if (om_likely((d & 0xffff) == omi_live_bits(family, 0) && pad <= size - OMI_TRAILER &&
+                          b->check != omi_fast.cookie && /* freed: the trailer still says live */
                           (pad == 0 ||
                            ((const unsigned char *)b)[size - OMI_TRAILER - pad] == (unsigned char)omi_secure.pad))) {
                 *key = k;
@@ -464,7 +465,7 @@ static inline __attribute__((always_inline)) void hardened_push(om_pool *pool, o
     om_block *old = pool->freeblock;
     b->next = old;
     b->check = omi_fast.cookie;
-    omi_trailer_set(b, pool->block_size, k ^ omi_free_bits(old));
+    omi_free_tag_set(b, k ^ omi_free_bits(old));
     pool->freeblock = b;
     pool->sig ^= omi_block_sig(b);
     if (om_unlikely(--pool->nused == 0 || old == NULL))

@@ -189,8 +189,9 @@ OM_HIDDEN void omi_background_forget(void);
  * their own for small blocks of the calling thread (alloc.c), which make
  * the same checks and leave for secure.c at anything unusual.  Every
  * block of a pool ends in a trailer word, tag ^ key(block), key a hash of
- * the block's address and a per-process secret (secure.c has the layout):
+ * the block's address and a per-process secret (secure.c has the layout),
  *   live      1 | family << 8 | pad << 16   (pad: unused bytes before it)
+ * and every free block, in its third word, a tag of the same kind:
  *   free      2 | next << 8                 (the free-list link, authenticated)
  *   xfree     3                             (on another thread's stack)
  * The first pad bytes (up to OMI_PAD_CHECKED) hold the process's pad
@@ -249,6 +250,17 @@ static inline uintptr_t omi_trailer_get(const void *b, size_t size) {
 static inline void omi_trailer_set(void *b, size_t size, uintptr_t v) {
     __atomic_store_n((uintptr_t *)((char *)b + size - sizeof(uintptr_t)), v, __ATOMIC_RELAXED);
 }
+/* A free block's tag: its third word, in the block's first cache line with
+ * the link and the free mark (every block of hardened mode has 24 bytes:
+ * OMI_SECURE_MIN_BLOCK); a live block's trailer is left as it was. */
+static inline uintptr_t omi_free_tag_get(const om_block *b) {
+    return __atomic_load_n(&((const uintptr_t *)b)[2], __ATOMIC_RELAXED);
+}
+static inline void omi_free_tag_set(om_block *b, uintptr_t v) { __atomic_store_n(&((uintptr_t *)b)[2], v, __ATOMIC_RELAXED); }
+/* Whether a block of a pool is free: its free mark, the per-process random
+ * cookie (a live block holds it only by chance, 2^-64, or by a write after
+ * free; its tag is what a pop checks). */
+static inline int omi_secure_block_free(const om_block *b) { return b->check == omi_fast.cookie; }
 /* A free block's tag before the key: its link (48 bits of address). */
 static inline uintptr_t omi_free_bits(const om_block *next) { return (uintptr_t)next << 8 | OMI_TAG_FREE; }
 static inline uintptr_t omi_free_tag(const om_block *b, const om_block *next) {

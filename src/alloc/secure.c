@@ -202,31 +202,29 @@ typedef struct found {
     int plain;         /* a plain list's block: no trailer while live */
 } found;
 
-/* 1 if t is the trailer of a block b of bytes bytes in a consistent state. */
-static int trailer_sound(const char *b, size_t bytes, uintptr_t t) {
-    uintptr_t d = t ^ omi_secure_key(b);
-    if ((d & 0xff) == OMI_TAG_LIVE)
-        return (d >> 16) <= bytes - OMI_TRAILER;
-    return d == OMI_TAG_XFREE || d == omi_free_bits(((const om_block *)b)->next);
+/* 1 if the block b of bytes bytes (a tagged one) is free, or live with a
+ * sound trailer (a free block's last word is whatever it was). */
+static int trailer_sound(const char *b, size_t bytes) {
+    if (omi_secure_block_free((const om_block *)b))
+        return 1;
+    uintptr_t d = omi_trailer_get(b, bytes) ^ omi_secure_key(b);
+    return (d & 0xff) == OMI_TAG_LIVE && (d >> 16) <= bytes - OMI_TRAILER;
 }
 
 /* pool_mask: the pool's size - 1 (pools start on their size), 0 for a
  * large block. */
 static om_error_code check_block(found *f, int mine, uintptr_t pool_mask) {
     char *p = f->p;
-    uintptr_t d = omi_trailer_get(p, f->bytes) ^ omi_secure_key(p);
+    uintptr_t k = omi_secure_key(p);
+    /* Free: the free mark (whatever a write after free did to the rest) */
+    if (f->pool && omi_secure_block_free((om_block *)p))
+        return OM_ERR_DOUBLE_FREE;
     if (f->plain) {
-        /* Free: the free mark and a free tag (a live block's data matches
-         * both only by chance, 2^-64 for the mark alone). */
-        if (((om_block *)p)->check == omi_fast.cookie &&
-            (d == OMI_TAG_XFREE || d == omi_free_bits(((om_block *)p)->next)))
-            return OM_ERR_DOUBLE_FREE;
         f->size = f->bytes;
         f->family = OM_FAMILY_MALLOC;
         return 0;
     }
-    if (d == OMI_TAG_XFREE || d == omi_free_bits(((om_block *)p)->next))
-        return OM_ERR_DOUBLE_FREE;
+    uintptr_t d = omi_trailer_get(p, f->bytes) ^ k;
     if ((d & 0xff) != OMI_TAG_LIVE || (d >> 16) > f->bytes - OMI_TRAILER)
         return OM_ERR_BUFFER_OVERFLOW;
     size_t pad = (size_t)(d >> 16);
@@ -237,8 +235,7 @@ static om_error_code check_block(found *f, int mine, uintptr_t pool_mask) {
     /* The neighbour below: its trailer ends where this block starts.  Only
      * the owner looks (it alone pops and pushes, so a free tag's link is
      * stable); the block at the pool's start has none. */
-    if (mine && ((uintptr_t)p & pool_mask) &&
-        !trailer_sound(p - f->bytes, f->bytes, omi_trailer_get(p - f->bytes, f->bytes)))
+    if (mine && ((uintptr_t)p & pool_mask) && !trailer_sound(p - f->bytes, f->bytes))
         return OM_ERR_BUFFER_UNDERFLOW;
     return 0;
 }
@@ -320,7 +317,7 @@ static void release(found *f) {
         omi_pool_free_secure(h, pool, b);
         return;
     }
-    omi_trailer_set(b, f->bytes, omi_secure_key(b) ^ OMI_TAG_XFREE); /* before the block is published */
+    omi_free_tag_set(b, omi_secure_key(b) ^ OMI_TAG_XFREE); /* before the block is published */
     omi_heap_free_remote(pool->heap, pool, b);
 }
 
@@ -388,13 +385,10 @@ static long long live_size(const void *p) {
             (ar->free_mask >> (pool - ar->pools) & 1) || !block_start_ok(pool, a, pool_mask_of(e), 0))
             return -1;
         bytes = pool->block_size;
-        if (pool->list >= OM_PLAIN_LIST) { /* no trailer: the whole block, unless free */
-            uintptr_t d = omi_trailer_get(p, bytes) ^ omi_secure_key(p);
-            const om_block *b = p;
-            if (b->check == omi_fast.cookie && (d == OMI_TAG_XFREE || d == omi_free_bits(b->next)))
-                return -1;
+        if (omi_secure_block_free(p))
+            return -1;
+        if (pool->list >= OM_PLAIN_LIST) /* no trailer: the whole block */
             return (long long)bytes;
-        }
     }
     uintptr_t d = omi_trailer_get(p, bytes) ^ omi_secure_key(p);
     if ((d & 0xff) != OMI_TAG_LIVE || (d >> 16) > bytes - OMI_TRAILER)
