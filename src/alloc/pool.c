@@ -25,8 +25,8 @@
  * om_malloc's fast path then falls here, and the pool moves to FULL.
  * pool->sig tracks the free list's membership (types.h, omi_block_sig).
  *
- * Hardened mode (alloc.h, secure.c): every free block's trailer holds the
- * tag of its link, written by each carve, push and splice and checked
+ * Hardened mode (alloc.h, secure.c): every free block's third word holds
+ * the tag of its link, written by each carve, push and splice and checked
  * before a pop follows the link (which must also stay inside the pool); a
  * carve links its blocks in a random order within groups of
  * omi_secure.shuffle blocks.

@@ -13,7 +13,7 @@
  * fails a check, to this file, which reports it.
  *
  * A block of a pool, S bytes (the class chosen for size + 8, at least 24
- * so that a free block's trailer never shares its check word):
+ * so that a free block's link, free mark and tag fit before the trailer):
  *
  *   ┌──────────────────────┬───────────────┬─────────────────────────┐
  *   │ size bytes (user)    │ pad: pad bytes│ trailer: tag ^ key(p)   │
@@ -23,9 +23,11 @@
  * key(p) mixes the block's address with a per-process random secret; the
  * first pad bytes (up to OMI_PAD_CHECKED, 8: an overflow starts with the
  * first byte past the request) hold the process's pad byte, never 0.  The
- * trailer's tag (alloc.h) says live (with the family and pad), free on
- * the pool's list (with its link: pool.c checks it before following the
- * link), or free on another thread's stack.  A large block (one mapping,
+ * trailer's tag (alloc.h) says live, with the family and pad.  A free
+ * block carries its free mark in its second word and a tag in its third:
+ * free on the pool's list (with its link: pool.c checks it before
+ * following the link), or on another thread's stack; its trailer is left
+ * as it was.  A large block (one mapping,
  * large.c) has the same layout between two PROT_NONE guards: a page (or
  * the alignment) before, a page after the trailer; freed, it is
  * PROT_NONE whole while large.c caches it.
@@ -40,8 +42,8 @@
  *
  * At a free, in O(1) and in this order: the pointer is objmem's (else a
  * foreign free: reported, unless the loader's early allocator gave it out,
- * os/loader.c), a block start (misaligned / interior), live (a free tag:
- * double free, at the second free whatever came between), its trailer and
+ * os/loader.c), a block start (misaligned / interior), live (the free
+ * mark: double free, at the second free whatever came between), its trailer and
  * pad intact (1 byte past the request is caught), the family the
  * caller's (C++ delete vs delete[] vs free), and the trailer of the block
  * just below it in the pool intact (an underflow of 1 byte and up).  Each
@@ -56,7 +58,8 @@
  * neighbour's trailer at every free, a pad word and the trailer at every
  * allocation, one multiplication per key; two mprotect calls per large
  * block.  The hardened build's fast paths: about 35 instructions a
- * malloc/free pair, and the block's last cache line (the tags).
+ * malloc/free pair, and for a tagged block its last cache line (the
+ * trailer).
  */
 #include <errno.h>
 #include <string.h>
