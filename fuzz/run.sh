@@ -9,8 +9,9 @@
 #   --jobs N        processes per harness (libFuzzer's -fork=N; default 1)
 #   --keep          merge the new inputs that add coverage into the kept
 #                   corpus, fuzz/corpus/NAME/ (minimised: -merge=1)
-#   NAME...         harnesses to run (default: all): alloc objects options
-#                   report heapmap
+#   NAME...         harnesses to run (default: all): alloc alloc_hardened
+#                   objects options report heapmap (alloc_hardened: alloc's
+#                   harness and corpus on the hardened build's core)
 #
 # The build goes to build-fuzz/ (FUZZ_BUILD_DIR to change it), the inputs
 # each run finds to FUZZ_BUILD_DIR/work/NAME/corpus/ (not the repository,
@@ -24,7 +25,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${FUZZ_BUILD_DIR:-build-fuzz}
-ALL="alloc objects options report heapmap"
+ALL="alloc alloc_hardened objects options report heapmap"
 time=60 jobs=1 keep=0 names=
 while [ $# -gt 0 ]; do
     case $1 in
@@ -57,6 +58,8 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 failed=0
 for n in "$@"; do
+    corpus=fuzz/corpus/$n
+    [ "$n" = alloc_hardened ] && corpus=fuzz/corpus/alloc
     work=$BUILD/work/$n
     mkdir -p "$work/corpus" "$work/crashes"
     fork=
@@ -65,7 +68,7 @@ for n in "$@"; do
     # shellcheck disable=SC2086 # fork: empty or one word
     if ! "$BUILD/fuzz/fuzz_$n" $fork -max_total_time="$time" -timeout=60 -rss_limit_mb=4096 \
         -len_control=10 -close_fd_mask=3 -print_final_stats=1 -artifact_prefix="$work/crashes/" \
-        "$work/corpus" "fuzz/corpus/$n" 2>"$work/log"; then
+        "$work/corpus" "$corpus" 2>"$work/log"; then
         failed=1
         # the run's own output has the harness's messages closed: replay
         for c in $(ls -t "$work/crashes/" | head -n 1); do
@@ -76,8 +79,8 @@ for n in "$@"; do
     fi
     grep -E '^stat::(number_of_executed_units|new_units_added|peak_rss_mb)' "$work/log" | sed "s/^/  /" >&2 || true
     if [ "$keep" = 1 ]; then
-        "$BUILD/fuzz/fuzz_$n" -merge=1 -close_fd_mask=3 "fuzz/corpus/$n" "$work/corpus" 2>>"$work/log"
-        echo "  fuzz/corpus/$n: $(ls "fuzz/corpus/$n" | wc -l) inputs" >&2
+        "$BUILD/fuzz/fuzz_$n" -merge=1 -close_fd_mask=3 "$corpus" "$work/corpus" 2>>"$work/log"
+        echo "  $corpus: $(ls "$corpus" | wc -l) inputs" >&2
     fi
 done
 exit $failed
