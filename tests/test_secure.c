@@ -89,6 +89,17 @@ static void test_link_corrupt(void) {
 
 /* Write by bytes from the end of a block of size bytes, as an overflow
  * does (a run from the first byte past the request). */
+/* A lone byte written into the pad past its first byte (the fast path and
+ * the checked ones check the same 8 bytes). */
+static void test_pad_word(void) {
+    reset();
+    char *p = om_malloc(20); /* 12 pad bytes */
+    REQUIRE(p);
+    poke(p, 21, (char)~peek(p, 21));
+    om_free(p);
+    expect(OM_ERR_BUFFER_OVERFLOW, "om_free", p);
+}
+
 /* The pad byte is the process's, random: a run of one value passes when
  * it is that byte (1 in 255), so a second block gets another value. */
 static void overflow_case(size_t size, size_t by) {
@@ -180,17 +191,87 @@ static void test_double_free(void) {
     double_free_case(256 * 1024);
 }
 
+/* A double free of a block whose pool went back to its arena (every block
+ * freed, om_trim) is reported, not taken for a live block of a pool that
+ * has none (which crashed, or let a realloc hand the block out again). */
+static void test_double_free_returned_pool(void) {
+    size_t sizes[] = {40, 48};
+    for (size_t s = 0; s < 2; s++) {
+        reset();
+        enum { N = 1000 };
+        char *b[N];
+        for (int i = 0; i < N; i++)
+            REQUIRE(b[i] = om_malloc(sizes[s]));
+        for (int i = 0; i < N; i++)
+            om_free(b[i]);
+        om_trim(0);
+        CHECK_EQ(rec.calls, 0);
+        om_free(b[0]);
+        expect(OM_ERR_DOUBLE_FREE, "om_free", b[0]);
+        reset();
+        CHECK(om_realloc(b[1], sizes[s] - 4) == NULL);
+        expect(OM_ERR_DOUBLE_FREE, "om_realloc", b[1]);
+    }
+}
+
+/* A freed block of a tagged list keeps a copy of its tag in its trailer:
+ * an underflow from the block above changes it, and the pop that would
+ * hand the block out again reports it (the block is never handed out). */
+static void test_underflow_into_free(void) {
+    reset();
+    enum { N = 128 };
+    char *b[N], *top = NULL, *below = NULL;
+    for (int i = 0; i < N && !top; i++) {
+        b[i] = om_malloc(24); /* 32-byte blocks of a tagged list */
+        for (int j = 0; j < i && !top; j++)
+            if (b[i] - b[j] == 32 && ((uintptr_t)b[i] & (16384 - 1)) != 0) {
+                top = b[i];
+                below = b[j];
+            }
+    }
+    REQUIRE(top);
+    om_free(below);
+    poke(top, -1, (char)~peek(top, -1));
+    for (int i = 0; i < 4096 && !rec.calls; i++)
+        CHECK(om_malloc(24) != below);
+    expect(OM_ERR_CORRUPTION, "om_malloc", below);
+}
+
+/* A block handed out does not show its free tag (keyed with the
+ * process's secrets) to the program. */
+static void test_no_stale_tag(void) {
+    reset();
+    for (int i = 0; i < 1000; i++) {
+        uintptr_t *p = om_malloc((size_t)(i % 60) * 8 + 24);
+        REQUIRE(p);
+        if (p[2] != 0) {
+            CHECK_MSG(0, "block %p of %d bytes shows word 2: %#lx", (void *)p, (i % 60) * 8 + 24, (unsigned long)p[2]);
+            break;
+        }
+        if (i % 3)
+            om_free(p);
+    }
+    CHECK_EQ(rec.calls, 0);
+}
+
 /* A request that leaves its class less than 8 bytes (48 of 48, 508 of
  * 512) gets a plain block: no trailer, so no canary, but its whole size
- * usable, and the pointer still checked at its free. */
+ * usable, and the pointer still checked at its free.  (OBJMEM_SECURE=2
+ * gives every block its trailer.) */
 static void test_plain_blocks(void) {
     size_t sizes[] = {25, 32, 48, 508, 512};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         reset();
-        size_t n = sizes[i];
+        size_t n = sizes[i], cls = (n + 15) & ~(size_t)15;
         char *p = om_malloc(n);
         REQUIRE(p);
-        CHECK_EQ(om_usable_size(p), (n + 15) & ~(size_t)15);
+        om_block_info info;
+        CHECK_EQ(om_block_describe(p, &info), 0);
+        if (level() >= 2)
+            CHECK(info.block_size >= n + 8); /* a trailer */
+        else
+            CHECK_EQ(info.block_size, cls);
+        CHECK_EQ(om_usable_size(p), level() >= 2 ? n : cls);
         memset(p, 7, om_usable_size(p));
         om_free(p + 16);
         expect(OM_ERR_INTERIOR_POINTER, "om_free", p + 16);
@@ -381,6 +462,8 @@ int main(int argc, char **argv) {
     static const check_case cases[] = {
         CHECK_CASE(test_link_corrupt), CHECK_CASE(test_canary_overflow), CHECK_CASE(test_underflow),
         CHECK_CASE(test_double_free),  CHECK_CASE(test_plain_blocks),    CHECK_CASE(test_shuffled),
+        CHECK_CASE(test_double_free_returned_pool), CHECK_CASE(test_underflow_into_free),
+        CHECK_CASE(test_no_stale_tag), CHECK_CASE(test_pad_word),
         CHECK_CASE(test_foreign),
         CHECK_CASE(test_large_guard),  CHECK_CASE(test_api_sound),       CHECK_CASE(test_threads),
         CHECK_CASE(test_zero_on_free),

@@ -274,9 +274,14 @@ static inline __attribute__((always_inline)) void *hardened_alloc(size_t n, int 
         om_block *b = pool->freeblock;
         if (om_likely(b != NULL) && om_likely(b->check == omi_fast.cookie)) {
             size_t size = pool->block_size;
-            uintptr_t k = omi_secure_key(b);
-            if (om_likely(omi_free_tag_get(b) == (k ^ omi_free_bits(b->next)))) {
+            uintptr_t k = omi_secure_key(b), next = (uintptr_t)b->next, tag = k ^ omi_free_bits(b->next);
+            uintptr_t span = size <= OM_POOL16_MAX ? OM_POOL_SIZE : OM_MPOOL_SIZE;
+            /* the tag (and a tagged list's copy in the trailer) authenticates
+             * the link, which must also stay in the pool */
+            if (om_likely(omi_free_tag_get(b) == tag) && om_likely(next == 0 || ((next ^ (uintptr_t)b) & ~(span - 1)) == 0) &&
+                om_likely(list >= OM_PLAIN_LIST || omi_trailer_get(b, size) == tag)) {
                 omi_pool_pop(pool, b);
+                omi_free_tag_set(b, 0); /* keyed: not for the program to read */
                 if (list < OM_PLAIN_LIST)
                     omi_secure_mark_live(b, n, size, k, family);
                 return b;
@@ -448,9 +453,8 @@ static inline __attribute__((always_inline)) om_pool *hardened_live(void *p, int
             uintptr_t d = omi_trailer_get(b, size) ^ k;
             size_t pad = (size_t)(d >> 16);
             if (om_likely((d & 0xffff) == omi_live_bits(family, 0) && pad <= size - OMI_TRAILER &&
-                          b->check != omi_fast.cookie && /* freed: the trailer still says live */
-                          (pad == 0 ||
-                           ((const unsigned char *)b)[size - OMI_TRAILER - pad] == (unsigned char)omi_secure.pad))) {
+                          b->check != omi_fast.cookie && /* freed: the trailer may still say live */
+                          omi_secure_pad_intact(b, size - OMI_TRAILER - pad, pad))) {
                 *key = k;
                 *usable = size - OMI_TRAILER - pad;
                 return pool;
@@ -465,7 +469,7 @@ static inline __attribute__((always_inline)) void hardened_push(om_pool *pool, o
     om_block *old = pool->freeblock;
     b->next = old;
     b->check = omi_fast.cookie;
-    omi_free_tag_set(b, k ^ omi_free_bits(old));
+    omi_secure_set_free_tag(pool, b, k ^ omi_free_bits(old));
     pool->freeblock = b;
     pool->sig ^= omi_block_sig(b);
     if (om_unlikely(--pool->nused == 0 || old == NULL))

@@ -203,6 +203,7 @@ typedef struct omi_secure_state {
     unsigned shuffle;  /* carving shuffles groups of this many blocks (pool.c) */
     int plain;         /* plain lists (omi_secure_small_list) in use: level 1 */
     uintptr_t secret;
+    uint64_t secret2;  /* odd: the key's multiplier */
     uint64_t pad;      /* the pad byte in every byte of a word */
 } omi_secure_state;
 extern OM_HIDDEN omi_secure_state omi_secure;
@@ -236,11 +237,13 @@ static inline unsigned omi_secure_small_list(size_t n) {
     return ((n - 1) & 8) ? OM_PLAIN_LIST + c : c;
 }
 
-/* One multiplication: every bit of the address and the secret reaches the
- * high half, which the shift folds into the low one. */
+/* One 64x64->128 multiplication by a secret, its halves folded (wyhash's
+ * mix): a key read back out of memory (a stale trailer or tag) gives
+ * neither secret back, as an invertible mix would. */
+__extension__ typedef unsigned __int128 omi_u128;
 static inline uintptr_t omi_secure_key(const void *b) {
-    uint64_t x = ((uintptr_t)b ^ omi_secure.secret) * 0x9E3779B97F4A7C15ull;
-    return (uintptr_t)(x ^ (x >> 29));
+    omi_u128 m = (omi_u128)((uintptr_t)b ^ omi_secure.secret) * omi_secure.secret2;
+    return (uintptr_t)(m >> 64) ^ (uintptr_t)m;
 }
 /* The last word of a block of size bytes; read and written relaxed (a
  * neighbour's trailer is read while its owner may write it). */
@@ -257,10 +260,20 @@ static inline uintptr_t omi_free_tag_get(const om_block *b) {
     return __atomic_load_n(&((const uintptr_t *)b)[2], __ATOMIC_RELAXED);
 }
 static inline void omi_free_tag_set(om_block *b, uintptr_t v) { __atomic_store_n(&((uintptr_t *)b)[2], v, __ATOMIC_RELAXED); }
+/* Set a free block's tag: its third word, and for a pool of a tagged list
+ * its trailer too (a copy, which an underflow from the block above changes:
+ * the pop checks both). */
+static inline void omi_secure_set_free_tag(const om_pool *pool, om_block *b, uintptr_t tag) {
+    omi_free_tag_set(b, tag);
+    if (pool->list < OM_PLAIN_LIST)
+        omi_trailer_set(b, pool->block_size, tag);
+}
 /* Whether a block of a pool is free: its free mark, the per-process random
  * cookie (a live block holds it only by chance, 2^-64, or by a write after
  * free; its tag is what a pop checks). */
-static inline int omi_secure_block_free(const om_block *b) { return b->check == omi_fast.cookie; }
+static inline int omi_secure_block_free(const om_block *b) {
+    return __atomic_load_n(&b->check, __ATOMIC_RELAXED) == omi_fast.cookie;
+}
 /* A free block's tag before the key: its link (48 bits of address). */
 static inline uintptr_t omi_free_bits(const om_block *next) { return (uintptr_t)next << 8 | OMI_TAG_FREE; }
 static inline uintptr_t omi_free_tag(const om_block *b, const om_block *next) {

@@ -136,7 +136,7 @@ static uint32_t carve_secure(om_pool *pool, char *first, size_t n) {
             memset(b, 0, size); /* a dirty pool's pages: reuse checks for zeros */
         b->next = next;
         b->check = omi_fast.cookie;
-        omi_free_tag_set(b, omi_free_tag(b, next));
+        omi_secure_set_free_tag(pool, b, omi_free_tag(b, next));
         sig ^= omi_block_sig(b);
         next = b;
     }
@@ -226,11 +226,12 @@ static om_error_code secure_head_fault(const om_pool *pool, const om_block *b) {
     /* The tag authenticates the link; the link must also stay in the
      * pool's span (pools start on their size), 16-byte aligned. */
     uintptr_t span = size <= OM_POOL16_MAX ? OM_POOL_SIZE : OM_MPOOL_SIZE;
-    if (omi_free_tag_get(b) != omi_free_tag(b, n) ||
+    uintptr_t tag = omi_free_tag(b, n);
+    if (omi_free_tag_get(b) != tag || (pool->list < OM_PLAIN_LIST && omi_trailer_get(b, size) != tag) ||
         (n && ((((uintptr_t)n ^ (uintptr_t)b) & ~(span - 1)) || ((uintptr_t)n & (OM_ALIGNMENT - 1)))))
         return OM_ERR_CORRUPTION;
     if (omi_secure.zero)
-        for (const uintptr_t *w = (const uintptr_t *)b + 3; (const char *)w < (const char *)b + size; w++)
+        for (const uintptr_t *w = (const uintptr_t *)b + 3; (const char *)(w + 1) < (const char *)b + size; w++)
             if (*w)
                 return OM_ERR_WRITE_AFTER_FREE;
     return 0;
@@ -247,6 +248,8 @@ static void *pool_pop_checked(om_heap *h, om_pool *pool) {
         quarantine(h, pool, "om_malloc", b, fault);
         return NULL;
     }
+    if (omi_secure.on)
+        omi_free_tag_set(b, 0); /* keyed: not for the program to read */
     return omi_pool_pop(pool, b);
 }
 
@@ -272,7 +275,7 @@ static int secure_retag(om_heap *h, om_pool *pool, om_block *head, om_block *tai
             quarantine(h, pool, "om_free", b, OM_ERR_CORRUPTION);
             return 0;
         }
-        omi_free_tag_set(b, omi_free_tag(b, b->next));
+        omi_secure_set_free_tag(pool, b, omi_free_tag(b, b->next));
         if (b == tail)
             return 1;
     }
@@ -370,9 +373,12 @@ static om_pool *pool_fresh(om_heap **hp, unsigned list) {
     }
     /* A resident pool that last served this class still has every carved
      * block on its free list (pymalloc's "luckily" path): no re-carving. */
-    if (!intact)
+    /* Hardened mode: a tagged list's free blocks keep their tag in their
+     * trailer too, a plain list's do not: a pool changing lists is carved
+     * again. */
+    if (!intact || pool->list != list)
         pool_init(pool, cls);
-    pool->list = (uint8_t)list; /* the free blocks' layout is the same on both lists */
+    pool->list = (uint8_t)list;
     used_link(h, pool, 1);
     return pool;
 }
@@ -473,7 +479,7 @@ void omi_pool_free_secure(om_heap *h, om_pool *pool, om_block *b) {
     om_block *old = pool->freeblock;
     b->next = old;
     b->check = omi_fast.cookie;
-    omi_free_tag_set(b, omi_free_tag(b, old));
+    omi_secure_set_free_tag(pool, b, omi_free_tag(b, old));
     pool->freeblock = b;
     pool->sig ^= omi_block_sig(b);
     if (--pool->nused == 0 || old == NULL)

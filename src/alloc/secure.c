@@ -205,12 +205,16 @@ typedef struct found {
     int plain;         /* a plain list's block: no trailer while live */
 } found;
 
-/* 1 if the block b of bytes bytes (a tagged one) is free, or live with a
- * sound trailer (a free block's last word is whatever it was). */
+/* 1 if the block b of bytes bytes (of a tagged list) has a sound trailer:
+ * live, or free with its tag's copy (on another thread's stack, its
+ * trailer is what it was until its owner splices it). */
 static int trailer_sound(const char *b, size_t bytes) {
-    if (omi_secure_block_free((const om_block *)b))
-        return 1;
-    uintptr_t d = omi_trailer_get(b, bytes) ^ omi_secure_key(b);
+    uintptr_t k = omi_secure_key(b), t = omi_trailer_get(b, bytes);
+    if (omi_secure_block_free((const om_block *)b)) {
+        uintptr_t tag = omi_free_tag_get((const om_block *)b);
+        return (tag ^ k) == OMI_TAG_XFREE || t == tag;
+    }
+    uintptr_t d = t ^ k;
     return (d & 0xff) == OMI_TAG_LIVE && (d >> 16) <= bytes - OMI_TRAILER;
 }
 
@@ -282,8 +286,8 @@ static int find(void *p, int family, const char *op, found *f) {
         f->plain = pool->list >= OM_PLAIN_LIST;
         if ((unsigned)(pool - ar->pools) >= ar->ntotal)
             code = OM_ERR_INTERIOR_POINTER; /* the arena's guard pool */
-        else if (mine && (ar->free_mask >> (pool - ar->pools) & 1))
-            code = OM_ERR_DOUBLE_FREE; /* its whole pool is free */
+        else if (pool->heap == NULL || (mine && (ar->free_mask >> (pool - ar->pools) & 1)))
+            code = OM_ERR_DOUBLE_FREE; /* its whole pool is free (a returned one has no heap) */
         else if (!block_start_ok(pool, a, pool_mask_of(e), mine))
             code = OM_ERR_INTERIOR_POINTER;
         else {
@@ -313,14 +317,19 @@ static void release(found *f) {
     }
     om_pool *pool = f->pool;
     om_block *b = (om_block *)f->p;
-    if (omi_secure.zero)
-        memset(b, 0, f->bytes);
     om_heap *h = omi_tls_heap;
     if (pool->heap == h) {
+        if (omi_secure.zero)
+            memset(b, 0, f->bytes);
         omi_pool_free_secure(h, pool, b);
         return;
     }
-    omi_free_tag_set(b, omi_secure_key(b) ^ OMI_TAG_XFREE); /* before the block is published */
+    /* Another thread's pool: free (the mark, the tag) before anything else
+     * changes, for the owner may read it as a neighbour meanwhile. */
+    omi_free_tag_set(b, omi_secure_key(b) ^ OMI_TAG_XFREE);
+    __atomic_store_n(&b->check, omi_fast.cookie, __ATOMIC_RELAXED);
+    if (omi_secure.zero)
+        memset((char *)b + 3 * sizeof(uintptr_t), 0, f->bytes - 3 * sizeof(uintptr_t));
     omi_heap_free_remote(pool->heap, pool, b);
 }
 
@@ -343,7 +352,9 @@ OMI_ENTRY void *omi_secure_realloc(void *p, size_t n, int family, const char *op
         errno = EINVAL;
         return NULL;
     }
-    if (f.pool && request_list(n, 0, f.family) == (int)f.pool->list) { /* same list: in place */
+    /* Same list: in place, by the owner only (its trailer is what the
+     * owner's frees read as the neighbour's) */
+    if (f.pool && f.pool->heap == omi_tls_heap && request_list(n, 0, f.family) == (int)f.pool->list) {
         const om_alloc_observer *o = atomic_load_explicit(&omi_fast.observer, memory_order_acquire);
         if (om_unlikely(o != NULL))
             o->free(p);
@@ -416,11 +427,14 @@ const omi_alloc_divert omi_secure_divert = {divert_alloc, divert_free, divert_re
 
 /* Called once by runtime.c, before the first allocation. */
 void omi_secure_init(int level) {
-    uintptr_t s = 0;
-    if (getrandom(&s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s)
-        s = (uintptr_t)&s ^ ((uintptr_t)omi_os_now_ns() * 0x9E3779B97F4A7C15u);
-    omi_secure.secret = s;
-    omi_secure.pad = (uint64_t)((s >> 40) % 255 + 1) * 0x0101010101010101ull; /* never 0: a stray NUL shows */
+    uint64_t s[3] = {0, 0, 0};
+    if (getrandom(s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s)
+        for (int i = 0; i < 3; i++) /* no entropy yet: addresses and the clock, mixed */
+            s[i] = ((uintptr_t)&s ^ (uint64_t)omi_os_now_ns() ^ (uint64_t)i << 56) * 0x9E3779B97F4A7C15ull;
+    omi_secure.secret = (uintptr_t)s[0];
+    omi_secure.secret2 = s[1] | 1;
+    omi_secure.pad = (s[2] >> 40) % 255 + 1; /* never 0: a stray NUL shows */
+    omi_secure.pad *= 0x0101010101010101ull;
     for (unsigned c = 0; c < OM_NUM_CLASSES; c++) {
         omi_secure_class.magic[c] = omi_medium_magic(c);
         omi_secure_class.span[c] = (uint32_t)(omi_class_capacity(c) * omi_class_size(c));
