@@ -406,7 +406,7 @@ OMI_ENTRY __attribute__((noinline)) static void free_small_other(void *p, uintpt
 
 #else
 /* The hardened build's fast path: a block of a pool of the calling
- * thread whose trailer says live, of family, with its pad's first byte
+ * thread whose trailer says live, of family, with its pad's first 8 bytes
  * intact (a plain block: of malloc's family, at a block start, without
  * the free mark) is pushed with its free tag (1); anything else (0) takes
  * the divert, whose checks report it (secure.c).  The trailer also checks the

@@ -26,8 +26,12 @@
  * trailer's tag (alloc.h) says live, with the family and pad.  A free
  * block carries its free mark in its second word and a tag in its third:
  * free on the pool's list (with its link: pool.c checks it before
- * following the link), or on another thread's stack; its trailer is left
- * as it was.  A large block (one mapping,
+ * following the link), or on another thread's stack; a block of a tagged
+ * list keeps a copy of the first in its trailer (alloc.h,
+ * omi_secure_set_free_tag), checked at the pop too.  The tag is cleared
+ * when the block is handed out.  Keys multiply by a second secret into
+ * 128 bits (alloc.h): a key read back does not give the secrets.  A large
+ * block (one mapping,
  * large.c) has the same layout between two PROT_NONE guards: a page (or
  * the alignment) before, a page after the trailer; freed, it is
  * PROT_NONE whole while large.c caches it.
