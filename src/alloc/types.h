@@ -230,7 +230,8 @@ typedef struct omi_alloc_divert {
     int (*owns)(const void *p);
 } omi_alloc_divert;
 
-/* Read-mostly values the fast paths need, in one cache line.  While an
+/* Read-mostly values the fast paths need, in the struct's first cache line
+ * (sample_epoch, read only when a countdown ends, comes after).  While an
  * observer is set (tracing) or the entry points are diverted (debug mode,
  * or the runtime not yet initialised), small_limit is 0 and free_mask all
  * ones, so that every om_malloc and om_free leaves its fast path by the
@@ -238,7 +239,7 @@ typedef struct omi_alloc_divert {
  * the slow path: both cost the fast paths no instruction while off
  * (alloc.c, omi_alloc_gates_update). */
 typedef struct om_fast_state {
-    uintptr_t cookie;
+    _Alignas(64) uintptr_t cookie;
     _Atomic int checked;
     _Atomic size_t small_limit;  /* OM_SMALL_MAX, or 0 while observed or diverted */
     _Atomic uintptr_t free_mask; /* OM_ALIGNMENT - 1, or all ones while observed or diverted */
@@ -250,5 +251,6 @@ typedef struct om_fast_state {
     _Atomic uintptr_t secure_mask; /* OM_ALIGNMENT - 1, or all ones */
     _Atomic uint64_t sample_epoch;    /* changes with the observer: countdowns start over */
 } om_fast_state;
+_Static_assert(offsetof(om_fast_state, sample_epoch) == 64, "the fast paths' values fill the first line");
 
 #endif /* OM_TYPES_H */
