@@ -274,7 +274,7 @@ static inline __attribute__((always_inline)) void *hardened_alloc(size_t n, int 
         om_block *b = pool->freeblock;
         if (om_likely(b != NULL) && om_likely(b->check == omi_fast.cookie)) {
             size_t size = pool->block_size;
-            uintptr_t k = omi_secure_key(b), next = (uintptr_t)b->next, tag = k ^ omi_free_bits(b->next);
+            uintptr_t k = omi_secure_key(b), next = (uintptr_t)b->next, tag = k ^ omi_free_bits((om_block *)next);
             uintptr_t span = size <= OM_POOL16_MAX ? OM_POOL_SIZE : OM_MPOOL_SIZE;
             /* the tag (and a tagged list's copy in the trailer) authenticates
              * the link, which must also stay in the pool */
@@ -412,10 +412,11 @@ OMI_ENTRY __attribute__((noinline)) static void free_small_other(void *p, uintpt
  * the divert, whose checks report it (secure.c).  The trailer also checks the
  * block start: read at any other 16-byte boundary of the carved blocks,
  * the word ^ key(p) passes the tag, the family and the pad bound only by
- * chance (about 2^-50), and so goes to secure.c, which reports it. */
-/* p, if it is a live block of family in a pool of the calling thread that
- * passes the checks above: its pool, its key and the bytes it may hold
- * (the request, or a plain block's size); else NULL. */
+ * chance (about 2^-50), and so goes to secure.c, which reports it.
+ *
+ * hardened_live: p, if it is a live block of family in a pool of the
+ * calling thread that passes those checks: its pool, its key and the bytes
+ * it may hold (the request, or a plain block's size); else NULL. */
 static inline __attribute__((always_inline)) om_pool *hardened_live(void *p, int family, uintptr_t *key,
                                                                     size_t *usable) {
     uintptr_t a = (uintptr_t)p;

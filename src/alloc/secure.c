@@ -149,6 +149,14 @@ static int request_list(size_t size, size_t align, int family) {
 }
 
 /* ---- allocation ------------------------------------------------------------- */
+/* Tell o of p (n bytes), unless the thread is inside an observer already. */
+static void observe_alloc(const om_alloc_observer *o, void *p, size_t n) {
+    int busy = omi_alloc_observe_suspend(1);
+    if (!busy)
+        o->alloc(p, n);
+    omi_alloc_observe_suspend(busy);
+}
+
 /* A block for size bytes: *bytes its S, *plain whether it has no trailer. */
 static void *alloc_block(size_t size, size_t align, int zero, int family, size_t *bytes, int *plain) {
     int list = request_list(size, align, family);
@@ -189,12 +197,8 @@ OMI_ENTRY void *omi_secure_alloc(size_t size, size_t align, int zero, int family
     if (!plain)
         omi_secure_mark_live(p, size, bytes, omi_secure_key(p), family);
     const om_alloc_observer *o = atomic_load_explicit(&omi_fast.observer, memory_order_acquire);
-    if (om_unlikely(o != NULL)) {
-        int busy = omi_alloc_observe_suspend(1);
-        if (!busy)
-            o->alloc(p, size);
-        omi_alloc_observe_suspend(busy);
-    }
+    if (om_unlikely(o != NULL))
+        observe_alloc(o, p, size);
     return p;
 }
 
@@ -364,12 +368,8 @@ OMI_ENTRY void *omi_secure_realloc(void *p, size_t n, int family, const char *op
             o->free(p);
         if (!f.plain)
             omi_secure_mark_live(p, n, f.bytes, omi_secure_key(p), f.family);
-        if (om_unlikely(o != NULL)) {
-            int busy = omi_alloc_observe_suspend(1);
-            if (!busy)
-                o->alloc(p, n);
-            omi_alloc_observe_suspend(busy);
-        }
+        if (om_unlikely(o != NULL))
+            observe_alloc(o, p, n);
         return p;
     }
     void *q = omi_secure_alloc(n, 0, 0, f.family);
