@@ -1,8 +1,10 @@
 /*
  * test_internal_oom.c — every failure point of a full workload, in the
  * sqlite manner, through fail.c's injection (src/os/os.h): each OS call
- * (reserve, release, purge, remap/move) and each carve of internal
- * metadata (descriptors, the collector's side tables).
+ * (reserve, release, purge, remap/move; protect in hardened mode, where
+ * the CTest test test_internal_oom_secure runs the allocator's sweeps
+ * again) and each carve of internal metadata (descriptors, the
+ * collector's side tables).
  *
  * A workload runs once armed with no failure, to count its points of each
  * kind; then again for each point k (with a stride when there are many),
@@ -46,8 +48,8 @@
 #include "gc/side.h"
 #include "trace/trace.h"
 
-static const char *const kind_name[OMI_FAIL_KINDS] = {"reserve", "release", "purge",
-                                                      "remap", "meta", "side"};
+static const char *const kind_name[OMI_FAIL_KINDS] = {"reserve", "release", "purge", "remap",
+                                                      "protect", "meta", "side"};
 #define ALL_KINDS ((1u << OMI_FAIL_KINDS) - 1)
 /* Kinds whose failure is not an allocation failure. */
 #define NOT_ALLOC ((1u << OMI_FAIL_RELEASE) | (1u << OMI_FAIL_PURGE) | (1u << OMI_FAIL_REMAP))
@@ -307,6 +309,10 @@ static void test_alloc_sweep(void) {
         if (k == OMI_FAIL_SIDE || k == OMI_FAIL_META)
             continue; /* the collector's; the first run's (test_first_run_sweep) */
         uint64_t n = run_alloc(1u << k, 0, 0, kind_name[k]);
+        if (k == OMI_FAIL_PROTECT && !omi_secure.on) {
+            CHECK_EQ(n, 0); /* guard pages are hardened mode's */
+            continue;
+        }
         CHECK_MSG(n > 0, "the workload met no %s point", kind_name[k]);
         sweep_alloc(1u << k, kind_name[k], max);
     }

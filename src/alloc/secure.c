@@ -178,11 +178,18 @@ static void *alloc_block(size_t size, size_t align, int zero, int family, size_t
     char *base = omi_large_alloc(lead + body + page, align < OM_ALIGNMENT ? OM_ALIGNMENT : align, 0);
     if (!base)
         return NULL;
-    size_t usable = large_of(base)->usable;
-    omi_os_protect(base, usable, 1); /* a cached block is PROT_NONE (release) */
-    omi_os_protect(base + lead - page, page, 0);
+    om_large *l = large_of(base);
+    size_t usable = l->usable;
     *bytes = usable - lead - page;
-    omi_os_protect(base + lead + *bytes, page, 0);
+    /* A cached block is PROT_NONE (release).  A block without its guards
+     * is not handed out: when the kernel cannot split the mapping (out of
+     * mappings: vm.max_map_count), it goes back and the call fails. */
+    if (omi_os_protect(base, usable, 1) != 0 || omi_os_protect(base + lead - page, page, 0) != 0 ||
+        omi_os_protect(base + lead + *bytes, page, 0) != 0) {
+        omi_large_free(l);
+        errno = ENOMEM;
+        return NULL;
+    }
     if (zero)
         memset(base + lead, 0, size); /* large.c clears only as it hands out: not here */
     return base + lead;
@@ -316,10 +323,12 @@ static int find(void *p, int family, const char *op, found *f) {
 static void release(found *f) {
     if (f->large) {
         /* Cached, the whole block is PROT_NONE until handed out again: a
-         * write after free faults. */
+         * write after free faults (if the kernel can change it: else the
+         * block stays accessible in the cache, which protects it again
+         * before handing it out). */
         if (omi_secure.zero)
             memset(f->p, 0, f->bytes);
-        omi_os_protect(f->large->user, f->large->usable, 0);
+        (void)omi_os_protect(f->large->user, f->large->usable, 0);
         omi_large_free(f->large);
         return;
     }

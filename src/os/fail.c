@@ -3,9 +3,9 @@
  * demand, for the out-of-memory sweeps (tests/test_internal_oom.c).
  *
  * The places, by kind: each OS call of os.c (reserve, release, purge,
- * remap and move) and each carve of internal metadata that does not make
- * one (a descriptor from meta.c's chunk, a collector's side table from
- * side.c's).  Each asks omi_fail_point(kind) first: 0 goes on, 1 fails as
+ * remap and move, protect) and each carve of internal metadata that does
+ * not make one (a descriptor from meta.c's chunk, a collector's side
+ * table from side.c's).  Each asks omi_fail_point(kind) first: 0 goes on, 1 fails as
  * that call fails for real (NULL with ENOMEM, or an errno value).
  *
  * Disarmed (always, outside the sweeps), a point costs one relaxed atomic

@@ -26,7 +26,9 @@
  *       [p, p + size) (page-aligned, inside a reserved region) made
  *       inaccessible (access 0: hardened mode's guard pages) or read/write
  *       again (1).  0, or an errno value (ENOTSUP with replaced hooks: no
- *       guard pages then).
+ *       guard pages then; ENOMEM when the kernel cannot split a mapping
+ *       further, vm.max_map_count), after which the pages may have their
+ *       old access or, for part of them, the new one.
  * A release that fails leaves the range mapped and counted: it is kept
  * (up to OM_OS_PENDING ranges) and tried again at the next reserve or
  * release, and by omi_os_retry_releases (om_trim), so that a munmap that
@@ -239,7 +241,12 @@ int omi_os_can_remap(void) {
 int omi_os_protect(void *p, size_t size, int access) {
     if (!omi_os_can_remap())
         return ENOTSUP;
-    return mprotect(p, size, access ? PROT_READ | PROT_WRITE : PROT_NONE) == 0 ? 0 : errno;
+    int err = ENOMEM;
+    if (!omi_fail_point(OMI_FAIL_PROTECT))
+        err = mprotect(p, size, access ? PROT_READ | PROT_WRITE : PROT_NONE) == 0 ? 0 : errno;
+    if (err)
+        atomic_fetch_add_explicit(&os.failures, 1, memory_order_relaxed);
+    return err;
 }
 
 /* The kernel moves one of its mappings (VMAs) per mremap: a range made of

@@ -58,6 +58,7 @@ typedef enum omi_fail_kind {
     OMI_FAIL_RELEASE, /* omi_os_release: kept and retried (os.c) */
     OMI_FAIL_PURGE,   /* omi_os_purge: the pages stay as they were */
     OMI_FAIL_REMAP,   /* omi_os_remap and omi_os_move: nothing moves */
+    OMI_FAIL_PROTECT, /* omi_os_protect: the pages keep their access */
     OMI_FAIL_META,    /* a descriptor from meta.c's chunk */
     OMI_FAIL_SIDE,    /* a collector's side table from side.c's chunk */
     OMI_FAIL_KINDS
