@@ -2,12 +2,17 @@
  * test_internal_os_move.c — os.c's page moves across kernel mappings: a
  * large block that took over the cached mapping after it may span two
  * kernel VMAs, which one mremap refuses (EFAULT); omi_os_remap and
- * omi_os_move then move it in pieces, contents and residency kept.
+ * omi_os_move then move it in pieces, contents and residency kept, and a
+ * piece that fails half way (this file's mremap says when) leaves the
+ * block whole, in one place or the other.
  */
 #include "check.h"
 #include <errno.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "alloc/alloc.h"
 
@@ -82,10 +87,143 @@ static void test_move_across_vmas(void) {
     omi_os_release(d, 12 * MIB);
 }
 
+/* mremap and mmap with MAP_FIXED, as objmem's os.c calls them from this
+ * executable: the real ones, unless a script says what their next calls
+ * answer (an errno value, or 0 for the real call): the kernel's answers
+ * for a move made in pieces, whatever this kernel moves whole (Linux 6.17
+ * moves several mappings in one call), and a kernel out of mappings. */
+typedef struct {
+    int err[8], n, calls; /* calls: since play() */
+} script;
+static script remaps, fixed_maps;
+
+static int scripted(script *s) {
+    if (s->calls++ < s->n && s->err[s->calls - 1]) {
+        errno = s->err[s->calls - 1];
+        return 1;
+    }
+    return 0;
+}
+
+void *mremap(void *old, size_t old_size, size_t new_size, int flags, ...) {
+    void *to = NULL;
+    if (flags & MREMAP_FIXED) {
+        va_list ap;
+        va_start(ap, flags);
+        to = va_arg(ap, void *);
+        va_end(ap);
+    }
+    if (scripted(&remaps))
+        return MAP_FAILED;
+    long r = syscall(SYS_mremap, old, old_size, new_size, flags, to);
+    return r == -1 ? MAP_FAILED : (void *)r;
+}
+
+void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+    if ((flags & MAP_FIXED) && scripted(&fixed_maps))
+        return MAP_FAILED;
+    long r = syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+    return r == -1 ? MAP_FAILED : (void *)r;
+}
+
+static void play(script *s, int n, const int *errs) {
+    for (int i = 0; i < n; i++)
+        s->err[i] = errs[i];
+    s->n = n;
+    s->calls = 0;
+}
+static void play_remaps(int n, const int *errs) {
+    play(&remaps, n, errs);
+    play(&fixed_maps, 0, NULL);
+}
+
+static int unmapped(const char *p, size_t n) {
+    unsigned char vec[1];
+    for (size_t i = 0; i < n; i += 4096)
+        if (mincore((void *)(p + i), 4096, vec) == 0 || errno != ENOMEM)
+            return 0;
+    return 1;
+}
+
+/* A cache's move (omi_os_move) that the kernel refuses whole.  Refused
+ * for want of mappings (not EFAULT): nothing moved, the target as it was.
+ * Its second half refused: finished by hand, the first half's pages moved,
+ * fresh ones for the rest (a cache's bytes need not move), the source
+ * gone; never reported as not done while half of it was.  And when not
+ * even a fresh mapping can be made: EFAULT, the target's pages past the
+ * first half not all there. */
+static void test_move_half_fails(void) {
+    char *r = two_vmas();
+    REQUIRE(r != NULL);
+    char *d = omi_os_reserve(12 * MIB, MIB);
+    REQUIRE(d != NULL);
+    fill(d, 12 * MIB, 'd');
+    play_remaps(1, (const int[]){ENOMEM});
+    CHECK_EQ(omi_os_move(r, d + 2 * MIB, 8 * MIB), ENOMEM);
+    CHECK(all(r, 4 * MIB, 'a'));
+    CHECK(all(r + 4 * MIB, 4 * MIB, 'b'));
+    CHECK(all(d, 12 * MIB, 'd'));
+
+    play_remaps(3, (const int[]){EFAULT, 0, ENOMEM});
+    CHECK_EQ(omi_os_move(r, d + 2 * MIB, 8 * MIB), 0);
+    CHECK_EQ(remaps.calls, 3);
+    CHECK(all(d, 2 * MIB, 'd'));
+    CHECK(all(d + 2 * MIB, 4 * MIB, 'a'));
+    CHECK(all(d + 6 * MIB, 4 * MIB, 0));
+    CHECK(all(d + 10 * MIB, 2 * MIB, 'd'));
+    CHECK(unmapped(r, 8 * MIB));
+    omi_os_release(d, 12 * MIB);
+
+    r = two_vmas();
+    REQUIRE(r != NULL);
+    d = omi_os_reserve(12 * MIB, MIB);
+    REQUIRE(d != NULL);
+    play_remaps(3, (const int[]){EFAULT, 0, ENOMEM});
+    play(&fixed_maps, 1, (const int[]){ENOMEM});
+    CHECK_EQ(omi_os_move(r, d + 2 * MIB, 8 * MIB), EFAULT);
+    CHECK(all(d + 2 * MIB, 4 * MIB, 'a'));
+    CHECK(all(r + 4 * MIB, 4 * MIB, 'b'));
+    CHECK(unmapped(r, 4 * MIB));
+    play_remaps(0, NULL);
+    munmap(r + 4 * MIB, 4 * MIB);
+    omi_os_release(d, 12 * MIB);
+}
+
+/* A live block's remap refused the same way (growing in place, the moving
+ * grow, the whole move, then its second half): its bytes are copied when
+ * its pages cannot move; and when no fresh mapping can be made for them,
+ * the moved half goes back and the block stays where it was. */
+static void test_remap_half_fails(void) {
+    char *r = two_vmas();
+    REQUIRE(r != NULL);
+    play_remaps(5, (const int[]){EFAULT, EFAULT, EFAULT, 0, ENOMEM});
+    char *p = omi_os_remap(r, 8 * MIB, 16 * MIB, 2 * MIB);
+    CHECK_EQ(remaps.calls, 5);
+    REQUIRE(p != NULL);
+    CHECK(all(p, 4 * MIB, 'a'));
+    CHECK(all(p + 4 * MIB, 4 * MIB, 'b'));
+    CHECK(all(p + 8 * MIB, 8 * MIB, 0));
+    CHECK(unmapped(r, 8 * MIB));
+    omi_os_release(p, 16 * MIB);
+
+    r = two_vmas();
+    REQUIRE(r != NULL);
+    play_remaps(5, (const int[]){EFAULT, EFAULT, EFAULT, 0, ENOMEM});
+    play(&fixed_maps, 2, (const int[]){0, ENOMEM}); /* dst whole again, then the fresh pages */
+    CHECK(omi_os_remap(r, 8 * MIB, 16 * MIB, 2 * MIB) == NULL);
+    CHECK_EQ(remaps.calls, 6); /* and the move back */
+    CHECK(all(r, 4 * MIB, 'a'));
+    CHECK(all(r + 4 * MIB, 4 * MIB, 'b'));
+    play_remaps(0, NULL);
+    omi_os_release(r, 8 * MIB);
+}
+
 int main(int argc, char **argv) {
     static const check_case cases[] = {
         CHECK_CASE(test_remap_across_vmas),
         CHECK_CASE(test_move_across_vmas),
+        CHECK_CASE(test_move_half_fails),
+        CHECK_CASE(test_remap_half_fails),
     };
     return check_main(cases, CHECK_COUNT(cases), argc, argv);
 }

@@ -90,7 +90,7 @@ static inline om_pool *omi_pool_of(uintptr_t a, uintptr_t e) {
 }
 
 /* ---- arena.c: arenas of a heap ----------------------------------------- */
-OM_HIDDEN om_pool *omi_arena_take_pool(om_heap *h, int geom, unsigned cls, int *intact);
+OM_HIDDEN om_pool *omi_arena_take_pool(om_heap *h, int geom, unsigned list, int *intact);
 OM_HIDDEN void omi_arena_return_pool(om_heap *h, om_arena *a, unsigned idx);
 OM_HIDDEN uint64_t omi_arena_purge(om_heap *h, int all, int tick);
 OM_HIDDEN void omi_arena_release_spares(om_heap *h);

@@ -150,13 +150,14 @@ static void arena_release(om_heap *h, om_arena *a) {
 }
 
 /* ---- pools out and back ------------------------------------------------- */
-/* Pick an empty pool of a: one that last served cls and is still resident
+/* Pick an empty pool of a: one that last served list (its class, or in
+ * hardened mode that class's plain or tagged list) and is still resident
  * (its blocks are carved and linked: *intact), else any resident one, else
  * the lowest never-used or purged one. */
-static unsigned pick_pool(const om_arena *a, unsigned cls, int *intact) {
+static unsigned pick_pool(const om_arena *a, unsigned list, int *intact) {
     for (uint64_t m = a->dirty_mask; m; m &= m - 1) {
         unsigned i = (unsigned)__builtin_ctzll(m);
-        if (a->pools[i].szidx == cls) {
+        if (a->pools[i].list == list) {
             *intact = 1;
             return i;
         }
@@ -165,7 +166,7 @@ static unsigned pick_pool(const om_arena *a, unsigned cls, int *intact) {
     return (unsigned)__builtin_ctzll(a->dirty_mask ? a->dirty_mask : a->free_mask);
 }
 
-om_pool *omi_arena_take_pool(om_heap *h, int geom, unsigned cls, int *intact) {
+om_pool *omi_arena_take_pool(om_heap *h, int geom, unsigned list, int *intact) {
     om_arena_list *L = &h->arenas[geom];
     om_arena *a = L->head;
     if (!a) {
@@ -181,7 +182,7 @@ om_pool *omi_arena_take_pool(om_heap *h, int geom, unsigned cls, int *intact) {
     }
     if (L->spare == a)
         L->spare = NULL;
-    unsigned idx = pick_pool(a, cls, intact);
+    unsigned idx = pick_pool(a, list, intact);
     uint64_t bit = (uint64_t)1 << idx;
     if (a->dirty_mask & bit)
         h->ndirty--;

@@ -481,10 +481,12 @@ static int remap(om_large *l, size_t span, size_t align) {
  * least want bytes) with the resident pages of other cached entries, moved
  * by mremap, the largest first: an allocation that no single entry covers
  * still reuses what the cache holds, so the cache empties instead of
- * filling up with leftovers (and the process's peak with them). */
-static void gather(om_large *l, size_t want) {
+ * filling up with leftovers (and the process's peak with them).  0, or -1
+ * when a move the kernel could neither finish nor undo left pages of l
+ * unmapped (omi_os_move's EFAULT): l must not be handed out. */
+static int gather(om_large *l, size_t want) {
     if (!omi_os_can_remap())
-        return;
+        return 0;
     for (int i = 0; i < OM_LARGE_GATHER; i++) {
         pthread_mutex_lock(&omi_rt.lock);
         size_t o = round_up(l->dirty, OM_LARGE_SLOT);
@@ -494,7 +496,7 @@ static void gather(om_large *l, size_t want) {
                 n = c;
         if (!n) {
             pthread_mutex_unlock(&omi_rt.lock);
-            return;
+            return 0;
         }
         cache_unlink(n);
         size_t m = min_size(round_up(n->resident, OM_LARGE_SLOT), want - o);
@@ -502,7 +504,7 @@ static void gather(om_large *l, size_t want) {
         if (m < n->map_size && !t) {
             cache_link(n);
             pthread_mutex_unlock(&omi_rt.lock);
-            return;
+            return 0;
         }
         if (t)
             cache_link(t);
@@ -510,12 +512,20 @@ static void gather(om_large *l, size_t want) {
         n->busy = 1;
         pthread_mutex_unlock(&omi_rt.lock);
         int err = omi_os_move(n->base, l->base + o, m);
+        if (err == EFAULT) { /* n half moved: its range goes */
+            char *base = n->base;
+            pthread_mutex_lock(&omi_rt.lock);
+            desc_free(n);
+            pthread_mutex_unlock(&omi_rt.lock);
+            omi_os_release(base, m);
+            return -1;
+        }
         pthread_mutex_lock(&omi_rt.lock);
         if (err) {
             omi_map_set((uintptr_t)n->base, m, tag(n));
             cache_link(n);
             pthread_mutex_unlock(&omi_rt.lock);
-            return;
+            return 0;
         }
         if (n->dirty)
             l->dirty = o + n->dirty;
@@ -524,6 +534,7 @@ static void gather(om_large *l, size_t want) {
         desc_free(n);
         pthread_mutex_unlock(&omi_rt.lock);
     }
+    return 0;
 }
 
 /* ---- allocation ----------------------------------------------------------- */
@@ -606,10 +617,13 @@ void *omi_large_alloc(size_t size, size_t align, int zero) {
     run_work(&w);
     if (l && !done) {
         int ok = l->map_size >= need || remap(l, span, map_align);
-        if (ok)
-            gather(l, span);
+        int damaged = ok && gather(l, span) != 0;
         pthread_mutex_lock(&omi_rt.lock);
-        if (ok) {
+        if (damaged) {
+            lc.reused--;
+            forget(l, &w);
+            l = NULL;
+        } else if (ok) {
             clear = l->dirty;
             make_live(l, need);
         } else {

@@ -365,7 +365,7 @@ static om_pool *pool_fresh(om_heap **hp, unsigned list) {
     if (h->purge_deadline_ns)
         omi_heap_maybe_purge(h);
     int intact;
-    om_pool *pool = omi_arena_take_pool(h, omi_class_geom(cls), cls, &intact);
+    om_pool *pool = omi_arena_take_pool(h, omi_class_geom(cls), list, &intact);
     omi_heap_unlock_arenas(h, locked);
     if (!pool) {
         errno = ENOMEM;

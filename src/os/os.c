@@ -21,7 +21,12 @@
  *   omi_os_move(from, to, size)  large blocks only, default hooks only:
  *       the pages of [from, from + size) moved (not copied, residency kept)
  *       onto [to, to + size), a page-aligned part of a reserved region;
- *       from is unmapped.  0, or an errno value with nothing moved.
+ *       from is unmapped.  0, or an errno value with nothing moved.  For
+ *       their residency, not their bytes (large.c moves cached pages): a
+ *       move the kernel refuses half way leaves fresh pages under the rest
+ *       of to; EFAULT when not even those can be mapped: part of to is
+ *       unmapped and part of from gone, neither range usable (the caller
+ *       releases both).
  *   omi_os_protect(p, size, access)  default hooks only: the pages of
  *       [p, p + size) (page-aligned, inside a reserved region) made
  *       inaccessible (access 0: hardened mode's guard pages) or read/write
@@ -42,6 +47,8 @@
  */
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -249,25 +256,81 @@ int omi_os_protect(void *p, size_t size, int access) {
     return err;
 }
 
-/* The kernel moves one of its mappings (VMAs) per mremap: a range made of
- * several adjacent ones (a large block that took over the cached mapping
- * after it) fails with EFAULT, and is moved in halves instead, down to
- * pages.  0, or -1 with nothing moved. */
-static int move_range(char *from, char *to, size_t size) {
-    if (mremap(from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, to) != MAP_FAILED)
+/* The kernel moves one of its mappings (VMAs) per mremap before Linux
+ * 6.17: a range made of several adjacent ones (a large block that took over
+ * the cached mapping after it) fails with EFAULT, and is moved in halves
+ * instead, down to pages.  The bytes moved: a prefix of the range, all of
+ * it or up to a piece that failed.  *hole: a refused MREMAP_FIXED has
+ * unmapped its target first (those kernels do), so what to's range holds
+ * past the prefix is not known. */
+static size_t move_prefix(char *from, char *to, size_t size, int *hole) {
+    if (omi_fail_point(OMI_FAIL_REMAP)) {
+        errno = ENOMEM;
         return 0;
+    }
+    if (mremap(from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, to) != MAP_FAILED)
+        return size;
     size_t page = omi_os_page_size();
-    if (errno != EFAULT || size <= page)
-        return -1;
+    if (errno != EFAULT)
+        return 0;
+    *hole = 1;
+    if (size <= page)
+        return 0;
     size_t half = (size / 2 + page - 1) & ~(page - 1);
-    if (move_range(from, to, half) != 0)
+    size_t moved = move_prefix(from, to, half, hole);
+    return moved < half ? moved : half + move_prefix(from + half, to + half, size - half, hole);
+}
+
+/* Move [from, from + size) onto [to, to + size) (to: writable pages of a
+ * reservation): 0 with from unmapped, or -1 with nothing moved and to as
+ * it was.  A move refused half way (the kernel out of mappings) is
+ * finished without it: what to has past the prefix made fresh pages, the
+ * rest of from's bytes copied there (copy; else a cache's pages, whose
+ * bytes do not matter), the rest of from unmapped.  -2 if even that fails:
+ * to's range has unmapped pages past the prefix *moved, from's are
+ * mapped past it. */
+static int move_range(char *from, char *to, size_t size, int copy, size_t *moved) {
+    int hole = 0;
+    size_t done = move_prefix(from, to, size, &hole);
+    *moved = done;
+    if (done == size)
+        return 0;
+    if (done == 0 && !hole)
         return -1;
-    if (move_range(from + half, to + half, size - half) != 0) {
-        int back = move_range(to, from, half);
-        (void)back;
-        return -1;
+    size_t rest = size - done;
+    if (mmap(to + done, rest, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
+             0) == MAP_FAILED)
+        return -2;
+    if (copy)
+        memcpy(to + done, from + done, rest);
+    /* The callers count the whole range gone: a munmap that fails keeps
+     * its part counted, and tried again as a release is. */
+    if (munmap(from + done, rest) != 0) {
+        note_mapped((int64_t)rest);
+        (void)pending_add(from + done, rest);
     }
     return 0;
+}
+
+/* dst (size bytes, reserved) mapped whole and fresh again: 1, or 0. */
+static int dst_remapped(char *dst, size_t size) {
+    return mmap(dst, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) !=
+           MAP_FAILED;
+}
+
+/* A live block's move that stopped with its first moved bytes at dst and
+ * the rest at old (move_range's -2): those bytes go back, or, when the
+ * kernel cannot even do that, the block is in two places that no address
+ * joins, and the process stops with the reason. */
+static void move_back(char *dst, char *old, size_t moved) {
+    int hole = 0;
+    if (move_prefix(dst, old, moved, &hole) == moved)
+        return;
+    static const char msg[] = "objmem: the kernel ran out of memory mappings (vm.max_map_count) half way through "
+                              "moving a large block; it cannot be put back together\n";
+    ssize_t w = write(2, msg, sizeof msg - 1);
+    (void)w;
+    abort();
 }
 
 void *omi_os_remap(void *old, size_t old_size, size_t new_size, size_t align) {
@@ -281,12 +344,20 @@ void *omi_os_remap(void *old, size_t old_size, size_t new_size, size_t align) {
         /* Move: reserve an aligned range, then let the kernel move the
          * pages there (MREMAP_FIXED replaces that part of the reservation;
          * the rest stays, fresh). */
-        void *dst = om_os_default_reserve(new_size, align, NULL);
+        char *dst = om_os_default_reserve(new_size, align, NULL);
         if (!dst)
             return NULL;
         p = mremap(old, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
-        if (p == MAP_FAILED && errno == EFAULT && move_range(old, dst, old_size) == 0)
-            p = dst;
+        if (p == MAP_FAILED && errno == EFAULT) {
+            /* Several mappings: in pieces, onto dst mapped whole again
+             * (the refusal may have unmapped it). */
+            size_t moved;
+            int r = dst_remapped(dst, new_size) ? move_range(old, dst, old_size, 1, &moved) : -1;
+            if (r == -2)
+                move_back(dst, old, moved);
+            if (r == 0)
+                p = dst;
+        }
         if (p == MAP_FAILED) {
             munmap(dst, new_size);
             return NULL;
@@ -300,12 +371,12 @@ int omi_os_move(void *from, void *to, size_t size) {
     if (!omi_os_can_remap())
         return ENOTSUP;
     atomic_fetch_add_explicit(&os.remap_calls, 1, memory_order_relaxed);
-    if (omi_fail_point(OMI_FAIL_REMAP)) {
+    size_t moved;
+    int r = move_range(from, to, size, 0, &moved);
+    if (r != 0) {
         atomic_fetch_add_explicit(&os.failures, 1, memory_order_relaxed);
-        return ENOMEM;
-    }
-    if (move_range(from, to, size) != 0) {
-        atomic_fetch_add_explicit(&os.failures, 1, memory_order_relaxed);
+        if (r == -2)
+            return EFAULT;
         return errno ? errno : ENOMEM;
     }
     note_mapped(-(int64_t)size); /* to was counted when it was reserved */
