@@ -181,11 +181,12 @@ static void *alloc_block(size_t size, size_t align, int zero, int family, size_t
     om_large *l = large_of(base);
     size_t usable = l->usable;
     *bytes = usable - lead - page;
-    /* A cached block is PROT_NONE (release).  A block without its guards
-     * is not handed out: when the kernel cannot split the mapping (out of
-     * mappings: vm.max_map_count), it goes back and the call fails. */
-    if (omi_os_protect(base, usable, 1) != 0 || omi_os_protect(base + lead - page, page, 0) != 0 ||
-        omi_os_protect(base + lead + *bytes, page, 0) != 0) {
+    /* All of it PROT_NONE (a cached block is already: release), then the
+     * body read/write: the page before it and the page after are the
+     * guards.  A block without its guards is not handed out: when the
+     * kernel cannot split the mapping (out of mappings: vm.max_map_count),
+     * it goes back and the call fails. */
+    if (omi_os_protect(base, usable, 0) != 0 || omi_os_protect(base + lead, *bytes, 1) != 0) {
         omi_large_free(l);
         errno = ENOMEM;
         return NULL;
