@@ -14,6 +14,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "objmem.h"
 #include "alloc/alloc.h"
 
 #define MIB ((size_t)1 << 20)
@@ -77,7 +78,8 @@ static void test_move_across_vmas(void) {
     REQUIRE(r != NULL);
     char *d = omi_os_reserve(12 * MIB, MIB);
     REQUIRE(d != NULL);
-    CHECK_EQ(omi_os_move(r, d + 2 * MIB, 8 * MIB), 0);
+    size_t moved;
+    CHECK_EQ(omi_os_move(r, d + 2 * MIB, 8 * MIB, &moved), 0);
     CHECK(all(d + 2 * MIB, 4 * MIB, 'a'));
     CHECK(all(d + 6 * MIB, 4 * MIB, 'b'));
     CHECK(all(d, 2 * MIB, 0));
@@ -94,8 +96,17 @@ static void test_move_across_vmas(void) {
  * moves several mappings in one call), and a kernel out of mappings. */
 typedef struct {
     int err[8], n, calls; /* calls: since play() */
+    int moves_only;       /* only the moves of a range to a fixed place, same size, play it */
 } script;
 static script remaps, fixed_maps;
+
+/* In a script of mremap answers: the kernel from 6.17 moving the first of
+ * the two mappings of two_vmas' range, then failing (it moves them one by
+ * one, and may stop after some). */
+#define PARTIAL (-1)
+/* ... a kernel before 6.16 refusing a move of several mappings: the target
+ * unmapped first, then EFAULT. */
+#define EFAULT_UNMAPPED (-2)
 
 static int scripted(script *s) {
     if (s->calls++ < s->n && s->err[s->calls - 1]) {
@@ -113,8 +124,16 @@ void *mremap(void *old, size_t old_size, size_t new_size, int flags, ...) {
         to = va_arg(ap, void *);
         va_end(ap);
     }
-    if (scripted(&remaps))
+    if ((!remaps.moves_only || ((flags & MREMAP_FIXED) && old_size == new_size)) && scripted(&remaps)) {
+        if (errno == PARTIAL) {
+            syscall(SYS_mremap, old, 4 * MIB, 4 * MIB, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+            errno = ENOMEM;
+        } else if (errno == EFAULT_UNMAPPED) {
+            syscall(SYS_munmap, to, new_size);
+            errno = EFAULT;
+        }
         return MAP_FAILED;
+    }
     long r = syscall(SYS_mremap, old, old_size, new_size, flags, to);
     return r == -1 ? MAP_FAILED : (void *)r;
 }
@@ -131,10 +150,19 @@ static void play(script *s, int n, const int *errs) {
         s->err[i] = errs[i];
     s->n = n;
     s->calls = 0;
+    s->moves_only = 0;
 }
 static void play_remaps(int n, const int *errs) {
     play(&remaps, n, errs);
     play(&fixed_maps, 0, NULL);
+}
+
+static int range_is_mapped(const char *p, size_t n) {
+    unsigned char vec[1];
+    for (size_t i = 0; i < n; i += 4096)
+        if (mincore((void *)(p + i), 4096, vec) != 0)
+            return 0;
+    return 1;
 }
 
 static int unmapped(const char *p, size_t n) {
@@ -145,42 +173,50 @@ static int unmapped(const char *p, size_t n) {
     return 1;
 }
 
-/* A cache's move (omi_os_move) that the kernel refuses whole.  Refused
- * for want of mappings (not EFAULT): nothing moved, the target as it was.
- * Its second half refused: finished by hand, the first half's pages moved,
+/* A cache's move (omi_os_move) that the kernel refuses.  Refused for
+ * want of mappings before it starts (not EFAULT, the target still mapped):
+ * nothing moved, the target as it was.  Refused whole (EFAULT), then its
+ * second half refused: finished by hand, the first half's pages moved,
  * fresh ones for the rest (a cache's bytes need not move), the source
- * gone; never reported as not done while half of it was.  And when not
- * even a fresh mapping can be made: EFAULT, the target's pages past the
- * first half not all there. */
+ * gone; never reported as not done while half of it was.  The same when
+ * the kernel (6.17 on) moves the first mapping and stops.  And when not
+ * even a fresh mapping can be made: EFAULT, *moved saying what moved. */
 static void test_move_half_fails(void) {
     char *r = two_vmas();
     REQUIRE(r != NULL);
     char *d = omi_os_reserve(12 * MIB, MIB);
     REQUIRE(d != NULL);
     fill(d, 12 * MIB, 'd');
+    size_t moved;
     play_remaps(1, (const int[]){ENOMEM});
-    CHECK_EQ(omi_os_move(r, d + 2 * MIB, 8 * MIB), ENOMEM);
+    CHECK_EQ(omi_os_move(r, d + 2 * MIB, 8 * MIB, &moved), ENOMEM);
     CHECK(all(r, 4 * MIB, 'a'));
     CHECK(all(r + 4 * MIB, 4 * MIB, 'b'));
     CHECK(all(d, 12 * MIB, 'd'));
 
-    play_remaps(3, (const int[]){EFAULT, 0, ENOMEM});
-    CHECK_EQ(omi_os_move(r, d + 2 * MIB, 8 * MIB), 0);
-    CHECK_EQ(remaps.calls, 3);
-    CHECK(all(d, 2 * MIB, 'd'));
-    CHECK(all(d + 2 * MIB, 4 * MIB, 'a'));
-    CHECK(all(d + 6 * MIB, 4 * MIB, 0));
-    CHECK(all(d + 10 * MIB, 2 * MIB, 'd'));
-    CHECK(unmapped(r, 8 * MIB));
-    omi_os_release(d, 12 * MIB);
+    for (int partial = 0; partial < 2; partial++) {
+        if (partial)
+            play_remaps(1, (const int[]){PARTIAL});
+        else
+            play_remaps(3, (const int[]){EFAULT, 0, ENOMEM});
+        CHECK_EQ(omi_os_move(r, d + 2 * MIB, 8 * MIB, &moved), 0);
+        CHECK(all(d, 2 * MIB, 'd'));
+        CHECK(all(d + 2 * MIB, 4 * MIB, 'a'));
+        CHECK(all(d + 6 * MIB, 4 * MIB, 0));
+        CHECK(all(d + 10 * MIB, 2 * MIB, 'd'));
+        CHECK(unmapped(r, 8 * MIB));
+        omi_os_release(d, 12 * MIB);
+        r = two_vmas();
+        REQUIRE(r != NULL);
+        d = omi_os_reserve(12 * MIB, MIB);
+        REQUIRE(d != NULL);
+        fill(d, 12 * MIB, 'd');
+    }
 
-    r = two_vmas();
-    REQUIRE(r != NULL);
-    d = omi_os_reserve(12 * MIB, MIB);
-    REQUIRE(d != NULL);
     play_remaps(3, (const int[]){EFAULT, 0, ENOMEM});
     play(&fixed_maps, 1, (const int[]){ENOMEM});
-    CHECK_EQ(omi_os_move(r, d + 2 * MIB, 8 * MIB), EFAULT);
+    CHECK_EQ(omi_os_move(r, d + 2 * MIB, 8 * MIB, &moved), EFAULT);
+    CHECK_EQ(moved, 4 * MIB);
     CHECK(all(d + 2 * MIB, 4 * MIB, 'a'));
     CHECK(all(r + 4 * MIB, 4 * MIB, 'b'));
     CHECK(unmapped(r, 4 * MIB));
@@ -189,24 +225,29 @@ static void test_move_half_fails(void) {
     omi_os_release(d, 12 * MIB);
 }
 
-/* A live block's remap refused the same way (growing in place, the moving
- * grow, the whole move, then its second half): its bytes are copied when
- * its pages cannot move; and when no fresh mapping can be made for them,
- * the moved half goes back and the block stays where it was. */
+/* A live block's remap refused the same ways (growing in place, the
+ * moving grow, the whole move, then its second half; or the moving grow
+ * stopping after the first mapping): its bytes are copied when its pages
+ * cannot move; and when no fresh mapping can be made for them, the moved
+ * half goes back and the block stays where it was. */
 static void test_remap_half_fails(void) {
-    char *r = two_vmas();
-    REQUIRE(r != NULL);
-    play_remaps(5, (const int[]){EFAULT, EFAULT, EFAULT, 0, ENOMEM});
-    char *p = omi_os_remap(r, 8 * MIB, 16 * MIB, 2 * MIB);
-    CHECK_EQ(remaps.calls, 5);
-    REQUIRE(p != NULL);
-    CHECK(all(p, 4 * MIB, 'a'));
-    CHECK(all(p + 4 * MIB, 4 * MIB, 'b'));
-    CHECK(all(p + 8 * MIB, 8 * MIB, 0));
-    CHECK(unmapped(r, 8 * MIB));
-    omi_os_release(p, 16 * MIB);
+    for (int partial = 0; partial < 2; partial++) {
+        char *r = two_vmas();
+        REQUIRE(r != NULL);
+        if (partial)
+            play_remaps(2, (const int[]){EFAULT, PARTIAL});
+        else
+            play_remaps(5, (const int[]){EFAULT, EFAULT, EFAULT, 0, ENOMEM});
+        char *p = omi_os_remap(r, 8 * MIB, 16 * MIB, 2 * MIB);
+        REQUIRE(p != NULL);
+        CHECK(all(p, 4 * MIB, 'a'));
+        CHECK(all(p + 4 * MIB, 4 * MIB, 'b'));
+        CHECK(all(p + 8 * MIB, 8 * MIB, 0));
+        CHECK(unmapped(r, 8 * MIB));
+        omi_os_release(p, 16 * MIB);
+    }
 
-    r = two_vmas();
+    char *r = two_vmas();
     REQUIRE(r != NULL);
     play_remaps(5, (const int[]){EFAULT, EFAULT, EFAULT, 0, ENOMEM});
     play(&fixed_maps, 2, (const int[]){0, ENOMEM}); /* dst whole again, then the fresh pages */
@@ -218,12 +259,53 @@ static void test_remap_half_fails(void) {
     omi_os_release(r, 8 * MIB);
 }
 
+static int64_t mapped_bytes(void) {
+    om_stats st;
+    om_stats_get(&st);
+    return (int64_t)st.os_bytes_reserved;
+}
+
+/* A realloc that grows a large block with a cached one's pages (large.c's
+ * gather), whose move the kernel refuses half way (an old kernel: the
+ * target unmapped, then EFAULT; the second half refused; no fresh mapping
+ * for it either): the block is never handed out with the hole; realloc
+ * copies it from where the grow moved it, and nothing stays mapped once
+ * all is freed. */
+static void test_realloc_gather_cut_short(void) {
+    om_free(om_malloc(4 * MIB)); /* what stays mapped for good (descriptors) is mapped now */
+    om_trim(1);
+    int64_t base = mapped_bytes();
+    char *a = om_malloc(4 * MIB), *spacer = om_malloc(3 * MIB), *b = om_malloc(8 * MIB);
+    REQUIRE(a && spacer && b);
+    fill(a, 4 * MIB, 'a');
+    fill(b, 8 * MIB, 'b');
+    om_free(b); /* cached, its pages resident */
+    play_remaps(3, (const int[]){EFAULT_UNMAPPED, 0, ENOMEM});
+    remaps.moves_only = 1;
+    play(&fixed_maps, 1, (const int[]){ENOMEM});
+    char *p = om_realloc(a, 6 * MIB);
+    int moves = remaps.calls, maps = fixed_maps.calls;
+    play_remaps(0, NULL);
+    REQUIRE(p != NULL);
+    if (moves < 3 || maps < 1)
+        printf("    gather did not move the cached block (%d moves, %d fixed maps): nothing to test\n", moves, maps);
+    CHECK(!unmapped(p, 4096) && range_is_mapped(p, 6 * MIB));
+    CHECK(all(p, 4 * MIB, 'a'));
+    fill(p, 6 * MIB, 'p');
+    CHECK_EQ(om_heap_check(1), 0);
+    om_free(p);
+    om_free(spacer);
+    om_trim(1);
+    CHECK_EQ(mapped_bytes(), base);
+}
+
 int main(int argc, char **argv) {
     static const check_case cases[] = {
         CHECK_CASE(test_remap_across_vmas),
         CHECK_CASE(test_move_across_vmas),
         CHECK_CASE(test_move_half_fails),
         CHECK_CASE(test_remap_half_fails),
+        CHECK_CASE(test_realloc_gather_cut_short),
     };
     return check_main(cases, CHECK_COUNT(cases), argc, argv);
 }

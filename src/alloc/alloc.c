@@ -709,9 +709,11 @@ OMI_ENTRY static void *realloc_plain(void *p, size_t n) {
         return p;
     /* A large block is resized in place or by moving pages, not bytes. */
     if ((e & OM_MAP_TAG) == OM_MAP_LARGE) {
-        void *q = omi_large_resize((om_large *)(e & ~(uintptr_t)OM_MAP_TAG), n);
+        om_large *l = (om_large *)(e & ~(uintptr_t)OM_MAP_TAG);
+        void *q = omi_large_resize(l, n);
         if (q)
             return q;
+        p = l->user; /* a resize cut short may have moved it */
     }
     void *q = malloc_plain(n);
     if (!q)

@@ -133,7 +133,8 @@ OM_HIDDEN void omi_pool_free_any(om_heap *h, om_pool *pool, om_block *b);
 /* zero: the block must read zero (calloc); only bytes that may not are cleared. */
 OM_HIDDEN void *omi_large_alloc(size_t size, size_t align, int zero);
 OM_HIDDEN void omi_large_free(om_large *l);
-/* A live block to size bytes without copying, or NULL (then copy). */
+/* A live block to size bytes without copying, or NULL (then copy, from
+ * l->user: a resize that moved the block and then stopped leaves it moved). */
 OM_HIDDEN void *omi_large_resize(om_large *l, size_t size);
 OM_HIDDEN void omi_large_collect(void);
 /* Decay the cache if due (never waits for the lock); returns when to call

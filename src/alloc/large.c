@@ -482,8 +482,10 @@ static int remap(om_large *l, size_t span, size_t align) {
  * by mremap, the largest first: an allocation that no single entry covers
  * still reuses what the cache holds, so the cache empties instead of
  * filling up with leftovers (and the process's peak with them).  0, or -1
- * when a move the kernel could neither finish nor undo left pages of l
- * unmapped (omi_os_move's EFAULT): l must not be handed out. */
+ * when a move the kernel could neither finish nor undo left part of l
+ * unmapped (omi_os_move's EFAULT): l then ends before that part (its map
+ * size cut to a slot boundary at or above its dirty bytes, what lies past
+ * released), short of want. */
 static int gather(om_large *l, size_t want) {
     if (!omi_os_can_remap())
         return 0;
@@ -511,13 +513,28 @@ static int gather(om_large *l, size_t want) {
         omi_map_clear((uintptr_t)n->base, m); /* before its range is unmapped */
         n->busy = 1;
         pthread_mutex_unlock(&omi_rt.lock);
-        int err = omi_os_move(n->base, l->base + o, m);
-        if (err == EFAULT) { /* n half moved: its range goes */
-            char *base = n->base;
+        size_t moved;
+        int err = omi_os_move(n->base, l->base + o, m, &moved);
+        if (err == EFAULT) {
+            /* n's first moved bytes are l's now, the rest still n's; l has
+             * no pages past them up to o + m: l ends before them. */
+            char *rest = n->base + moved;
             pthread_mutex_lock(&omi_rt.lock);
             desc_free(n);
+            size_t keep = (o + moved) & ~(OM_LARGE_SLOT - 1), old = l->map_size;
+            omi_map_clear((uintptr_t)l->base + keep, old - keep);
+            if (!l->cached)
+                omi_rt.large_bytes -= old - keep;
+            l->map_size = keep;
+            l->dirty = min_size(l->dirty, keep);
+            l->resident = min_size(l->resident, keep);
             pthread_mutex_unlock(&omi_rt.lock);
-            omi_os_release(base, m);
+            if (m > moved)
+                omi_os_release(rest, m - moved);
+            if (o + moved > keep)
+                omi_os_release(l->base + keep, o + moved - keep);
+            if (old > o + m)
+                omi_os_release(l->base + o + m, old - o - m);
             return -1;
         }
         pthread_mutex_lock(&omi_rt.lock);
@@ -617,13 +634,10 @@ void *omi_large_alloc(size_t size, size_t align, int zero) {
     run_work(&w);
     if (l && !done) {
         int ok = l->map_size >= need || remap(l, span, map_align);
-        int damaged = ok && gather(l, span) != 0;
+        if (ok && gather(l, span) != 0)
+            ok = 0; /* cut short: back to the cache */
         pthread_mutex_lock(&omi_rt.lock);
-        if (damaged) {
-            lc.reused--;
-            forget(l, &w);
-            l = NULL;
-        } else if (ok) {
+        if (ok) {
             clear = l->dirty;
             make_live(l, need);
         } else {
@@ -705,9 +719,8 @@ void *omi_large_resize(om_large *l, size_t size) {
     }
     pthread_mutex_unlock(&omi_rt.lock);
     /* 50% headroom: a buffer grown in small steps moves every few steps */
-    if (!remap(l, round_up(need + need / 2, OM_LARGE_SLOT), OM_LARGE_SLOT))
-        return NULL;
-    gather(l, span);
+    if (!remap(l, round_up(need + need / 2, OM_LARGE_SLOT), OM_LARGE_SLOT) || gather(l, span) != 0)
+        return NULL; /* cut short by gather: moved (l->user), its bytes kept, not grown */
     pthread_mutex_lock(&omi_rt.lock);
     set_usable(l, need);
     pthread_mutex_unlock(&omi_rt.lock);

@@ -18,15 +18,15 @@
  *       old untouched.  Only with the default hooks (mremap has no hook:
  *       replaced hooks make objmem copy instead); omi_os_can_remap() says
  *       whether it may succeed.
- *   omi_os_move(from, to, size)  large blocks only, default hooks only:
+ *   omi_os_move(from, to, size, moved)  large blocks only, default hooks only:
  *       the pages of [from, from + size) moved (not copied, residency kept)
  *       onto [to, to + size), a page-aligned part of a reserved region;
  *       from is unmapped.  0, or an errno value with nothing moved.  For
  *       their residency, not their bytes (large.c moves cached pages): a
  *       move the kernel refuses half way leaves fresh pages under the rest
- *       of to; EFAULT when not even those can be mapped: part of to is
- *       unmapped and part of from gone, neither range usable (the caller
- *       releases both).
+ *       of to; EFAULT when not even those can be mapped: [to + *moved,
+ *       to + size) is not mapped (objmem's no more) and [from + *moved,
+ *       from + size) still is: the caller releases the latter.
  *   omi_os_protect(p, size, access)  default hooks only: the pages of
  *       [p, p + size) (page-aligned, inside a reserved region) made
  *       inaccessible (access 0: hardened mode's guard pages) or read/write
@@ -256,47 +256,81 @@ int omi_os_protect(void *p, size_t size, int access) {
     return err;
 }
 
-/* The kernel moves one of its mappings (VMAs) per mremap before Linux
- * 6.17: a range made of several adjacent ones (a large block that took over
- * the cached mapping after it) fails with EFAULT, and is moved in halves
- * instead, down to pages.  The bytes moved: a prefix of the range, all of
- * it or up to a piece that failed.  *hole: a refused MREMAP_FIXED has
- * unmapped its target first (those kernels do), so what to's range holds
- * past the prefix is not known. */
-static size_t move_prefix(char *from, char *to, size_t size, int *hole) {
-    if (omi_fail_point(OMI_FAIL_REMAP)) {
+/* The pages at the start of [p, p + size) that are not mapped: what a
+ * move the kernel stopped half way took from there (it moves in address
+ * order), found by halving with mincore. */
+static size_t unmapped_prefix(const char *p, size_t size) {
+    size_t page = omi_os_page_size(), lo = 0, hi = size / page; /* pages: [0, lo) unmapped, [hi, ..) unknown */
+    unsigned char v;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (mincore((void *)(p + mid * page), page, &v) != 0 && errno == ENOMEM)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo * page;
+}
+
+/* Whether every page of [p, p + size) is mapped. */
+static int range_mapped(const char *p, size_t size) {
+    unsigned char v[1024];
+    size_t page = omi_os_page_size(), step = sizeof v * page;
+    for (size_t off = 0; off < size; off += step)
+        if (mincore((void *)(p + off), size - off < step ? size - off : step, v) != 0)
+            return 0;
+    return 1;
+}
+
+/* Move [from, from + size) onto [to, to + size) as far as the kernel
+ * goes; the bytes moved, a prefix of the range.  One mremap, which before
+ * Linux 6.17 refuses a range of several mappings (VMAs: a large block
+ * that took over the cached mapping after it) with EFAULT: then in halves,
+ * down to pages; since 6.17 it moves several, and may stop after some.
+ * *hole: a refused mremap moved part of the range, or unmapped part of
+ * its target (mremap_to does that first, before it looks at the source,
+ * up to 6.15), so what to holds past the prefix is not what it was.
+ * inject: an injected failure (fail.c) may stop it. */
+static size_t move_prefix(char *from, char *to, size_t size, int *hole, int inject) {
+    if (inject && omi_fail_point(OMI_FAIL_REMAP)) {
         errno = ENOMEM;
         return 0;
     }
     if (mremap(from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, to) != MAP_FAILED)
         return size;
-    size_t page = omi_os_page_size();
-    if (errno != EFAULT)
-        return 0;
-    *hole = 1;
-    if (size <= page)
-        return 0;
+    int err = errno;
+    size_t page = omi_os_page_size(), gone = unmapped_prefix(from, size);
+    if (gone || !range_mapped(to, size))
+        *hole = 1;
+    if (gone || err != EFAULT || size <= page) {
+        errno = err;
+        return gone;
+    }
     size_t half = (size / 2 + page - 1) & ~(page - 1);
-    size_t moved = move_prefix(from, to, half, hole);
-    return moved < half ? moved : half + move_prefix(from + half, to + half, size - half, hole);
+    size_t moved = move_prefix(from, to, half, hole, inject);
+    return moved < half ? moved : half + move_prefix(from + half, to + half, size - half, hole, inject);
 }
 
 /* Move [from, from + size) onto [to, to + size) (to: writable pages of a
  * reservation): 0 with from unmapped, or -1 with nothing moved and to as
- * it was.  A move refused half way (the kernel out of mappings) is
- * finished without it: what to has past the prefix made fresh pages, the
- * rest of from's bytes copied there (copy; else a cache's pages, whose
- * bytes do not matter), the rest of from unmapped.  -2 if even that fails:
- * to's range has unmapped pages past the prefix *moved, from's are
- * mapped past it. */
+ * it was.  A move the kernel refused half way, or after unmapping part of
+ * the target, is finished without it: what to has past the prefix made
+ * fresh pages, the rest of from's bytes copied there (copy; else a
+ * cache's pages, whose bytes do not matter), the rest of from unmapped.
+ * -2 if even that fails: to's range has unmapped pages past the prefix
+ * *moved, from's are mapped past it.  (Between a refusal that unmapped
+ * part of to and the fresh pages, another thread's mmap could take that
+ * hole, and MAP_FIXED would replace its mapping, which nothing here can
+ * tell from objmem's own pages; the window is a few system calls long.) */
 static int move_range(char *from, char *to, size_t size, int copy, size_t *moved) {
     int hole = 0;
-    size_t done = move_prefix(from, to, size, &hole);
+    size_t done = move_prefix(from, to, size, &hole, 1);
     *moved = done;
     if (done == size)
         return 0;
     if (done == 0 && !hole)
         return -1;
+    atomic_fetch_add_explicit(&os.failures, 1, memory_order_relaxed);
     size_t rest = size - done;
     if (mmap(to + done, rest, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
              0) == MAP_FAILED)
@@ -324,7 +358,7 @@ static int dst_remapped(char *dst, size_t size) {
  * joins, and the process stops with the reason. */
 static void move_back(char *dst, char *old, size_t moved) {
     int hole = 0;
-    if (move_prefix(dst, old, moved, &hole) == moved)
+    if (move_prefix(dst, old, moved, &hole, 0) == moved)
         return;
     static const char msg[] = "objmem: the kernel ran out of memory mappings (vm.max_map_count) half way through "
                               "moving a large block; it cannot be put back together\n";
@@ -348,15 +382,23 @@ void *omi_os_remap(void *old, size_t old_size, size_t new_size, size_t align) {
         if (!dst)
             return NULL;
         p = mremap(old, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
-        if (p == MAP_FAILED && errno == EFAULT) {
-            /* Several mappings: in pieces, onto dst mapped whole again
-             * (the refusal may have unmapped it). */
-            size_t moved;
-            int r = dst_remapped(dst, new_size) ? move_range(old, dst, old_size, 1, &moved) : -1;
+        if (p == MAP_FAILED && (errno == EFAULT || unmapped_prefix(old, old_size))) {
+            /* Several mappings: moved by the same size, in pieces if need
+             * be (a kernel from 6.17 may have moved some already, and the
+             * refusal may have unmapped dst: mapped whole again past them,
+             * where old is still mapped). */
+            size_t gone = unmapped_prefix(old, old_size), moved;
+            int r = -1;
+            if (dst_remapped(dst + gone, new_size - gone))
+                r = move_range(old + gone, dst + gone, old_size - gone, 1, &moved);
+            else if (gone)
+                r = -2, moved = 0;
             if (r == -2)
-                move_back(dst, old, moved);
+                move_back(dst, old, gone + moved);
             if (r == 0)
                 p = dst;
+            else if (gone && r == -1)
+                move_back(dst, old, gone);
         }
         if (p == MAP_FAILED) {
             munmap(dst, new_size);
@@ -367,16 +409,20 @@ void *omi_os_remap(void *old, size_t old_size, size_t new_size, size_t align) {
     return p;
 }
 
-int omi_os_move(void *from, void *to, size_t size) {
+int omi_os_move(void *from, void *to, size_t size, size_t *moved) {
+    *moved = 0;
     if (!omi_os_can_remap())
         return ENOTSUP;
     atomic_fetch_add_explicit(&os.remap_calls, 1, memory_order_relaxed);
-    size_t moved;
-    int r = move_range(from, to, size, 0, &moved);
+    int r = move_range(from, to, size, 0, moved);
+    if (r == -2) {
+        /* to's pages left the count, whether replaced or unmapped; from's
+         * rest is still counted, for the caller's release */
+        note_mapped(-(int64_t)size);
+        return EFAULT;
+    }
     if (r != 0) {
         atomic_fetch_add_explicit(&os.failures, 1, memory_order_relaxed);
-        if (r == -2)
-            return EFAULT;
         return errno ? errno : ENOMEM;
     }
     note_mapped(-(int64_t)size); /* to was counted when it was reserved */

@@ -46,7 +46,7 @@ OM_HIDDEN void omi_os_fork_unlock(void);
 OM_HIDDEN int omi_os_purge(void *p, size_t size);
 OM_HIDDEN void *omi_os_remap(void *old, size_t old_size, size_t new_size, size_t align);
 OM_HIDDEN int omi_os_can_remap(void);
-OM_HIDDEN int omi_os_move(void *from, void *to, size_t size);
+OM_HIDDEN int omi_os_move(void *from, void *to, size_t size, size_t *moved);
 OM_HIDDEN int omi_os_protect(void *p, size_t size, int access);
 OM_HIDDEN size_t omi_os_page_size(void);
 OM_HIDDEN uint64_t omi_os_now_ns(void);
