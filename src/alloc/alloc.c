@@ -713,7 +713,17 @@ OMI_ENTRY static void *realloc_plain(void *p, size_t n) {
         void *q = omi_large_resize(l, n);
         if (q)
             return q;
-        p = l->user; /* a resize cut short may have moved it */
+        if (om_unlikely(p != l->user)) {
+            /* A resize the kernel cut short (out of mappings) after moving
+             * the block: the caller's pointer is gone, so a NULL cannot
+             * leave the block where it was. */
+            q = malloc_plain(n);
+            if (!q)
+                omi_os_fatal("a large block moved by realloc could not be grown, nor copied (out of memory)");
+            memcpy(q, l->user, n < have ? n : have);
+            omi_large_free(l);
+            return q;
+        }
     }
     void *q = malloc_plain(n);
     if (!q)

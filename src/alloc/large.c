@@ -520,14 +520,15 @@ static int gather(om_large *l, size_t want) {
              * no pages past them up to o + m: l ends before them. */
             char *rest = n->base + moved;
             pthread_mutex_lock(&omi_rt.lock);
-            desc_free(n);
             size_t keep = (o + moved) & ~(OM_LARGE_SLOT - 1), old = l->map_size;
+            /* what moved in may hold data and be resident (calloc, purge) */
+            l->dirty = min_size(keep, n->dirty ? o + min_size(n->dirty, moved) : l->dirty);
+            l->resident = min_size(keep, n->resident ? o + min_size(n->resident, moved) : l->resident);
+            desc_free(n);
             omi_map_clear((uintptr_t)l->base + keep, old - keep);
             if (!l->cached)
                 omi_rt.large_bytes -= old - keep;
             l->map_size = keep;
-            l->dirty = min_size(l->dirty, keep);
-            l->resident = min_size(l->resident, keep);
             pthread_mutex_unlock(&omi_rt.lock);
             if (m > moved)
                 omi_os_release(rest, m - moved);
@@ -640,6 +641,10 @@ void *omi_large_alloc(size_t size, size_t align, int zero) {
         if (ok) {
             clear = l->dirty;
             make_live(l, need);
+        } else if (l->map_size == 0) { /* cut to nothing by gather */
+            lc.reused--;
+            desc_free(l);
+            l = NULL;
         } else {
             lc.reused--;
             cache_link(l);
@@ -719,8 +724,12 @@ void *omi_large_resize(om_large *l, size_t size) {
     }
     pthread_mutex_unlock(&omi_rt.lock);
     /* 50% headroom: a buffer grown in small steps moves every few steps */
-    if (!remap(l, round_up(need + need / 2, OM_LARGE_SLOT), OM_LARGE_SLOT) || gather(l, span) != 0)
-        return NULL; /* cut short by gather: moved (l->user), its bytes kept, not grown */
+    if (!remap(l, round_up(need + need / 2, OM_LARGE_SLOT), OM_LARGE_SLOT))
+        return NULL;
+    /* Cut short by gather: grown again into the range it gave back, or
+     * left moved (l->user) with its bytes, not grown. */
+    if (gather(l, span) != 0 && !remap(l, span, OM_LARGE_SLOT))
+        return NULL;
     pthread_mutex_lock(&omi_rt.lock);
     set_usable(l, need);
     pthread_mutex_unlock(&omi_rt.lock);

@@ -358,11 +358,16 @@ static int dst_remapped(char *dst, size_t size) {
  * joins, and the process stops with the reason. */
 static void move_back(char *dst, char *old, size_t moved) {
     int hole = 0;
-    if (move_prefix(dst, old, moved, &hole, 0) == moved)
-        return;
-    static const char msg[] = "objmem: the kernel ran out of memory mappings (vm.max_map_count) half way through "
-                              "moving a large block; it cannot be put back together\n";
-    ssize_t w = write(2, msg, sizeof msg - 1);
+    if (move_prefix(dst, old, moved, &hole, 0) != moved)
+        omi_os_fatal("the kernel ran out of memory mappings (vm.max_map_count) half way through moving a "
+                     "large block; it cannot be put back together");
+}
+
+void omi_os_fatal(const char *why) {
+    static const char head[] = "objmem: ";
+    ssize_t w = write(2, head, sizeof head - 1);
+    w = write(2, why, strlen(why));
+    w = write(2, "\n", 1);
     (void)w;
     abort();
 }
@@ -416,9 +421,15 @@ int omi_os_move(void *from, void *to, size_t size, size_t *moved) {
     atomic_fetch_add_explicit(&os.remap_calls, 1, memory_order_relaxed);
     int r = move_range(from, to, size, 0, moved);
     if (r == -2) {
-        /* to's pages left the count, whether replaced or unmapped; from's
-         * rest is still counted, for the caller's release */
+        /* to's pages leave the count, replaced or unmapped (what the
+         * kernel left of them past the prefix: unmapped now, or kept to
+         * be tried again); from's rest stays counted, the caller's to
+         * release */
         note_mapped(-(int64_t)size);
+        if (munmap((char *)to + *moved, size - *moved) != 0) {
+            note_mapped((int64_t)(size - *moved));
+            (void)pending_add((char *)to + *moved, size - *moved);
+        }
         return EFAULT;
     }
     if (r != 0) {

@@ -48,6 +48,9 @@ OM_HIDDEN void *omi_os_remap(void *old, size_t old_size, size_t new_size, size_t
 OM_HIDDEN int omi_os_can_remap(void);
 OM_HIDDEN int omi_os_move(void *from, void *to, size_t size, size_t *moved);
 OM_HIDDEN int omi_os_protect(void *p, size_t size, int access);
+/* "objmem: why" on stderr, then abort: for a state no return value can
+ * describe (a block the kernel left in two places). */
+OM_HIDDEN _Noreturn void omi_os_fatal(const char *why);
 OM_HIDDEN size_t omi_os_page_size(void);
 OM_HIDDEN uint64_t omi_os_now_ns(void);
 OM_HIDDEN void omi_os_stats(om_stats *out);
