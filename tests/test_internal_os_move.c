@@ -259,6 +259,32 @@ static void test_remap_half_fails(void) {
     omi_os_release(r, 8 * MIB);
 }
 
+/* A grown block put back where it was (large.c, when the ownership map
+ * cannot take its new place): the move back refused whole, then half way,
+ * is finished by copying; the block is whole at its old address, its
+ * bytes kept, nothing left at the new one. */
+static void test_put_back_half_fails(void) {
+    char *r = two_vmas();
+    REQUIRE(r != NULL);
+    char *p = omi_os_remap(r, 8 * MIB, 16 * MIB, 2 * MIB);
+    REQUIRE(p != NULL);
+    if (p == r) {
+        printf("    grown in place: nothing to put back\n");
+        omi_os_release(p, 16 * MIB);
+        return;
+    }
+    play_remaps(3, (const int[]){EFAULT, 0, ENOMEM});
+    omi_os_put_back(p, r, 8 * MIB);
+    CHECK_EQ(remaps.calls, 3);
+    play_remaps(0, NULL);
+    CHECK(range_is_mapped(r, 8 * MIB));
+    CHECK(all(r, 4 * MIB, 'a'));
+    CHECK(all(r + 4 * MIB, 4 * MIB, 'b'));
+    CHECK(unmapped(p, 8 * MIB));
+    omi_os_release(p + 8 * MIB, 8 * MIB);
+    omi_os_release(r, 8 * MIB);
+}
+
 static int64_t mapped_bytes(void) {
     om_stats st;
     om_stats_get(&st);
@@ -315,6 +341,7 @@ int main(int argc, char **argv) {
         CHECK_CASE(test_move_half_fails),
         CHECK_CASE(test_remap_half_fails),
         CHECK_CASE(test_realloc_gather_cut_short),
+        CHECK_CASE(test_put_back_half_fails),
     };
     return check_main(cases, CHECK_COUNT(cases), argc, argv);
 }

@@ -96,7 +96,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "alloc/alloc.h"
 
@@ -458,8 +457,7 @@ static int remap(om_large *l, size_t span, size_t align) {
             pthread_mutex_unlock(&omi_rt.lock);
             omi_os_release(old + old_size, span - old_size);
         } else {
-            void *back = mremap(p, old_size, old_size, MREMAP_MAYMOVE | MREMAP_FIXED, old);
-            (void)back;
+            omi_os_put_back(p, old, old_size);
             omi_os_release(p + old_size, span - old_size);
             pthread_mutex_unlock(&omi_rt.lock);
         }

@@ -27,6 +27,10 @@
  *       of to; EFAULT when not even those can be mapped: [to + *moved,
  *       to + size) is not mapped (objmem's no more) and [from + *moved,
  *       from + size) still is: the caller releases the latter.
+ *   omi_os_put_back(from, to, size)  a live large block's pages, just
+ *       moved to from by omi_os_remap, moved back to to (the range they
+ *       left, unmapped since): in pieces or by copy as a move refused half
+ *       way is finished, never injected with failures, counts unchanged.
  *   omi_os_protect(p, size, access)  default hooks only: the pages of
  *       [p, p + size) (page-aligned, inside a reserved region) made
  *       inaccessible (access 0: hardened mode's guard pages) or read/write
@@ -322,9 +326,9 @@ static size_t move_prefix(char *from, char *to, size_t size, int *hole, int inje
  * part of to and the fresh pages, another thread's mmap could take that
  * hole, and MAP_FIXED would replace its mapping, which nothing here can
  * tell from objmem's own pages; the window is a few system calls long.) */
-static int move_range(char *from, char *to, size_t size, int copy, size_t *moved) {
+static int move_range(char *from, char *to, size_t size, int copy, size_t *moved, int inject) {
     int hole = 0;
-    size_t done = move_prefix(from, to, size, &hole, 1);
+    size_t done = move_prefix(from, to, size, &hole, inject);
     *moved = done;
     if (done == size)
         return 0;
@@ -363,6 +367,13 @@ static void move_back(char *dst, char *old, size_t moved) {
                      "large block; it cannot be put back together");
 }
 
+void omi_os_put_back(void *from, void *to, size_t size) {
+    size_t moved;
+    if (move_range(from, to, size, 1, &moved, 0) != 0)
+        omi_os_fatal("the kernel ran out of memory mappings (vm.max_map_count) while putting a large block back "
+                     "where it was");
+}
+
 void omi_os_fatal(const char *why) {
     static const char head[] = "objmem: ";
     ssize_t w = write(2, head, sizeof head - 1);
@@ -395,7 +406,7 @@ void *omi_os_remap(void *old, size_t old_size, size_t new_size, size_t align) {
             size_t gone = unmapped_prefix(old, old_size), moved;
             int r = -1;
             if (dst_remapped(dst + gone, new_size - gone))
-                r = move_range(old + gone, dst + gone, old_size - gone, 1, &moved);
+                r = move_range(old + gone, dst + gone, old_size - gone, 1, &moved, 1);
             else if (gone)
                 r = -2, moved = 0;
             if (r == -2)
@@ -419,7 +430,7 @@ int omi_os_move(void *from, void *to, size_t size, size_t *moved) {
     if (!omi_os_can_remap())
         return ENOTSUP;
     atomic_fetch_add_explicit(&os.remap_calls, 1, memory_order_relaxed);
-    int r = move_range(from, to, size, 0, moved);
+    int r = move_range(from, to, size, 0, moved, 1);
     if (r == -2) {
         /* to's pages leave the count, replaced or unmapped (what the
          * kernel left of them past the prefix: unmapped now, or kept to

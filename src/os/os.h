@@ -47,6 +47,7 @@ OM_HIDDEN int omi_os_purge(void *p, size_t size);
 OM_HIDDEN void *omi_os_remap(void *old, size_t old_size, size_t new_size, size_t align);
 OM_HIDDEN int omi_os_can_remap(void);
 OM_HIDDEN int omi_os_move(void *from, void *to, size_t size, size_t *moved);
+OM_HIDDEN void omi_os_put_back(void *from, void *to, size_t size);
 OM_HIDDEN int omi_os_protect(void *p, size_t size, int access);
 /* "objmem: why" on stderr, then abort: for a state no return value can
  * describe (a block the kernel left in two places). */
