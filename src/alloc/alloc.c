@@ -255,21 +255,25 @@ OMI_ENTRY void *om_malloc(size_t n) {
     return malloc_fast(n, atomic_load_explicit(&omi_fast.small_limit, memory_order_relaxed), om_malloc_slow, 1);
 }
 #else
+/* The used list of a request of n bytes (0 < n <= the secure_limit) of
+ * family, as secure.c's request_list chooses it at level 1. */
+static inline unsigned hardened_list(size_t n, int family) {
+    if (family == OM_FAMILY_MALLOC && n <= OM_SMALL_MAX)
+        return omi_secure_small_list(n);
+    /* medium, or a family that needs the trailer */
+    return omi_size_class(n + OMI_TRAILER < OMI_SECURE_MIN_BLOCK ? OMI_SECURE_MIN_BLOCK : n + OMI_TRAILER);
+}
+
 /* The hardened build's fast path (alloc.h, secure.c's layout): a block of
  * a pool of the calling thread whose free tag authenticates its link,
  * handed out with its pad word and live trailer for family (a plain
- * block: as it is); NULL
- * when it does not apply (anything else, a tag that does not match
- * included, takes the divert, and secure.c reports it).  The drop-in's
- * C++ operators call it too (override/malloc.c). */
+ * block: as it is); NULL when it does not apply (anything else, a tag
+ * that does not match included, takes the divert, and secure.c reports
+ * it).  The drop-in's C++ operators call it too (override/malloc.c). */
 static inline __attribute__((always_inline)) void *hardened_alloc(size_t n, int family) {
     if (om_likely(n - 1 < atomic_load_explicit(&omi_fast.secure_limit, memory_order_relaxed))) {
         om_heap *h = omi_tls_heap;
-        unsigned list;
-        if (family == OM_FAMILY_MALLOC && n <= OM_SMALL_MAX)
-            list = omi_secure_small_list(n);
-        else /* medium, or a family that needs the trailer */
-            list = omi_size_class(n + OMI_TRAILER < OMI_SECURE_MIN_BLOCK ? OMI_SECURE_MIN_BLOCK : n + OMI_TRAILER);
+        unsigned list = hardened_list(n, family);
         om_pool *pool = h->used[list];
         om_block *b = pool->freeblock;
         if (om_likely(b != NULL) && om_likely(b->check == omi_fast.cookie)) {
@@ -659,7 +663,7 @@ OMI_ENTRY void *om_realloc(void *p, size_t n) {
         size_t usable;
         om_pool *pool = hardened_live(p, OM_FAMILY_MALLOC, &k, &usable);
         if (pool) {
-            unsigned list = n <= OM_SMALL_MAX ? omi_secure_small_list(n) : omi_size_class(n + OMI_TRAILER);
+            unsigned list = hardened_list(n, OM_FAMILY_MALLOC);
             if (list == pool->list) {
                 if (list < OM_PLAIN_LIST)
                     omi_secure_mark_live(p, n, pool->block_size, k, OM_FAMILY_MALLOC);

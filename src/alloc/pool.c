@@ -371,12 +371,11 @@ static om_pool *pool_fresh(om_heap **hp, unsigned list) {
         errno = ENOMEM;
         return NULL;
     }
-    /* A resident pool that last served this class still has every carved
-     * block on its free list (pymalloc's "luckily" path): no re-carving. */
-    /* Hardened mode: a tagged list's free blocks keep their tag in their
-     * trailer too, a plain list's do not: a pool changing lists is carved
-     * again. */
-    if (!intact || pool->list != list)
+    /* A resident pool that last served this list still has every carved
+     * block on its free list (pymalloc's "luckily" path): no re-carving.
+     * Any other is carved again: in hardened mode, a tagged list's free
+     * blocks keep their tag in their trailer too, a plain list's do not. */
+    if (!intact)
         pool_init(pool, cls);
     pool->list = (uint8_t)list;
     used_link(h, pool, 1);

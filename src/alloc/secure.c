@@ -31,10 +31,9 @@
  * omi_secure_set_free_tag), checked at the pop too.  The tag is cleared
  * when the block is handed out.  Keys multiply by a second secret into
  * 128 bits (alloc.h): a key read back does not give the secrets.  A large
- * block (one mapping,
- * large.c) has the same layout between two PROT_NONE guards: a page (or
- * the alignment) before, a page after the trailer; freed, it is
- * PROT_NONE whole while large.c caches it.
+ * block (one mapping, large.c) has the same layout between two PROT_NONE
+ * guards: a page (or the alignment) before, a page after the trailer;
+ * freed, it is PROT_NONE whole while large.c caches it.
  *
  * Plain blocks (level 1 only): a malloc of 17..512 bytes that leaves its
  * class less than 8 bytes comes from a plain list of that class (types.h,
@@ -47,23 +46,23 @@
  * At a free, in O(1) and in this order: the pointer is objmem's (else a
  * foreign free: reported, unless the loader's early allocator gave it out,
  * os/loader.c), a block start (misaligned / interior), live (the free
- * mark: double free, at the second free whatever came between), its trailer and
- * pad intact (1 byte past the request is caught), the family the
- * caller's (C++ delete vs delete[] vs free), and the trailer of the block
- * just below it in the pool intact (an underflow of 1 byte and up).  Each
- * report goes through the error handler (error.c), whose default aborts;
- * a handler that returns makes the call a no-op.  Pools also get shuffled
- * carving and tagged links (pool.c), and arenas a PROT_NONE last pool
- * (arena.c).  OBJMEM_SECURE=2 zeroes each block at its free and pool.c
- * checks it still reads zero when handed out again.
+ * mark: double free, at the second free whatever came between), its
+ * trailer and pad intact (1 byte past the request is caught), the family
+ * the caller's (C++ delete vs delete[] vs free), and the trailer of the
+ * block just below it in the pool intact (an underflow of 1 byte and up).
+ * Each report goes through the error handler (error.c), whose default
+ * aborts; a handler that returns makes the call a no-op.  Pools also get
+ * shuffled carving and tagged links (pool.c), and arenas a PROT_NONE last
+ * pool (arena.c).  OBJMEM_SECURE=2 zeroes each block at its free and
+ * pool.c checks it still reads zero when handed out again.
  *
  * Costs over default mode: 8 bytes a block of the tagged lists; here, the
  * map lookup, a block-start check, the trailer, 8 pad bytes and the
  * neighbour's trailer at every free, a pad word and the trailer at every
- * allocation, one multiplication per key; two mprotect calls per large
- * block.  The hardened build's fast paths: about 35 instructions a
- * malloc/free pair, and for a tagged block its last cache line (the
- * trailer).
+ * allocation, one multiplication per key; three mprotect calls per large
+ * block (two at the allocation, one at the free).  The hardened build's
+ * fast paths: about 35 instructions a malloc/free pair, and for a tagged
+ * block its last cache line (the trailer).
  */
 #include <errno.h>
 #include <string.h>

@@ -64,6 +64,8 @@ int cli_heapmap_convert(const char *who, const char *in, const char *out_path, s
 /* The libobjmem-malloc.so to preload, malloc'd, or NULL after saying on
  * stderr where it looked (run_lib.c). */
 char *cli_run_find_library(void);
+/* The hardened build (libobjmem-malloc-secure.so) beside lib, malloc'd,
+ * or NULL when it is not there (run_lib.c). */
 char *cli_run_secure_library(const char *lib);
 
 /* The demo allocation pattern (stats.c): a small, Python-shaped mix of
